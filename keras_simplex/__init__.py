@@ -1,0 +1,51 @@
+"""keras_simplex: simplex-corrected gradient attributions for one-hot sequence models."""
+
+from keras_simplex.attribution import (
+    Attribution,
+    CorrectedSaliency,
+    expected_gradients,
+    get_engine,
+    gradient_angles,
+    gradient_x_input,
+    integrated_gradients,
+    integration_rule,
+    saliency,
+    smoothgrad,
+)
+from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
+from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
+from keras_simplex.engine import AttributionEngine, GradientSums, resolve_jit_compile
+from keras_simplex import models, seeding
+from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
+from keras_simplex.validation import check_sequences
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attribution",
+    "AttributionEngine",
+    "CorrectedSaliency",
+    "DNA",
+    "GradientSums",
+    "PROTEIN",
+    "RNA",
+    "check_sequences",
+    "dinucleotide_shuffle",
+    "expected_gradients",
+    "fix_gauge",
+    "get_engine",
+    "gradient_angles",
+    "gradient_x_input",
+    "integrated_gradients",
+    "integration_rule",
+    "large_angle_fraction",
+    "make_baselines",
+    "one_hot_decode",
+    "one_hot_encode",
+    "project_to_simplex",
+    "resolve_jit_compile",
+    "saliency",
+    "shuffle",
+    "simplex_angle",
+    "smoothgrad",
+]

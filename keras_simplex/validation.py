@@ -1,0 +1,90 @@
+"""Input checks for one-hot sequence batches, with messages that name the problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+SIMPLEX_ATOL = 1e-3
+
+
+def check_sequences(
+    x: Any,
+    *,
+    alphabet_size: int | None = None,
+    length: int | None = None,
+    check_simplex: bool = True,
+    atol: float = SIMPLEX_ATOL,
+    dtype: Any = np.float32,
+    name: str = "x",
+) -> np.ndarray:
+    """Validate a batch of one-hot (or probabilistic) sequences and return it as an array.
+
+    Args:
+      x: ``(N, L, A)`` array-like: N sequences, L positions, alphabet of A letters.
+      alphabet_size: required A (e.g. the model's), or None to accept any A >= 2.
+      length: required L, or None to accept any.
+      check_simplex: require every position to be a probability vector (entries >= 0,
+        sum 1 within ``atol``). Pass False for inputs deliberately off the simplex.
+      atol: tolerance of the simplex check.
+      dtype: float dtype of the returned array.
+      name: the argument's name, used in error messages.
+
+    Returns:
+      ``np.ndarray`` of shape ``(N, L, A)`` and ``dtype``.
+
+    Raises:
+      TypeError: integer, boolean or non-numeric input.
+      ValueError: wrong rank, empty batch, alphabet or length mismatch, NaN/Inf values, or
+        positions off the simplex.
+    """
+    array = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    if array.dtype.kind in "biu":
+        raise TypeError(
+            f"{name} has {array.dtype} dtype; attributions need float one-hot sequences of "
+            f"shape (N, L, A). If these are letter indices, one-hot encode them first "
+            f"(keras_simplex.one_hot_encode), or cast a 0/1 array with .astype('float32')."
+        )
+    if array.dtype.kind not in "f":
+        raise TypeError(f"{name} must be a float array, got dtype {array.dtype}")
+    if array.ndim != 3:
+        hint = " (for one sequence use x[None])" if array.ndim == 2 else ""
+        raise ValueError(f"{name} must have shape (N, L, A), got shape {array.shape}{hint}")
+    n, seq_len, size = array.shape
+    if n == 0:
+        raise ValueError(f"{name} is an empty batch (N = 0): nothing to attribute")
+    if size < 2:
+        raise ValueError(f"{name} has an alphabet axis of size {size}; it must be >= 2")
+    if alphabet_size is not None and size != alphabet_size:
+        raise ValueError(
+            f"{name} has alphabet size {size} (last axis) but the model expects "
+            f"{alphabet_size}; inputs must be (N, L, A) with the alphabet last"
+        )
+    if length is not None and seq_len != length:
+        raise ValueError(f"{name} has length {seq_len} but the model expects {length}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"{name} contains {int((~finite).sum())} NaN/Inf values "
+            f"(first at sequence {bad[0]}, position {bad[1]})"
+        )
+    if check_simplex:
+        sums = array.sum(axis=-1, dtype=np.float64)
+        off = (np.abs(sums - 1.0) > atol) | (array.min(axis=-1) < -atol)
+        if off.any():
+            seq, pos = np.argwhere(off)[0]
+            raise ValueError(
+                f"{name} has {int(off.sum())} positions off the simplex (each position must "
+                f"be non-negative and sum to 1 over the alphabet); first at sequence {seq}, "
+                f"position {pos}: {array[seq, pos].tolist()}. Pass check_simplex=False for "
+                f"inputs that are deliberately off the simplex."
+            )
+    return array.astype(dtype, copy=False)
+
+
+def is_one_hot(x: np.ndarray) -> bool:
+    """True when every position of ``x`` (..., A) has exactly one 1 and zeros elsewhere."""
+    x = np.asarray(x)
+    return bool(np.all((x == 0) | (x == 1)) and np.all(x.sum(axis=-1) == 1))

@@ -1,0 +1,46 @@
+"""Shared fixtures: small models and random one-hot batches."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def random_one_hot(n: int, length: int, size: int = 4, seed: int = 0, dtype=np.float32) -> np.ndarray:
+    """``(n, length, size)`` uniformly random one-hot sequences."""
+    rng = np.random.default_rng(seed)
+    return np.eye(size, dtype=dtype)[rng.integers(0, size, (n, length))]
+
+
+def small_cnn(length: int = 40, size: int = 4, outputs: int = 1, seed: int = 0, dtype: str = "float32",
+              smooth: bool = False, activation: str | None = "sigmoid") -> keras.Model:
+    """A tiny conv net; ``smooth`` uses tanh/softplus and average pooling (no kinks)."""
+    keras.utils.set_random_seed(seed)
+    act = "tanh" if smooth else "relu"
+    pool = keras.layers.AveragePooling1D if smooth else keras.layers.MaxPooling1D
+    inputs = keras.Input((length, size), dtype=dtype)
+    x = keras.layers.Conv1D(8, 5, padding="same", activation=act, dtype=dtype)(inputs)
+    x = pool(2, dtype=dtype)(x)
+    x = keras.layers.Conv1D(6, 3, activation="softplus" if smooth else "relu", dtype=dtype)(x)
+    x = keras.layers.Flatten(dtype=dtype)(x)
+    outputs_ = keras.layers.Dense(outputs, activation=activation, dtype=dtype)(x)
+    return keras.Model(inputs, outputs_)
+
+
+@pytest.fixture(scope="session")
+def cnn():
+    return small_cnn()
+
+
+@pytest.fixture(scope="session")
+def multi_output_cnn():
+    return small_cnn(outputs=3, seed=1)
+
+
+@pytest.fixture(scope="session")
+def x40():
+    return random_one_hot(23, 40, seed=3)

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import random_one_hot
+from keras_simplex.validation import check_sequences
+
+
+def test_accepts_one_hot_and_tensors():
+    x = random_one_hot(2, 5)
+    assert check_sequences(x).shape == (2, 5, 4)
+    assert check_sequences(tf.constant(x), alphabet_size=4, length=5).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "x, kwargs, error, message",
+    [
+        (np.zeros((2, 5, 4), np.int64), {}, TypeError, "int64 dtype"),
+        (random_one_hot(1, 5)[0], {}, ValueError, r"x\[None\]"),
+        (np.zeros((0, 5, 4), np.float32), {}, ValueError, "empty batch"),
+        (random_one_hot(2, 5, 5), {"alphabet_size": 4}, ValueError, "alphabet size 5"),
+        (random_one_hot(2, 6), {"length": 5}, ValueError, "length 6"),
+        (np.full((2, 5, 1), 1.0, np.float32), {}, ValueError, ">= 2"),
+        (np.where(random_one_hot(2, 5) == 1, np.nan, 0).astype(np.float32), {}, ValueError, "NaN/Inf"),
+        (random_one_hot(2, 5) * 2, {}, ValueError, "off the simplex"),
+        (np.array(["ACGT"]), {}, TypeError, "float"),
+    ],
+    ids=["integer", "rank2", "empty", "alphabet", "length", "size1", "nan", "off-simplex", "strings"],
+)
+def test_bad_inputs_raise_errors_naming_the_problem(x, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        check_sequences(x, **kwargs)
+
+
+def test_off_simplex_inputs_are_allowed_on_request():
+    x = random_one_hot(2, 5) * 0.5
+    np.testing.assert_array_equal(check_sequences(x, check_simplex=False), x)
+
+
+def test_infinite_values_are_rejected_even_without_simplex_check():
+    x = random_one_hot(2, 5)
+    x[1, 3, 0] = np.inf
+    with pytest.raises(ValueError, match="sequence 1, position 3"):
+        check_sequences(x, check_simplex=False)
