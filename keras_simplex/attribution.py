@@ -18,7 +18,6 @@ import numpy as np
 
 from keras_simplex.baselines import make_baselines
 from keras_simplex.engine import DEFAULT_MAX_POINTS, AttributionEngine, GradientSums
-from keras_simplex.geometry import simplex_angle
 from keras_simplex.seeding import resolve_seed
 from keras_simplex.targets import Target, target_key
 from keras_simplex.validation import check_sequences
@@ -117,7 +116,7 @@ def _attribution(sums: GradientSums, multiply_by_inputs: bool) -> Attribution:
         corrected, raw = sums.times_input_corrected, sums.times_input
     else:
         corrected, raw = sums.gradient_corrected, sums.gradient
-    return Attribution(corrected, raw, simplex_angle(sums.gradient).numpy())
+    return Attribution(corrected, raw, sums.angles)
 
 
 def attribute_saliency(

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_simplex.geometry import project_to_simplex
+from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.seeding import resolve_seed, sequence_keys
 from keras_simplex.targets import Target, check_target, pre_activation, select_target
 
@@ -51,12 +51,14 @@ class GradientSums:
       gradient_corrected: the same after projection onto the simplex.
       times_input: mean of ``(x - start) * gradient`` (raw).
       times_input_corrected: mean of ``(x - start) * projected gradient``.
+      angles: ``(N, L)`` angle (degrees) between ``gradient`` and the simplex.
     """
 
     gradient: np.ndarray
     gradient_corrected: np.ndarray
     times_input: np.ndarray
     times_input_corrected: np.ndarray
+    angles: np.ndarray
 
 
 class AttributionEngine:
@@ -116,7 +118,8 @@ class AttributionEngine:
         return select_target(outputs, self.target)
 
     def _reduce_gradients(self, points, offsets, group_weights, step_weights):
-        """Gradients at ``points`` (C, G, K, L, A) reduced to four ``(C, L, A)`` sums."""
+        """Gradients at ``points`` (C, G, K, L, A) reduced to four ``(C, L, A)`` sums and the
+        ``(C, L)`` angles of the first (valid when the call holds all points of a sequence)."""
         shape = tf.shape(points)
         flat = tf.reshape(points, tf.concat([[-1], shape[3:]], axis=0))
         with tf.GradientTape() as tape:
@@ -126,11 +129,13 @@ class AttributionEngine:
         grads = tf.cast(tf.reshape(grads, shape), points.dtype)
         path = tf.einsum("cgkla,k->cgla", grads, step_weights)
         corrected = project_to_simplex(path)
+        gradient = tf.einsum("cgla,g->cla", path, group_weights)
         return (
-            tf.einsum("cgla,g->cla", path, group_weights),
+            gradient,
             tf.einsum("cgla,g->cla", corrected, group_weights),
             tf.einsum("cgla,g->cla", offsets * path, group_weights),
             tf.einsum("cgla,g->cla", offsets * corrected, group_weights),
+            simplex_angle(gradient),
         )
 
     def compiled_function(self, noisy: bool = False):
@@ -141,7 +146,7 @@ class AttributionEngine:
         (C, 2)`` int64 (one stateless seed per sequence), ``total_steps ()`` and
         ``step_offset ()`` int32 (noise of sample k is row ``step_offset + k`` of a
         ``(total_steps, L, A)`` draw, so results do not depend on chunking).
-        Returns the four sums of ``GradientSums`` for the chunk.
+        Returns the fields of ``GradientSums`` for the chunk.
         """
         if noisy not in self._functions:
             self._functions[noisy] = self._build(noisy)
@@ -230,6 +235,7 @@ class AttributionEngine:
             keys = sequence_keys(x, resolve_seed(seed)).view(np.int64)
         function = self.compiled_function(noisy)
         sums = [np.zeros_like(x) for _ in range(4)]
+        angles = np.zeros(x.shape[:2], dtype)
         for begin in range(0, n, chunk):
             end = min(begin + chunk, n)
             rows = np.arange(begin, end)
@@ -249,9 +255,13 @@ class AttributionEngine:
                     if noisy:
                         seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
                         args += [np.asarray(sigma, dtype), seeds, np.int32(steps), np.int32(k)]
-                    for total, part in zip(sums, function(*args)):
+                    *parts, chunk_angles = function(*args)
+                    for total, part in zip(sums, parts):
                         total[begin:end] += part.numpy()[: end - begin]
-        return GradientSums(*sums)
+            angles[begin:end] = chunk_angles.numpy()[: end - begin]
+        if group_block < groups or step_block < steps:  # chunk angles saw partial sums
+            angles = simplex_angle(sums[0]).numpy()
+        return GradientSums(*sums, angles)
 
 
 def _input_spec(model: keras.Model, sequence_shape) -> tuple[int | None, int, tf.DType]:
