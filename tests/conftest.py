@@ -44,3 +44,11 @@ def multi_output_cnn():
 @pytest.fixture(scope="session")
 def x40():
     return random_one_hot(23, 40, seed=3)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect tf.test.TestCase.test_session: a deprecated helper TF marks "Not a test"."""
+    kept = [item for item in items if item.name != "test_session"]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.name == "test_session"])
+        items[:] = kept

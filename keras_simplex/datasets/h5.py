@@ -1,0 +1,64 @@
+"""The original HDF5 layout of the synthetic dataset (``synthetic_code_dataset.h5``).
+
+Keys ``X_{split}`` (N, A, L) one-hot, channels first; ``Y_{split}`` (N, 1); and
+``model_{split}`` (N, A, L) ground truth, for the splits ``train``, ``valid`` and ``test``.
+In memory everything is channels last, (N, L, A), with split names train/validation/test.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import h5py
+import numpy as np
+
+from keras_simplex.datasets.synthetic import SyntheticData
+
+H5_SPLIT_NAMES = {"train": "train", "validation": "valid", "test": "test"}
+
+
+def export_h5(path: str | os.PathLike, splits: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Write ``{split: {"x": (N, L, A), "y": (N,), "ground_truth": (N, L, A) optional}}``."""
+    with h5py.File(path, "w") as f:
+        for split, arrays in splits.items():
+            if split not in H5_SPLIT_NAMES:
+                raise ValueError(f"unknown split {split!r}; expected one of {list(H5_SPLIT_NAMES)}")
+            key = H5_SPLIT_NAMES[split]
+            f.create_dataset(f"X_{key}", data=np.swapaxes(arrays["x"], 1, 2).astype(np.float32), compression="gzip")
+            f.create_dataset(f"Y_{key}", data=np.asarray(arrays["y"], np.float32).reshape(-1, 1), compression="gzip")
+            if "ground_truth" in arrays:
+                truth = np.swapaxes(arrays["ground_truth"], 1, 2).astype(np.float32)
+                f.create_dataset(f"model_{key}", data=truth, compression="gzip")
+
+
+def import_h5(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """Read the original layout: ``{split: {"x", "y", and "ground_truth" if present}}``,
+    channels last, labels as int64 ``(N,)``."""
+    out = {}
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise OSError(f"cannot read HDF5 file {os.fspath(path)!r}: {error}") from None
+    with f:
+        for split, key in H5_SPLIT_NAMES.items():
+            if f"X_{key}" not in f:
+                continue
+            arrays = {
+                "x": np.swapaxes(f[f"X_{key}"][()], 1, 2),
+                "y": f[f"Y_{key}"][()].reshape(-1).astype(np.int64),
+            }
+            if f"model_{key}" in f:
+                arrays["ground_truth"] = np.swapaxes(f[f"model_{key}"][()], 1, 2)
+            out[split] = arrays
+    if not out:
+        raise ValueError(f"{os.fspath(path)!r} has none of the keys X_train, X_valid, X_test")
+    return out
+
+
+def synthetic_splits(data: SyntheticData) -> dict[str, dict[str, np.ndarray]]:
+    """The splits of a generated dataset as ``{split: {"x", "y", "ground_truth"}}``."""
+    return {
+        split: {"x": data.x[idx], "y": data.y[idx], "ground_truth": data.ground_truth[idx]}
+        for split, idx in data.splits.items()
+    }
