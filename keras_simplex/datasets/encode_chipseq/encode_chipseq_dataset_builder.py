@@ -96,6 +96,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             ),
             supervised_keys=("sequence", "label"),
             homepage="https://www.encodeproject.org",
+            metadata=tfds.core.MetadataDict(),  # "dropped": windows dropped while building, by reason
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -109,6 +110,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for peaks in (chip, dnase):
             encode.check_chromosomes(peaks, sizes, genome_path)
         windows = encode.chipseq_windows(chip, dnase, sizes, config.window, config.seed)
+        self.info.metadata["dropped"] = windows.dropped
         splits = encode.split_windows(
             windows, config.seed, config.split_fractions, config.validation_chromosomes, config.test_chromosomes
         )
