@@ -12,6 +12,11 @@ from keras_simplex.attribution import (
     saliency,
     smoothgrad,
 )
+from keras_simplex.callbacks import SimplexAngleCallback, warmup
+from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
+from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
+from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
+from keras_simplex.training import train_paper_protocol
 from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
 from keras_simplex.engine import AttributionEngine, GradientSums, resolve_jit_compile
@@ -22,6 +27,16 @@ from keras_simplex.validation import check_sequences
 __version__ = "0.1.0"
 
 __all__ = [
+    "FixedSigmaNormal",
+    "ScaledHeNormal",
+    "SimplexAngleCallback",
+    "SimplexAngleRegularizer",
+    "ZeroMeanAlphabet",
+    "add_angle_regularizer",
+    "angle_penalty",
+    "fold_simplex_projection",
+    "train_paper_protocol",
+    "warmup",
     "Attribution",
     "AttributionEngine",
     "CorrectedSaliency",

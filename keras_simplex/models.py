@@ -2,7 +2,10 @@
 
 All convolutions use 'same' padding, L2 1e-6 on kernels of hidden layers and batch
 normalization before each activation. Only the first layer's activation changes between the
-'relu' and 'exponential' variants.
+'relu' and 'exponential' variants. ``kernel_initializer`` applies to every hidden layer (the
+initialization study); the output layer keeps Glorot-uniform. ``first_layer`` passes extra
+arguments to the first convolution, e.g. ``{"kernel_constraint": ZeroMeanAlphabet()}`` or
+``{"padding": "valid"}``.
 """
 
 from __future__ import annotations
@@ -12,23 +15,25 @@ from typing import Any
 import keras
 
 
-def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, pool: int, options: dict):
-    x = keras.layers.Conv1D(filters, width, padding="same", **options)(x)
+def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, pool: int, options: dict, **conv: Any):
+    x = keras.layers.Conv1D(filters, width, **{"padding": "same", **options, **conv})(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Activation(activation)(x)
-    x = keras.layers.Dropout(dropout)(x)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout)(x)
     if pool > 1:
         x = keras.layers.MaxPooling1D(pool)(x)
     return x
 
 
-def _head(x, num_outputs: int, output_activation: Any, options: dict):
+def _head(x, num_outputs: int, output_activation: Any, options: dict, hidden: tuple = (96,), dropout: float = 0.5):
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(96, **options)(x)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.Activation("relu")(x)
-    x = keras.layers.Dropout(0.5)(x)
-    return keras.layers.Dense(num_outputs, activation=output_activation)(x)
+    for units in hidden:
+        x = keras.layers.Dense(units, **options)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.Dropout(dropout)(x)
+    return keras.layers.Dense(num_outputs, activation=output_activation, name="output")(x)
 
 
 def _options(kernel_initializer: Any, l2: float) -> dict:
@@ -43,6 +48,7 @@ def cnn_shallow(
     output_activation: str | None = "sigmoid",
     kernel_initializer: Any = "he_normal",
     l2: float = 1e-6,
+    first_layer: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """CNN-shallow: conv(24, 19) -> pool 50 -> conv(48, 3) -> pool 2 -> dense(96) -> output.
@@ -51,7 +57,7 @@ def cnn_shallow(
     """
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
-    x = _conv_block(inputs, 24, 19, first_activation, 0.1, 50, options)
+    x = _conv_block(inputs, 24, 19, first_activation, 0.1, 50, options, **(first_layer or {}))
     x = _conv_block(x, 48, 3, "relu", 0.2, 2, options)
     outputs = _head(x, num_outputs, output_activation, options)
     return keras.Model(inputs, outputs, name=name or f"cnn_shallow_{first_activation}")
@@ -65,6 +71,7 @@ def cnn_deep(
     output_activation: str | None = "sigmoid",
     kernel_initializer: Any = "he_normal",
     l2: float = 1e-6,
+    first_layer: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """CNN-deep: conv(24, 19) -> conv(32, 7) -> pool 4 -> conv(48, 7) -> pool 4 -> conv(64, 3)
@@ -74,9 +81,35 @@ def cnn_deep(
     """
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
-    x = _conv_block(inputs, 24, 19, first_activation, 0.1, 1, options)
+    x = _conv_block(inputs, 24, 19, first_activation, 0.1, 1, options, **(first_layer or {}))
     x = _conv_block(x, 32, 7, "relu", 0.2, 4, options)
     x = _conv_block(x, 48, 7, "relu", 0.3, 4, options)
     x = _conv_block(x, 64, 3, "relu", 0.4, 3, options)
     outputs = _head(x, num_outputs, output_activation, options)
     return keras.Model(inputs, outputs, name=name or f"cnn_deep_{first_activation}")
+
+
+def basset(
+    input_length: int = 600,
+    alphabet_size: int = 4,
+    num_outputs: int = 164,
+    first_activation: str = "relu",
+    output_activation: str | None = "sigmoid",
+    kernel_initializer: Any = "he_normal",
+    l2: float = 1e-6,
+    first_layer: dict | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """Basset-style multitask CNN (Kelley et al. 2016; Koo & Ploenzke 2021, task 4):
+    conv(300, 19) -> pool 3 -> conv(200, 11) -> pool 4 -> conv(200, 7) -> pool 4 ->
+    dense(1000) -> dense(1000) -> ``num_outputs`` sigmoid outputs.
+
+    4,540,464 parameters at L=600, A=4, 164 outputs.
+    """
+    options = _options(kernel_initializer, l2)
+    inputs = keras.Input((input_length, alphabet_size), name="sequence")
+    x = _conv_block(inputs, 300, 19, first_activation, 0.0, 3, options, **(first_layer or {}))
+    x = _conv_block(x, 200, 11, "relu", 0.0, 4, options)
+    x = _conv_block(x, 200, 7, "relu", 0.0, 4, options)
+    outputs = _head(x, num_outputs, output_activation, options, hidden=(1000, 1000), dropout=0.3)
+    return keras.Model(inputs, outputs, name=name or f"basset_{first_activation}")

@@ -83,33 +83,39 @@ def select_target(outputs: Any, target: Target) -> tf.Tensor:
 
 
 def output_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers that produce a Sequential/functional model's outputs (nested models opened)."""
+    """The layers that produce a Sequential/functional model's outputs.
+
+    Nested models are opened, as are wrapper layers that expose the model they wrap as
+    ``backbone`` (e.g. ``SimplexAngleRegularizer``).
+    """
     outputs = getattr(model, "outputs", None)
     if not outputs:
         raise ValueError(
             "logits=True needs a Sequential or functional model whose output layer has an "
             "activation; for other models pass a target callable over a logit output"
         )
-    layers = [tensor._keras_history.operation for tensor in outputs]
     opened = []
-    for layer in layers:
-        opened.extend(output_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    for tensor in outputs:
+        layer = tensor._keras_history.operation
+        inner = layer if isinstance(layer, keras.Model) else getattr(layer, "backbone", None)
+        opened.extend(output_layers(inner) if isinstance(inner, keras.Model) else [layer])
     return opened
 
 
 @contextlib.contextmanager
-def pre_activation(model: keras.Model) -> Iterator[None]:
+def pre_activation(model: keras.Model) -> Iterator[list[Callable]]:
     """Temporarily replace the output layers' activations by the identity.
 
     Used while tracing a function so the traced graph computes logits (pre-activation
-    outputs) while still reading the model's live weights.
+    outputs) while still reading the model's live weights. Yields the replaced activations,
+    one per output layer that had one, in output order.
     """
     layers = [layer for layer in output_layers(model) if getattr(layer, "activation", None) is not None]
     saved = [layer.activation for layer in layers]
     try:
         for layer in layers:
             layer.activation = keras.activations.linear
-        yield
+        yield saved
     finally:
         for layer, activation in zip(layers, saved):
             layer.activation = activation

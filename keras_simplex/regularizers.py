@@ -1,0 +1,149 @@
+"""Angle regularization: penalise the off-simplex angle of the input gradient while training.
+
+Keras 3 has no symbolic ``model.add_loss``, and weight regularizers never see input
+gradients, so the penalty is a wrapper layer: in training it takes the input gradient of the
+wrapped model inside ``call`` (double backprop) and adds ``strength * penalty`` with
+``self.add_loss``. At inference it is the wrapped model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keras_simplex.geometry import simplex_angle
+from keras_simplex.targets import check_target, pre_activation, select_target
+
+PENALTIES = ("angle_l2", "sine_squared")
+
+
+def angle_penalty(gradient: tf.Tensor, penalty: str = "angle_l2") -> tf.Tensor:
+    """Scalar penalty of an input-gradient batch ``(N, L, A)``.
+
+    ``"angle_l2"`` (the paper's): batch mean of the L2 norm over positions of the angles in
+    degrees, ``mean_n sqrt(sum_l theta_nl^2)`` (with 1e-12 added under the root, so that its
+    derivative stays finite at zero angle). ``"sine_squared"``: mean over all positions of
+    ``sin^2(theta) = (sum_a g_a)^2 / (A ||g||^2)``, smooth and bounded by 1.
+    """
+    if penalty == "angle_l2":
+        angles = simplex_angle(gradient)
+        return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(angles), axis=-1) + 1e-12))
+    if penalty == "sine_squared":
+        norm_sq = tf.reduce_sum(tf.square(gradient), axis=-1)
+        nonzero = norm_sq > 0
+        safe = tf.where(nonzero, norm_sq, tf.ones_like(norm_sq))
+        sine_sq = tf.square(tf.reduce_sum(gradient, axis=-1)) / (gradient.shape[-1] * safe)
+        return tf.reduce_mean(tf.where(nonzero, sine_sq, tf.zeros_like(sine_sq)))
+    raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
+
+
+@keras.saving.register_keras_serializable(package="keras_simplex")
+class SimplexAngleRegularizer(keras.layers.Layer):
+    """Wrap a model so that training adds ``strength * angle_penalty`` of its input gradient.
+
+    >>> regularized = add_angle_regularizer(ks.models.cnn_deep(), strength=1e-3)
+    >>> regularized.compile(...); regularized.fit(...)
+
+    Args:
+      backbone: the Keras model to train, ``(N, L, A)`` -> outputs.
+      strength: initial penalty weight, held in a non-trainable variable (``self.strength``)
+        so it can change during training without recompiling (see ``SimplexAngleCallback``).
+      penalty: ``"angle_l2"`` (the paper's) or ``"sine_squared"``, see ``angle_penalty``.
+      logits: differentiate the output layer's pre-activation instead of its activation.
+      target: output to differentiate: None (single output), an index or list of indices.
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        strength: float = 1e-3,
+        penalty: str = "angle_l2",
+        logits: bool = False,
+        target: int | list[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
+        if callable(target):
+            raise TypeError("target must be None, an index or a list of indices (callables cannot be saved)")
+        check_target(target, backbone.output_shape)
+        self.backbone = backbone
+        self.penalty = penalty
+        self.logits = bool(logits)
+        self.target = list(target) if isinstance(target, (list, tuple)) else target
+        self.strength = self.add_weight(
+            name="strength", shape=(), initializer=keras.initializers.Constant(float(strength)), trainable=False
+        )
+        if self.logits:
+            with pre_activation(backbone) as activations:
+                if len(activations) != 1:
+                    raise ValueError("logits=True needs a model with exactly one activated output layer")
+
+    def build(self, input_shape):
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
+        self.built = True
+
+    def call(self, x, training=None):
+        if not training:
+            return self.backbone(x, training=training)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            if self.logits:
+                with pre_activation(self.backbone) as (activation,):
+                    scores = self.backbone(x, training=True)
+                outputs = activation(scores)
+            else:
+                outputs = scores = self.backbone(x, training=True)
+            total = tf.reduce_sum(select_target(scores, self.target))
+        gradient = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        self.add_loss(tf.cast(self.strength, gradient.dtype) * angle_penalty(gradient, self.penalty))
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return self.backbone.compute_output_shape(input_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            backbone=keras.saving.serialize_keras_object(self.backbone),
+            strength=float(keras.ops.convert_to_numpy(self.strength)),
+            penalty=self.penalty,
+            logits=self.logits,
+            target=self.target,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SimplexAngleRegularizer":
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+
+def add_angle_regularizer(model: keras.Model, strength: float = 1e-3, **options: Any) -> keras.Model:
+    """A functional model ``input -> SimplexAngleRegularizer(model)``; options as the layer's.
+
+    The regularized model predicts exactly like ``model`` (the same weights); the penalty only
+    enters the training loss.
+    """
+    inputs = keras.Input(model.input_shape[1:], name="sequence")
+    layer = SimplexAngleRegularizer(model, strength, name="simplex_angle_regularizer", **options)
+    return keras.Model(inputs, layer(inputs), name=f"{model.name}_angle_regularized")
+
+
+def find_angle_regularizer(model: keras.Model) -> SimplexAngleRegularizer | None:
+    """The ``SimplexAngleRegularizer`` layer of ``model`` (searched recursively), or None."""
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, SimplexAngleRegularizer):
+            return layer
+        if isinstance(layer, keras.Model):
+            found = find_angle_regularizer(layer)
+            if found is not None:
+                return found
+    return None
+
+

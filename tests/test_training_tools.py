@@ -1,0 +1,174 @@
+"""Training tools: angle regularizer, callback, initializers, constraint and folding, protocol."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_simplex as ks
+from conftest import random_one_hot
+
+
+def motif_data(n=512, length=40, seed=0):
+    """Random sequences; every other one carries ACGTA, labelled 1."""
+    x = random_one_hot(n, length, seed=seed)
+    y = np.zeros(n, np.float32)
+    motif = ks.one_hot_encode("ACGTA")[0]
+    for i in range(0, n, 2):
+        p = (i * 7) % (length - 5)
+        x[i, p : p + 5] = motif
+        y[i] = 1
+    return x, y
+
+
+def tiny_model(seed=1, padding="same", constraint=None, length=40):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4))
+    h = keras.layers.Conv1D(8, 5, padding=padding, activation="relu", kernel_constraint=constraint)(inputs)
+    h = keras.layers.Conv1D(4, 3, activation="relu")(h)
+    h = keras.layers.GlobalMaxPooling1D()(h)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
+
+
+def fit_regularized(strength, jit_compile, schedule=None, penalty="angle_l2", epochs=4, logits=False):
+    x, y = motif_data()
+    model = tiny_model()
+    regularized = ks.add_angle_regularizer(model, strength=strength, penalty=penalty, logits=logits)
+    regularized.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", jit_compile=jit_compile)
+    callback = ks.SimplexAngleCallback(x[:64], schedule=schedule)
+    history = regularized.fit(x, y, epochs=epochs, batch_size=64, verbose=0, shuffle=False, callbacks=[callback])
+    return model, regularized, history
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("penalty", ["angle_l2", "sine_squared"])
+def test_regularized_training_lowers_angle_spread(jit_compile, penalty):
+    x, _ = motif_data()
+    plain, _, _ = fit_regularized(0.0, jit_compile, penalty=penalty)
+    regularized, wrapper, history = fit_regularized(0.05 if penalty == "angle_l2" else 20.0, jit_compile, penalty=penalty)
+    plain_std = ks.gradient_angles(plain, x[:128]).std()
+    regularized_std = ks.gradient_angles(regularized, x[:128]).std()
+    assert regularized_std < 0.5 * plain_std, (plain_std, regularized_std)
+    # Inference through the wrapper is the backbone itself; the penalty is not in evaluate().
+    np.testing.assert_allclose(wrapper.predict(x[:8], verbose=0), regularized.predict(x[:8], verbose=0), atol=1e-6)
+    assert {"angle_mean_abs", "angle_std", "angle_above_30", "angle_above_45", "angle_above_60"} <= set(history.history)
+
+
+def test_logit_gradient_option_trains():
+    x, _ = motif_data()
+    model, _, history = fit_regularized(0.05, False, logits=True)
+    assert np.isfinite(history.history["loss"]).all()
+    assert ks.gradient_angles(model, x[:64], logits=True).std() < 10
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_strength_changed_by_the_callback_takes_effect_mid_training(jit_compile):
+    _, _, constant = fit_regularized(0.0, jit_compile, schedule=0.0, epochs=3)
+    _, wrapper, switched = fit_regularized(0.0, jit_compile, schedule=lambda e: 0.0 if e < 2 else 0.05, epochs=3)
+    np.testing.assert_allclose(switched.history["loss"][:2], constant.history["loss"][:2], rtol=1e-5)
+    assert switched.history["loss"][2] > constant.history["loss"][2] + 1.0  # the penalty is in the loss
+    assert switched.history["angle_strength"] == pytest.approx([0.0, 0.0, 0.05])
+    assert float(wrapper.get_layer("simplex_angle_regularizer").strength.numpy()) == pytest.approx(0.05)
+
+
+def test_warmup_schedule():
+    schedule = ks.warmup(1e-2, 4)
+    assert [schedule(e) for e in range(6)] == pytest.approx([0, 2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2])
+    with pytest.raises(ValueError):
+        ks.warmup(1.0, 0)
+
+
+def test_paper_cnn_trains_with_the_regularizer_under_xla():
+    x = random_one_hot(64, 200, seed=2)
+    y = (np.arange(64) % 2).astype(np.float32)
+    model = ks.add_angle_regularizer(ks.models.cnn_shallow(), strength=1e-3)
+    model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
+    history = model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_regularizer_rejects_bad_options():
+    with pytest.raises(ValueError, match="unknown penalty"):
+        ks.SimplexAngleRegularizer(tiny_model(), penalty="l1")
+    with pytest.raises(TypeError, match="callables"):
+        ks.SimplexAngleRegularizer(tiny_model(), target=lambda y: y)
+    with pytest.raises(ValueError, match="unknown penalty"):
+        ks.angle_penalty(np.ones((1, 2, 4), np.float32), "l1")
+
+
+def test_angle_penalties_match_numpy():
+    g = np.random.default_rng(0).normal(size=(3, 10, 4)).astype(np.float32)
+    angles = ks.simplex_angle(g).numpy()
+    np.testing.assert_allclose(ks.angle_penalty(g, "angle_l2"), np.sqrt((angles**2).sum(-1)).mean(), rtol=1e-5)
+    np.testing.assert_allclose(ks.angle_penalty(g, "sine_squared"), (np.sin(np.radians(angles)) ** 2).mean(), rtol=1e-5)
+    assert ks.angle_penalty(np.zeros((1, 3, 4), np.float32), "sine_squared") == 0
+
+
+def test_scaled_he_normal_and_fixed_sigma_normal():
+    he = keras.initializers.HeNormal(seed=1)((19, 4, 4000)).numpy().std()
+    scaled = ks.ScaledHeNormal(3.0, seed=1)((19, 4, 4000)).numpy().std()
+    assert scaled / he == pytest.approx(3.0, rel=0.02)
+    assert ks.FixedSigmaNormal(0.2, seed=0)((200, 200)).numpy().std() == pytest.approx(0.2, rel=0.02)
+    layer = keras.layers.Conv1D(4, 3, kernel_initializer="keras_simplex>ScaledHeNormal")
+    layer.build((None, 10, 4))
+    assert isinstance(layer.kernel_initializer, ks.ScaledHeNormal)
+    assert keras.initializers.get({"class_name": "keras_simplex>FixedSigmaNormal", "config": {"sigma": 0.3}}).stddev == 0.3
+    with pytest.raises(ValueError):
+        ks.ScaledHeNormal(0.0)
+
+
+def test_constrained_model_has_zero_angles_everywhere():
+    x, y = motif_data()
+    model = tiny_model(constraint=ks.ZeroMeanAlphabet())
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    kernel = model.layers[1].kernel.numpy()
+    np.testing.assert_allclose(kernel.mean(axis=1), 0, atol=1e-6)
+    assert np.abs(ks.gradient_angles(model, x)).max() < 1e-3
+
+
+def test_folding_keeps_predictions_and_makes_raw_gradients_corrected():
+    x, y = motif_data()
+    model = tiny_model(padding="valid")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    before = model.predict(x, verbose=0)
+    folded = ks.fold_simplex_projection(model)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), before, atol=1e-5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), before)  # the original is untouched
+    np.testing.assert_allclose(ks.saliency(folded, x, correct=False), ks.saliency(model, x), atol=1e-5)
+    assert np.abs(ks.gradient_angles(folded, x)).max() < 1e-3
+    # With 'same' padding the zero-padded ends break the equivalence there.
+    same = tiny_model(padding="same")
+    assert not np.allclose(ks.fold_simplex_projection(same).predict(x, verbose=0), same.predict(x, verbose=0), atol=1e-5)
+
+
+def test_folding_the_paper_cnn_with_valid_padding():
+    model = ks.models.cnn_deep(first_layer={"padding": "valid"})
+    x = random_one_hot(16, 200, seed=4)
+    folded = ks.fold_simplex_projection(model)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(ks.saliency(folded, x, correct=False), ks.saliency(model, x), atol=1e-5)
+
+
+def test_paper_models_build_with_custom_shapes():
+    shallow = ks.models.cnn_shallow(input_length=300, alphabet_size=20, num_outputs=3, first_activation="exponential")
+    assert shallow.input_shape == (None, 300, 20) and shallow.output_shape == (None, 3)
+    assert ks.models.basset().count_params() == 4_540_464
+
+
+def test_train_paper_protocol_on_arrays_and_tfds(tmp_path):
+    from keras_simplex.datasets import build
+    import tensorflow_datasets as tfds
+
+    x, y = motif_data(n=256, length=200)
+    model = ks.models.cnn_shallow()
+    history = ks.train_paper_protocol(model, (x[:200], y[:200]), (x[200:], y[200:]), epochs=2, seed=0, verbose=0)
+    assert {"loss", "auroc", "aupr", "val_auroc", "val_aupr", "learning_rate"} <= set(history.history)
+    builder = build.build_dataset("synthetic_motifs/tiny", tmp_path)
+    train, validation = (builder.as_dataset(split=s) for s in ("train", "validation"))
+    monitor, _ = next(iter(tfds.as_numpy(builder.as_dataset(split="test", as_supervised=True).batch(16))))
+    regularized = ks.add_angle_regularizer(ks.models.cnn_shallow(), strength=1e-4)
+    history = ks.train_paper_protocol(
+        regularized, train, validation, epochs=2, seed=0, verbose=0, callbacks=[ks.SimplexAngleCallback(monitor)]
+    )
+    assert len(history.history["val_auroc"]) == 2 and "angle_std" in history.history
