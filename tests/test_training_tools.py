@@ -172,3 +172,18 @@ def test_train_paper_protocol_on_arrays_and_tfds(tmp_path):
         regularized, train, validation, epochs=2, seed=0, verbose=0, callbacks=[ks.SimplexAngleCallback(monitor)]
     )
     assert len(history.history["val_auroc"]) == 2 and "angle_std" in history.history
+
+
+def test_angle_statistics_reach_tensorboard(tmp_path):
+    import tensorflow as tf
+
+    x, y = motif_data(n=128)
+    model = ks.add_angle_regularizer(tiny_model(), strength=1e-3)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path))
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[ks.SimplexAngleCallback(x[:32]), board])
+    tags = set()
+    for event_file in (tmp_path / "train").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_angle_std", "epoch_angle_mean_abs", "epoch_angle_above_60", "epoch_angle_strength"} <= tags
