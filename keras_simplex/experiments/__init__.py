@@ -1,0 +1,66 @@
+"""The paper's experiments in one command: ``python -m keras_simplex.experiments``.
+
+Sub-experiments: ``correction`` (a), ``angles`` (b), ``initialization`` (c),
+``regularization`` (d) and ``constraint`` (e). Each writes JSON results per trial
+(``results/``), CSV tables (``tables/``), PNG figures (``figures/``) and the markdown report
+``report.md`` under the output directory. Trained models are kept in ``models/``; a rerun
+skips every finished trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+
+from keras_simplex.experiments import angles, correction, report, studies
+from keras_simplex.experiments.common import MODEL_NAMES, ReproductionConfig, load_data, log
+
+EXPERIMENTS = {
+    "correction": correction.run,
+    "angles": angles.run,
+    "initialization": studies.run_initialization,
+    "regularization": studies.run_regularization,
+    "constraint": studies.run_constraint,
+}
+
+
+def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str = "") -> dict[str, list[dict]]:
+    """Run the named experiments and write the report; returns their result rows."""
+    start = time.perf_counter()
+    log(f"generating {config.sequences} synthetic sequences")
+    data = load_data(config)
+    results = {name: EXPERIMENTS[name](config, data) for name in experiments}
+    with open(config.path("results.json"), "w") as f:
+        json.dump({"config": dataclasses.asdict(config), "results": results}, f, indent=1)
+    path = report.write_report(config, results, time.perf_counter() - start, command)
+    log(f"report: {path} ({(time.perf_counter() - start) / 60:.1f} min)")
+    return results
+
+
+def main(argv=None) -> int:
+    defaults = ReproductionConfig()
+    parser = argparse.ArgumentParser(prog="python -m keras_simplex.experiments", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiments", nargs="*", default=list(EXPERIMENTS), choices=[[], *EXPERIMENTS],
+                        help="which sub-experiments (default: all)")
+    parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.add_argument("--trials", type=int, default=len(defaults.seeds), help="seeds per model in (a) and (b)")
+    parser.add_argument("--study-trials", type=int, default=len(defaults.study_seeds), help="seeds per value in (c)-(e)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (early stopping may end sooner)")
+    parser.add_argument("--sequences", type=int, default=defaults.sequences)
+    parser.add_argument("--eval-sequences", type=int, default=defaults.eval_sequences)
+    parser.add_argument("--models", nargs="+", default=list(defaults.models), choices=MODEL_NAMES)
+    parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
+    args = parser.parse_args(argv)
+    config = dataclasses.replace(
+        defaults, output_dir=args.output_dir, seeds=tuple(range(args.trials)), study_seeds=tuple(range(args.study_trials)),
+        epochs=args.epochs, sequences=args.sequences, eval_sequences=args.eval_sequences, models=tuple(args.models),
+        study_model=args.study_model,
+    )
+    command = "python -m keras_simplex.experiments " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    run(config, tuple(args.experiments) or tuple(EXPERIMENTS), command.strip())
+    return 0

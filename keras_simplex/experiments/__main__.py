@@ -1,0 +1,3 @@
+from keras_simplex.experiments import main
+
+raise SystemExit(main())

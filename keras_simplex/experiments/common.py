@@ -1,0 +1,150 @@
+"""Shared pieces of the paper's experiments: configuration, data, cached trials, metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from keras_simplex import models
+from keras_simplex.attribution import (
+    Attribution,
+    attribute_integrated_gradients,
+    attribute_saliency,
+    attribute_smoothgrad,
+    get_engine,
+)
+from keras_simplex.datasets import synthetic
+from keras_simplex.metrics import cosine_similarity, interpretability_scores, roc_auc
+from keras_simplex.training import train_paper_protocol
+
+MODEL_NAMES = ("cnn_shallow_relu", "cnn_shallow_exponential", "cnn_deep_relu", "cnn_deep_exponential")
+METHOD_NAMES = ("saliency", "integrated_gradients", "smoothgrad", "expected_gradients")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproductionConfig:
+    """Sizes of the reproduction. Defaults finish in well under 45 minutes on 2 CPU cores;
+    ``--trials 50 --epochs 100`` is the paper's protocol (a GPU job)."""
+
+    output_dir: str = "outputs/reproduction"
+    sequences: int = 20_000
+    data_seed: int = 22
+    seeds: tuple[int, ...] = (0, 1)
+    models: tuple[str, ...] = MODEL_NAMES
+    methods: tuple[str, ...] = METHOD_NAMES
+    epochs: int = 20
+    eval_sequences: int = 500
+    ig_steps: int = 20
+    smoothgrad_samples: int = 25
+    smoothgrad_sigma: float = 0.1
+    eg_baselines: int = 10
+    eg_steps: int = 20
+    study_model: str = "cnn_deep_relu"
+    study_seeds: tuple[int, ...] = (0,)
+    init_sigmas: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.2)
+    strengths: tuple[float, ...] = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+
+    def path(self, *parts: str) -> str:
+        path = os.path.join(self.output_dir, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+
+@dataclasses.dataclass
+class Data:
+    """The synthetic dataset split into arrays, and the evaluation set: the first
+    ``eval_sequences`` positive test sequences (as the paper)."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    eval_x: np.ndarray
+    eval_truth: np.ndarray
+
+
+def load_data(config: ReproductionConfig) -> Data:
+    recipe = dataclasses.replace(
+        synthetic.ORIGINAL, num_positives=config.sequences // 2, num_negatives=config.sequences // 2, seed=config.data_seed
+    )
+    data = synthetic.generate(recipe)
+    arrays = {name: (data.x[idx], data.y[idx]) for name, idx in data.splits.items()}
+    test = data.splits["test"]
+    positives = test[data.y[test] == 1][: config.eval_sequences]
+    return Data(arrays["train"], arrays["validation"], arrays["test"], data.x[positives], data.ground_truth[positives])
+
+
+def build_model(name: str, **options: Any) -> keras.Model:
+    """``cnn_deep_relu`` -> ``models.cnn_deep(first_activation="relu", **options)``."""
+    family, activation = name.rsplit("_", 1)
+    builder = {"cnn_shallow": models.cnn_shallow, "cnn_deep": models.cnn_deep}[family]
+    return builder(first_activation=activation, **options)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def trained_model(config: ReproductionConfig, data: Data, key: str, seed: int, make: Callable[[], keras.Model]) -> keras.Model:
+    """Train ``make()`` with the paper's protocol, or load it if a previous run saved it."""
+    path = config.path("models", f"{key}.keras")
+    if os.path.exists(path):
+        return keras.saving.load_model(path)
+    keras.utils.set_random_seed(seed)
+    model = make()
+    start = time.perf_counter()
+    train_paper_protocol(model, data.train, data.validation, epochs=config.epochs, seed=seed, verbose=0)
+    model.save(path)
+    log(f"trained {key} in {time.perf_counter() - start:.0f} s")
+    return model
+
+
+def cached(config: ReproductionConfig, experiment: str, key: str, compute: Callable[[], dict]) -> dict:
+    """Results of one trial, computed once: a rerun reads ``results/<experiment>/<key>.json``."""
+    path = config.path("results", experiment, f"{key}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    result = compute()
+    with open(path + ".partial", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(path + ".partial", path)
+    return result
+
+
+def test_auroc(model: keras.Model, data: Data) -> float:
+    x, y = data.test
+    return float(roc_auc(y, model.predict(x, batch_size=1000, verbose=0)[:, 0]))
+
+
+def attribute(model: keras.Model, method: str, x: np.ndarray, config: ReproductionConfig, seed: int = 0) -> Attribution:
+    """Raw and corrected maps in the paper's forms: saliency; IG with one random position
+    shuffle as baseline and expected gradients with ``eg_baselines`` shuffles, both returning
+    the path-averaged gradient; SmoothGrad with Gaussian noise."""
+    engine = get_engine(model)
+    if method == "saliency":
+        return attribute_saliency(engine, x)
+    if method == "smoothgrad":
+        return attribute_smoothgrad(engine, x, config.smoothgrad_samples, config.smoothgrad_sigma, seed)
+    if method == "integrated_gradients":
+        return attribute_integrated_gradients(engine, x, "shuffle", config.ig_steps, num_baselines=1, seed=seed, multiply_by_inputs=False)
+    if method == "expected_gradients":
+        return attribute_integrated_gradients(
+            engine, x, "shuffle", config.eg_steps, num_baselines=config.eg_baselines, seed=seed, multiply_by_inputs=False
+        )
+    raise ValueError(f"unknown method {method!r}; choose from {METHOD_NAMES}")
+
+
+def map_scores(maps: np.ndarray, data: Data) -> dict[str, float]:
+    """Mean cosine, AUROC and AUPR of maps of the evaluation set against ground truth."""
+    scores = interpretability_scores(maps, data.eval_x, data.eval_truth)
+    return {
+        "cosine": float(np.mean(cosine_similarity(maps, data.eval_truth))),
+        "auroc": float(np.nanmean(scores["auroc"])),
+        "aupr": float(np.nanmean(scores["aupr"])),
+    }

@@ -1,0 +1,87 @@
+"""(c) Initialization scale and (d) angle-regularization strength (Figs. 4c-d, 14, 15), and
+(e) the zero-mean first-layer constraint beside post-hoc correction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_simplex import plotting
+from keras_simplex.attribution import attribute_saliency, get_engine
+from keras_simplex.constraints import ZeroMeanAlphabet
+from keras_simplex.experiments.common import (
+    Data, ReproductionConfig, build_model, cached, log, map_scores, test_auroc, trained_model,
+)
+from keras_simplex.experiments.correction import model_key
+from keras_simplex.initializers import FixedSigmaNormal
+from keras_simplex.regularizers import add_angle_regularizer
+
+
+def _study(config, data, experiment, letter, values, key_of, make, backbone_of=lambda m: m) -> list[dict]:
+    rows = []
+    trials = [(value, seed) for value in values for seed in config.study_seeds]
+    for index, (value, seed) in enumerate(trials, start=1):
+        key = key_of(value, seed)
+        log(f"({letter}) {experiment} {index}/{len(trials)}: {key}")
+
+        def compute():
+            model = backbone_of(trained_model(config, data, key, seed, lambda: make(value)))
+            saliency = attribute_saliency(get_engine(model), data.eval_x)
+            return {"value": value, "seed": seed, "test_auroc": test_auroc(model, data),
+                    "angle_std": float(saliency.angles.std()), "saliency_raw": map_scores(saliency.raw, data),
+                    "saliency_corrected": map_scores(saliency.corrected, data)}
+
+        rows.append(cached(config, experiment, key, compute))
+    return rows
+
+
+def _curve(config, rows, values, name, xlabel):
+    grid = lambda field: np.array([[r[field] for r in rows if r["seed"] == s] for s in config.study_seeds])  # noqa: E731
+    plotting.plot_study_curve(config.path("figures", f"{name}.png"), values, grid("test_auroc"), grid("angle_std"),
+                              xlabel, title=config.study_model)
+
+
+def run_initialization(config: ReproductionConfig, data: Data) -> list[dict]:
+    rows = _study(
+        config, data, "initialization", "c", config.init_sigmas,
+        lambda sigma, seed: f"{config.study_model}_init{sigma:g}_seed{seed}",
+        lambda sigma: build_model(config.study_model, kernel_initializer=FixedSigmaNormal(sigma)),
+    )
+    _curve(config, rows, config.init_sigmas, "initialization", "initialization sigma")
+    return rows
+
+
+def run_regularization(config: ReproductionConfig, data: Data) -> list[dict]:
+    rows = _study(
+        config, data, "regularization", "d", config.strengths,
+        lambda strength, seed: f"{config.study_model}_reg{strength:g}_seed{seed}",
+        lambda strength: add_angle_regularizer(build_model(config.study_model), strength=strength),
+        backbone_of=lambda model: model.get_layer("simplex_angle_regularizer").backbone,
+    )
+    _curve(config, rows, config.strengths, "regularization", "angle regularization strength")
+    return rows
+
+
+def run_constraint(config: ReproductionConfig, data: Data) -> list[dict]:
+    rows = []
+    for seed in config.study_seeds:
+        key = f"{config.study_model}_zero_mean_seed{seed}"
+        log(f"(e) constraint: {key}")
+
+        def compute():
+            constrained = trained_model(config, data, key, seed, lambda: build_model(
+                config.study_model, first_layer={"kernel_constraint": ZeroMeanAlphabet()}))
+            plain_key = model_key(config.study_model, seed)
+            plain = trained_model(config, data, plain_key, seed, lambda: build_model(config.study_model))
+            plain_maps = attribute_saliency(get_engine(plain), data.eval_x)
+            constrained_maps = attribute_saliency(get_engine(constrained), data.eval_x)
+            return {
+                "seed": seed,
+                "constrained": {"test_auroc": test_auroc(constrained, data), "angle_std": float(constrained_maps.angles.std()),
+                                "saliency_raw": map_scores(constrained_maps.raw, data)},
+                "unconstrained": {"test_auroc": test_auroc(plain, data), "angle_std": float(plain_maps.angles.std()),
+                                  "saliency_raw": map_scores(plain_maps.raw, data),
+                                  "saliency_corrected": map_scores(plain_maps.corrected, data)},
+            }
+
+        rows.append(cached(config, "constraint", key, compute))
+    return rows
