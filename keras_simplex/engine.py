@@ -138,6 +138,17 @@ class AttributionEngine:
             simplex_angle(gradient),
         )
 
+    def graph_sums(self, x, starts, group_weights, alphas, step_weights, noise=None):
+        """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a
+        serving signature): points from ``x (C, L, A)`` and ``starts (C or 1, G, L, A)`` at
+        fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, and the weighted
+        sums of ``GradientSums`` (the last, angles, valid when all points are present)."""
+        offsets = x[:, None] - starts  # (C, G, L, A)
+        points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
+        if noise is not None:
+            points = points + noise
+        return self._reduce(points, offsets, group_weights, step_weights)
+
     def compiled_function(self, noisy: bool = False):
         """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes).
 
@@ -170,21 +181,19 @@ class AttributionEngine:
             ]
 
         def chunk(x, starts, group_weights, alphas, step_weights, *noise_args):
-            offsets = x[:, None] - starts  # (C, G, L, A)
-            points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
-            if noisy:
-                # Noise is drawn in graph mode even when the reduction is XLA-compiled:
-                # TensorFlow's RNG kernels are much faster than XLA's on CPU.
-                sigma, seeds, total_steps, step_offset = noise_args
-                draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
-                noise = tf.map_fn(
-                    lambda seed: tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype),
-                    seeds,
-                    fn_output_signature=tf.TensorSpec([None, length, size], dtype),
-                )
-                steps = tf.shape(alphas)[0]
-                points = points + sigma * noise[:, None, step_offset : step_offset + steps]
-            return self._reduce(points, offsets, group_weights, step_weights)
+            if not noisy:
+                return self.graph_sums(x, starts, group_weights, alphas, step_weights)
+            # Noise is drawn in graph mode even when the reduction is XLA-compiled:
+            # TensorFlow's RNG kernels are much faster than XLA's on CPU.
+            sigma, seeds, total_steps, step_offset = noise_args
+            draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
+            noise = tf.map_fn(
+                lambda seed: tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype),
+                seeds,
+                fn_output_signature=tf.TensorSpec([None, length, size], dtype),
+            )
+            steps = tf.shape(alphas)[0]
+            return self.graph_sums(x, starts, group_weights, alphas, step_weights, sigma * noise[:, None, step_offset : step_offset + steps])
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
 

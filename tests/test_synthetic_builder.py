@@ -62,7 +62,9 @@ def test_interrupted_build_leaves_no_loadable_dataset(tmp_path, monkeypatch):
 
 
 def test_build_command_line(tmp_path, capsys):
-    assert build.main(["build", "synthetic_motifs/tiny", "--data-dir", str(tmp_path)]) == 0
+    from keras_simplex import cli
+
+    assert cli.main(["build-dataset", "synthetic_motifs/tiny", "--data-dir", str(tmp_path)]) == 0
     assert "train 140, validation 20, test 40" in capsys.readouterr().out
-    assert build.main(["build", "no_such_dataset", "--data-dir", str(tmp_path)]) == 1
-    assert "error:" in capsys.readouterr().err
+    assert cli.main(["build-dataset", "no_such_dataset", "--data-dir", str(tmp_path)]) == 1
+    assert "keras-simplex: error:" in capsys.readouterr().err

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
 import tensorflow_datasets as tfds
 
@@ -37,22 +35,3 @@ def build_dataset(
         options["beam_options"] = beam.options.pipeline_options.PipelineOptions([f"--runner={beam_runner}"])
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**options))
     return builder
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m keras_simplex.datasets", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help="prepare a dataset")
-    build.add_argument("name", help="dataset/config, e.g. synthetic_motifs/original or encode_chipseq/ctcf")
-    build.add_argument("--data-dir", required=True, help="TFDS data directory to write")
-    build.add_argument("--manual-dir", help="folder of manually downloaded files (ENCODE)")
-    build.add_argument("--beam-runner", help="generate with Apache Beam on this runner, e.g. DirectRunner")
-    args = parser.parse_args(argv)
-    try:
-        builder = build_dataset(args.name, args.data_dir, args.manual_dir, args.beam_runner)
-    except Exception as error:  # one-line message for the command line
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"built {builder.info.full_name} in {builder.data_dir}: "
-          + ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items()))
-    return 0

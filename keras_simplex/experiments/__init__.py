@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     defaults = ReproductionConfig()
     parser = argparse.ArgumentParser(prog="python -m keras_simplex.experiments", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiments", nargs="*", default=list(EXPERIMENTS), choices=[[], *EXPERIMENTS],
-                        help="which sub-experiments (default: all)")
+    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                        help=f"sub-experiments to run, from {', '.join(EXPERIMENTS)} (default: all)")
     parser.add_argument("--output-dir", default=defaults.output_dir)
     parser.add_argument("--trials", type=int, default=len(defaults.seeds), help="seeds per model in (a) and (b)")
     parser.add_argument("--study-trials", type=int, default=len(defaults.study_seeds), help="seeds per value in (c)-(e)")
@@ -56,6 +56,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(defaults.models), choices=MODEL_NAMES)
     parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
     args = parser.parse_args(argv)
+    unknown = set(args.experiments) - set(EXPERIMENTS)
+    if unknown:
+        parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     config = dataclasses.replace(
         defaults, output_dir=args.output_dir, seeds=tuple(range(args.trials)), study_seeds=tuple(range(args.study_trials)),
         epochs=args.epochs, sequences=args.sequences, eval_sequences=args.eval_sequences, models=tuple(args.models),

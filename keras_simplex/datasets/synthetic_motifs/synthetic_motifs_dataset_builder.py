@@ -1,7 +1,6 @@
 """``synthetic_motifs``: the synthetic motif dataset as a versioned TFDS dataset.
 
-Build offline with ``python -m keras_simplex.datasets build synthetic_motifs/original
---data-dir DIR``, then ``tfds.load("synthetic_motifs/original", data_dir=DIR)`` (after
+Build offline with ``keras-simplex build-dataset synthetic_motifs/original --data-dir DIR``, then ``tfds.load("synthetic_motifs/original", data_dir=DIR)`` (after
 ``import keras_simplex.datasets``).
 """
 

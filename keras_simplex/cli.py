@@ -1,0 +1,262 @@
+"""The ``keras-simplex`` command: datasets, training, attribution, evaluation, export, the
+reproduction and the demo. ``keras-simplex COMMAND --help`` explains each option.
+
+Exit codes: 0 success, 1 a runtime error (one-line message on stderr), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients")
+
+
+def _load_model(path: str):
+    import keras
+
+    import keras_simplex  # noqa: F401  (registers the package's classes)
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    return keras.saving.load_model(path)
+
+
+def _training_arrays(source: str, data_dir: str | None):
+    """``(train, validation, test)`` pairs from a TFDS name, an original-layout HDF5 file or an
+    NPZ with ``x_train, y_train, x_validation, ...``."""
+    import numpy as np
+
+    if source.endswith((".h5", ".hdf5")):
+        from keras_simplex.datasets.h5 import import_h5
+
+        splits = import_h5(source)
+        return tuple((splits[s]["x"], splits[s]["y"]) for s in ("train", "validation", "test"))
+    if source.endswith(".npz"):
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"data file not found: {source}")
+        with np.load(source) as f:
+            return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "validation", "test"))
+    import tensorflow_datasets as tfds
+
+    import keras_simplex.datasets  # noqa: F401
+
+    builder = tfds.builder(source, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise ValueError(f"dataset {source} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
+    return tuple(tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1, as_supervised=True)) for s in ("train", "validation", "test"))
+
+
+def cmd_build_dataset(args) -> None:
+    from keras_simplex.datasets.build import build_dataset
+
+    builder = build_dataset(args.name, args.data_dir, args.manual_dir, args.beam_runner)
+    print(f"built {builder.info.full_name} in {builder.data_dir}: "
+          + ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items()))
+
+
+def cmd_train(args) -> None:
+    import keras
+
+    import keras_simplex as ks
+
+    train, validation, test = _training_arrays(args.data, args.data_dir)
+    keras.utils.set_random_seed(args.seed)
+    builder = {"cnn_deep": ks.models.cnn_deep, "cnn_shallow": ks.models.cnn_shallow, "basset": ks.models.basset}[args.model]
+    model = builder(input_length=train[0].shape[1], alphabet_size=train[0].shape[2],
+                    num_outputs=1 if train[1].ndim == 1 else train[1].shape[1], first_activation=args.first_activation)
+    trained = ks.add_angle_regularizer(model, args.strength, penalty=args.penalty) if args.strength > 0 else model
+    callbacks = [ks.SimplexAngleCallback(validation[0][:500])]
+    ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                            callbacks=callbacks, verbose=2)
+    model.save(args.output)
+    auroc = ks.metrics.roc_auc(test[1], model.predict(test[0], verbose=0)[:, 0]) if model.output_shape[-1] == 1 else None
+    print(f"saved {args.output}" + (f"; test AUROC {auroc:.4f}" if auroc is not None else ""))
+
+
+def cmd_attribute(args) -> None:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_simplex as ks
+    from keras_simplex import attribution
+    from keras_simplex.sequence_io import AttributionWriter, open_input
+
+    model = _load_model(args.model)
+    engine = ks.AttributionEngine(model, args.target, logits=args.logits, max_points=args.max_points)
+    batches = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key, args.channels_first)
+    first_names, first_x = next(batches)
+    shape = (None,) + first_x.shape[1:]
+
+    def generate():
+        yield first_names, first_x
+        yield from batches
+
+    stream = tf.data.Dataset.from_generator(
+        generate, output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec(shape, tf.float32))
+    ).prefetch(1)  # read the next batch while this one is attributed
+    writer = AttributionWriter(args.output, args.layout, {"method": args.method, "model": os.path.abspath(args.model)})
+    progress = keras.utils.Progbar(None, unit_name="sequence")
+    count, start = 0, time.perf_counter()
+    try:
+        for names, x in stream.as_numpy_iterator():
+            check = not args.allow_off_simplex
+            if args.method in ("saliency", "gradient_x_input"):
+                result = attribution.attribute_saliency(engine, x, args.method == "gradient_x_input", check)
+            elif args.method == "smoothgrad":
+                result = attribution.attribute_smoothgrad(engine, x, args.samples, args.sigma, args.seed, False, check)
+            else:
+                baselines = args.baselines if args.method == "expected_gradients" else 1
+                baseline = args.baseline or ("dinucleotide_shuffle" if args.method == "expected_gradients" else "uniform")
+                result = attribution.attribute_integrated_gradients(engine, x, baseline, args.steps, "trapezoid", baselines,
+                                                                    args.seed, True, check)
+            writer.write([n.decode() for n in names], x=x, raw=result.raw, corrected=result.corrected, angles=result.angles)
+            count += len(x)
+            progress.update(count)
+    except BaseException:
+        if writer.h5 is not None:
+            writer.h5.close()
+            os.remove(args.output + ".partial")
+        raise
+    writer.close()
+    print(f"\nwrote {count} {args.method} maps ({args.layout}) to {args.output} in {time.perf_counter() - start:.1f} s")
+
+
+def cmd_evaluate(args) -> None:
+    import numpy as np
+    import tensorflow_datasets as tfds
+
+    import keras_simplex as ks
+    from keras_simplex.demo import angle_report, attribution_report
+
+    model = _load_model(args.model)
+    builder = tfds.builder(args.data, data_dir=args.data_dir)
+    test = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1))
+    x, y = test["sequence"], test["label"]
+    print(f"test AUROC {ks.metrics.roc_auc(y, model.predict(x, verbose=0)[:, 0]):.4f} on {len(y)} sequences")
+    if "ground_truth" in test:
+        positives = np.flatnonzero(y == 1)[: args.sequences]
+        result = ks.CorrectedSaliency(model)(x[positives], return_all=True)
+        table = attribution_report(result.raw, result.corrected, x[positives], test["ground_truth"][positives])
+        for name, row in table.items():
+            print(f"saliency {name:9s} cosine {row['cosine']:.3f}  AUROC {row['auroc']:.3f}  AUPR {row['aupr']:.3f}")
+        print("angles:", ", ".join(f"{k} {v:.1f}" for k, v in angle_report(result.angles).items()))
+
+
+def cmd_export(args) -> None:
+    import keras_simplex as ks
+
+    model = _load_model(args.model)
+    ks.export_saved_model(model, args.output, target=args.target, logits=args.logits, ig_steps=args.ig_steps,
+                          ig_baseline=args.ig_baseline)
+    print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
+
+
+def cmd_reproduce(args) -> None:
+    from keras_simplex.experiments import main as experiments_main
+
+    experiments_main(args.rest)
+
+
+def cmd_demo(args) -> None:
+    from keras_simplex.demo import run_demo
+
+    run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="keras-simplex", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build-dataset", help="build a TFDS dataset offline (synthetic_motifs/..., encode_chipseq/...)")
+    p.add_argument("name", help="dataset/config, e.g. synthetic_motifs/original")
+    p.add_argument("--data-dir", required=True, help="TFDS data directory")
+    p.add_argument("--manual-dir", help="manually downloaded files (encode_chipseq)")
+    p.add_argument("--beam-runner", help="generate with Apache Beam on this runner, e.g. DirectRunner")
+    p.set_defaults(run=cmd_build_dataset)
+
+    p = sub.add_parser("train", help="train a paper model, optionally with the angle regularizer")
+    p.add_argument("--data", required=True, help="TFDS name (with --data-dir), original-layout .h5, or .npz with x_train/y_train/x_validation/...")
+    p.add_argument("--data-dir", help="TFDS data directory")
+    p.add_argument("--model", default="cnn_deep", choices=["cnn_deep", "cnn_shallow", "basset"])
+    p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
+    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (0: none)")
+    p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"])
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", required=True, help="where to save the trained model (.keras)")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("attribute", help="raw and corrected maps and angles for sequences in a file (streamed)")
+    p.add_argument("--model", required=True, help="trained model (.keras)")
+    p.add_argument("--input", required=True, help=".fa/.fasta, .bed/.narrowPeak (with --genome), .h5 or .npz")
+    p.add_argument("--genome", help="indexed genome FASTA for BED input")
+    p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
+    p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
+    p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with x, raw, corrected, angles, names")
+    p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="NAL = (N, A, L), tfmodisco-lite's layout")
+    p.add_argument("--method", default="saliency", choices=METHODS)
+    p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
+    p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
+    p.add_argument("--steps", type=int, default=20, help="integration steps (IG, expected gradients)")
+    p.add_argument("--baseline", help="IG baseline: uniform, zeros, shuffle, dinucleotide_shuffle")
+    p.add_argument("--baselines", type=int, default=10, help="baselines for expected gradients")
+    p.add_argument("--samples", type=int, default=25, help="SmoothGrad samples")
+    p.add_argument("--sigma", type=float, default=0.1, help="SmoothGrad noise")
+    p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
+    p.add_argument("--batch-size", type=int, default=1024, help="sequences read and attributed at a time")
+    p.add_argument("--max-points", type=int, default=1024, help="model evaluations per compiled call")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_attribute)
+
+    p = sub.add_parser("evaluate", help="classification AUROC and, with ground truth, map quality before/after correction")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="TFDS name, e.g. synthetic_motifs/original")
+    p.add_argument("--data-dir")
+    p.add_argument("--sequences", type=int, default=500, help="positive test sequences to attribute")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("export", help="SavedModel for TF Serving with attribution signatures")
+    p.add_argument("--model", required=True)
+    p.add_argument("--output", required=True, help="export directory, e.g. serving/mymodel/1")
+    p.add_argument("--target", type=int)
+    p.add_argument("--logits", action="store_true")
+    p.add_argument("--ig-steps", type=int, default=20)
+    p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("reproduce", help="the paper's experiments (arguments as python -m keras_simplex.experiments)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(run=cmd_reproduce)
+
+    p = sub.add_parser("demo", help="train a small model on synthetic data and show the correction (the main job)")
+    p.add_argument("--output-dir", default="outputs/demo")
+    p.add_argument("--sequences", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_demo)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("keras-simplex: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; the traceback is noise here
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"keras-simplex: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from keras_simplex.datasets.build import main
-
-sys.exit(main())

@@ -1,0 +1,134 @@
+"""SavedModel export for TF Serving: predictions plus attribution signatures.
+
+Signatures (input ``sequences``: float32 ``(batch, L, A)`` one-hot; batch dynamic):
+
+======================== ===================================================================
+``serving_default``      ``predictions``: the model output
+``corrected_saliency``   ``corrected_saliency`` (batch, L, A), ``predictions``
+``raw_saliency``         ``raw_saliency`` (batch, L, A), ``predictions``
+``integrated_gradients`` ``integrated_gradients`` (corrected, ``(x - b) * mean path gradient``),
+                         ``raw_integrated_gradients``, ``predictions``
+``angles``               ``angles`` (batch, L) in degrees, ``predictions``
+======================== ===================================================================
+
+Every signature checks its input in the graph: a batch whose length or alphabet differs from
+the model's, that contains NaN/Inf, or whose positions are not one-hot (or, with
+``require_one_hot=False``, not on the simplex) fails with INVALID_ARGUMENT instead of
+returning a wrong map. Signatures are not XLA-compiled (TF Serving runs XLA only
+experimentally). REST and gRPC request examples: ``docs/serving.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_simplex.attribution import integration_rule
+from keras_simplex.baselines import make_baselines
+from keras_simplex.engine import AttributionEngine
+from keras_simplex.targets import Target
+
+SIGNATURES = ("serving_default", "corrected_saliency", "raw_saliency", "integrated_gradients", "angles")
+
+
+def _checked(x: tf.Tensor, length: int, size: int, require_one_hot: bool, atol: float = 1e-3) -> tf.Tensor:
+    """``x`` with in-graph checks attached (each raises InvalidArgumentError)."""
+    shape = tf.shape(x)
+    checks = [
+        tf.debugging.assert_equal(shape[1], length, message=f"sequences must have length {length}"),
+        tf.debugging.assert_equal(shape[2], size, message=f"sequences must have an alphabet of {size} letters"),
+        tf.debugging.assert_all_finite(x, message="sequences contain NaN or Inf"),
+    ]
+    sums = tf.reduce_sum(x, axis=-1)
+    checks.append(tf.debugging.assert_near(sums, tf.ones_like(sums), atol=atol, rtol=0.0,
+                                           message="every position must sum to 1 over the alphabet"))
+    if require_one_hot:
+        binary = tf.reduce_all((tf.abs(x) <= atol) | (tf.abs(x - 1) <= atol))
+        checks.append(tf.debugging.Assert(binary, ["sequences must be one-hot (entries 0 or 1)"]))
+    else:
+        checks.append(tf.debugging.assert_greater_equal(x, -atol, message="sequences must be non-negative"))
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str | os.PathLike,
+    *,
+    target: Target = None,
+    logits: bool = False,
+    ig_steps: int = 20,
+    ig_rule: str = "trapezoid",
+    ig_baseline: Any = "uniform",
+    require_one_hot: bool = True,
+) -> str:
+    """Write a SavedModel with prediction and attribution signatures (see module docstring).
+
+    Args:
+      model: a trained Keras model with a fixed input length.
+      export_dir: output directory (a version folder such as ``models/mymodel/1`` for TF Serving).
+      target, logits: which output the attributions explain (as in ``saliency``).
+      ig_steps, ig_rule: integrated-gradients quadrature, fixed at export.
+      ig_baseline: ``"uniform"``, ``"zeros"`` or an ``(L, A)`` array, fixed at export.
+      require_one_hot: reject inputs that are not one-hot; with False, any input on the
+        simplex is accepted.
+
+    Returns:
+      ``export_dir`` as a string.
+    """
+    engine = AttributionEngine(model, target, logits=logits, jit_compile=False)
+    length, size = engine.sequence_length, engine.alphabet_size
+    if length is None:
+        raise ValueError("export needs a model with a fixed input length")
+    template = np.zeros((1, length, size), np.float32)
+    baseline = tf.constant(make_baselines(template, ig_baseline)[:1, :1], tf.float32)  # (1, 1, L, A)
+    alphas, weights = (tf.constant(a, tf.float32) for a in integration_rule(ig_steps, ig_rule))
+    zero, one = tf.zeros((1, 1, length, size)), tf.ones((1,))
+    spec = tf.TensorSpec([None, length, size], tf.float32, name="sequences")
+
+    def predictions(x):
+        return model(x, training=False)
+
+    @tf.function(input_signature=[spec])
+    def serve(sequences):
+        return {"predictions": predictions(_checked(sequences, length, size, require_one_hot))}
+
+    @tf.function(input_signature=[spec])
+    def saliency(sequences):
+        x = _checked(sequences, length, size, require_one_hot)
+        raw, corrected, _, _, angles = engine.graph_sums(x, zero, one, one, one)
+        return {"corrected_saliency": corrected, "raw_saliency": raw, "angles": angles, "predictions": predictions(x)}
+
+    @tf.function(input_signature=[spec])
+    def corrected_saliency(sequences):
+        out = saliency(sequences)
+        return {"corrected_saliency": out["corrected_saliency"], "predictions": out["predictions"]}
+
+    @tf.function(input_signature=[spec])
+    def raw_saliency(sequences):
+        out = saliency(sequences)
+        return {"raw_saliency": out["raw_saliency"], "predictions": out["predictions"]}
+
+    @tf.function(input_signature=[spec])
+    def angles(sequences):
+        out = saliency(sequences)
+        return {"angles": out["angles"], "predictions": out["predictions"]}
+
+    @tf.function(input_signature=[spec])
+    def integrated_gradients(sequences):
+        x = _checked(sequences, length, size, require_one_hot)
+        _, _, raw, corrected, _ = engine.graph_sums(x, baseline, one, alphas, weights)
+        return {"integrated_gradients": corrected, "raw_integrated_gradients": raw, "predictions": predictions(x)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve)
+    for name, function in (("corrected_saliency", corrected_saliency), ("raw_saliency", raw_saliency),
+                           ("integrated_gradients", integrated_gradients), ("angles", angles)):
+        archive.add_endpoint(name, function)
+    archive.write_out(os.fspath(export_dir), verbose=False)
+    return os.fspath(export_dir)

@@ -1,0 +1,90 @@
+"""Every experiment end to end in a tiny configuration, and the demo."""
+
+import json
+import os
+
+import pytest
+
+from keras_simplex import demo
+from keras_simplex.experiments import EXPERIMENTS, main, run
+from keras_simplex.experiments.common import ReproductionConfig
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny_config(output_dir):
+    return ReproductionConfig(
+        output_dir=str(output_dir), sequences=300, seeds=(0,), models=("cnn_shallow_relu", "cnn_deep_exponential"),
+        epochs=1, eval_sequences=12, ig_steps=3, smoothgrad_samples=2, eg_baselines=2, eg_steps=2,
+        study_model="cnn_shallow_relu", init_sigmas=(0.01, 0.1), strengths=(0.0, 1e-3),
+    )
+
+
+def is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == PNG
+
+
+@pytest.fixture(scope="module")
+def reproduction(tmp_path_factory):
+    config = tiny_config(tmp_path_factory.mktemp("reproduction"))
+    return config, run(config, command="tiny test run")
+
+
+def test_every_experiment_writes_its_results(reproduction):
+    config, results = reproduction
+    assert set(results) == set(EXPERIMENTS)
+    (a_row, *_) = results["correction"]
+    assert set(a_row["methods"]) == set(config.methods)
+    for scores in a_row["methods"].values():
+        assert set(scores) == {"raw", "corrected", "change"}
+        assert set(scores["raw"]) == {"cosine", "auroc", "aupr"}
+        assert scores["change"]["cosine"] == pytest.approx(scores["corrected"]["cosine"] - scores["raw"]["cosine"])
+    b_row = results["angles"][0]
+    assert set(b_row["percent_above"]) == {"30", "45", "60"} and 0 <= b_row["fraction_within_envelope"] <= 1
+    assert [r["value"] for r in results["initialization"]] == [0.01, 0.1]
+    assert [r["value"] for r in results["regularization"]] == [0.0, 1e-3]
+    assert {"constrained", "unconstrained"} <= set(results["constraint"][0])
+    assert results["constraint"][0]["constrained"]["angle_std"] < 1e-2  # zero angles by construction
+
+
+def test_files_report_and_figures(reproduction):
+    config, _ = reproduction
+    out = config.output_dir
+    report = open(os.path.join(out, "report.md")).read()
+    for section in ("(a) Correction effect", "(b) Angles", "(c) Initialization", "(d) Angle regularization", "(e) Zero-mean"):
+        assert section in report
+    assert "tiny test run" in report
+    for name in ("initialization", "regularization", "angles_cnn_shallow_relu_seed0", "large_angles_cnn_deep_exponential_seed0",
+                 "improvement_vs_angle_cnn_shallow_relu_seed0", "logos_cnn_deep_exponential_seed0"):
+        assert is_png(os.path.join(out, "figures", f"{name}.png")), name
+    header = open(os.path.join(out, "tables", "correction.csv")).readline()
+    assert header.startswith("model,seed,test_auroc,method,cosine_raw")
+    saved = json.load(open(os.path.join(out, "results.json")))
+    assert saved["config"]["sequences"] == 300
+
+
+def test_rerun_skips_finished_trials(reproduction, capsys):
+    config, results = reproduction
+    models = sorted(os.listdir(os.path.join(config.output_dir, "models")))
+    stamps = [os.path.getmtime(os.path.join(config.output_dir, "models", m)) for m in models]
+    again = run(config, experiments=("correction", "regularization"))
+    assert "trained" not in capsys.readouterr().out
+    assert again["correction"] == results["correction"]
+    assert stamps == [os.path.getmtime(os.path.join(config.output_dir, "models", m)) for m in models]
+
+
+def test_command_line_runs_a_sub_experiment(tmp_path):
+    assert main(["angles", "--output-dir", str(tmp_path), "--sequences", "200", "--epochs", "1",
+                 "--eval-sequences", "8", "--models", "cnn_shallow_relu"]) == 0
+    assert "python -m keras_simplex.experiments angles" in open(tmp_path / "report.md").read()
+
+
+def test_demo_prints_the_table_and_writes_the_figure(tmp_path, capsys):
+    results = demo.run_demo(str(tmp_path), sequences=300, epochs=1, verbose=0)
+    out = capsys.readouterr().out
+    for word in ("cosine", "AUROC", "AUPR", "raw", "corrected", "change", "positions above 30/45/60"):
+        assert word in out
+    assert is_png(results["figure"])
+    saved = json.load(open(tmp_path / "results.json"))
+    assert set(saved["saliency"]) == {"raw", "corrected"} and "above_60" in saved["angles"]
