@@ -20,7 +20,7 @@ from keras_simplex.training import train_paper_protocol
 from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
 from keras_simplex.engine import AttributionEngine, GradientSums, resolve_jit_compile
-from keras_simplex import models, seeding
+from keras_simplex import metrics, models, seeding, serving
 from keras_simplex.serving import export_saved_model
 from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
 from keras_simplex.validation import check_sequences

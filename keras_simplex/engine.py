@@ -76,6 +76,10 @@ class AttributionEngine:
       max_points: memory knob, the most points (model evaluations) in one compiled call.
       sequence_shape: ``(L, A)`` for models whose input shape is not recorded (subclassed
         models); ``L`` may be None for length-agnostic models.
+      strategy: a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``): each chunk is split
+        evenly across its replicas, which run the compiled function on their devices, and the
+        results are gathered in order (equal to single-device results). Graph mode only:
+        XLA clusters cannot read variables placed on another replica's device.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class AttributionEngine:
         jit_compile: bool | str | None = None,
         max_points: int = DEFAULT_MAX_POINTS,
         sequence_shape: tuple[int | None, int] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
@@ -96,6 +101,11 @@ class AttributionEngine:
         self.target = target
         self.logits = bool(logits)
         self.jit_compile = resolve_jit_compile(jit_compile)
+        if strategy is not None and self.jit_compile:
+            if jit_compile is True:
+                raise ValueError("jit_compile=True cannot be combined with a tf.distribute strategy")
+            self.jit_compile = False
+        self.strategy = strategy
         self.max_points = int(max_points)
         self.sequence_length, self.alphabet_size, self.dtype = _input_spec(model, sequence_shape)
         check_target(target, _output_shape(model, self.sequence_length, self.alphabet_size))
@@ -105,6 +115,7 @@ class AttributionEngine:
         reduce = self._reduce_gradients
         self._reduce = tf.function(reduce, jit_compile=True) if self.jit_compile else reduce
         self._functions: dict[bool, Any] = {}
+        self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
 
     # --- compiled part -------------------------------------------------------------------
 
@@ -250,6 +261,8 @@ class AttributionEngine:
             rows = np.arange(begin, end)
             if self.jit_compile and end - begin < chunk:  # pad: keep the compiled shape
                 rows = np.concatenate([rows, np.full(chunk - len(rows), end - 1)])
+            if self.strategy is not None:  # pad to an equal share per replica
+                rows = np.concatenate([rows, np.full(-len(rows) % self.strategy.num_replicas_in_sync, end - 1)])
             x_chunk = x[rows]
             start_chunk = starts if len(starts) == 1 else starts[rows]
             for g in range(0, groups, group_block):
@@ -264,13 +277,39 @@ class AttributionEngine:
                     if noisy:
                         seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
                         args += [np.asarray(sigma, dtype), seeds, np.int32(steps), np.int32(k)]
-                    *parts, chunk_angles = function(*args)
+                    *parts, chunk_angles = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
                     for total, part in zip(sums, parts):
                         total[begin:end] += part.numpy()[: end - begin]
             angles[begin:end] = chunk_angles.numpy()[: end - begin]
         if group_block < groups or step_block < steps:  # chunk angles saw partial sums
             angles = simplex_angle(sums[0]).numpy()
         return GradientSums(*sums, angles)
+
+
+    def _call(self, function, args: list, per_sequence: bool):
+        """``function(*args)``, or split across the strategy's replicas and gathered.
+
+        Per-sequence arguments (x, per-sequence starts, noise seeds) are split in contiguous
+        equal parts, one per replica in order; the others are shared.
+        """
+        if self.strategy is None:
+            return function(*args)
+        split = {0, 6} | ({1} if per_sequence else set())
+        replicas = self.strategy.num_replicas_in_sync
+
+        def shard(context):
+            return tuple(np.array_split(a, replicas)[context.replica_id_in_sync_group] if i in split else a
+                         for i, a in enumerate(args))
+
+        if function not in self._replicated:
+            # strategy.run treats a tf.function specially (traces it with the distributed
+            # values); a plain Python wrapper makes each replica call it with its own shard.
+            self._replicated[function] = tf.function(
+                lambda *values: self.strategy.run(lambda *shard: function(*shard), args=values)
+            )
+        values = self.strategy.experimental_distribute_values_from_function(shard)
+        outputs = self._replicated[function](*values)
+        return [self.strategy.gather(output, axis=0) for output in outputs]
 
 
 def _input_spec(model: keras.Model, sequence_shape) -> tuple[int | None, int, tf.DType]:
