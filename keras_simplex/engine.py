@@ -198,11 +198,11 @@ class AttributionEngine:
             # TensorFlow's RNG kernels are much faster than XLA's on CPU.
             sigma, seeds, total_steps, step_offset = noise_args
             draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
-            noise = tf.map_fn(
-                lambda seed: tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype),
-                seeds,
-                fn_output_signature=tf.TensorSpec([None, length, size], dtype),
-            )
+
+            def draw(seed):
+                return tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype)
+
+            noise = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
             steps = tf.shape(alphas)[0]
             return self.graph_sums(x, starts, group_weights, alphas, step_weights, sigma * noise[:, None, step_offset : step_offset + steps])
 

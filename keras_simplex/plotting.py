@@ -64,6 +64,17 @@ def plot_attribution_logos(
     plt.close(fig)
 
 
+def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label, legend, title, and write the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_angle_densities(path: str | os.PathLike, groups: Mapping[str, np.ndarray], title: str = "") -> None:
     """Density of angles (degrees) for each named group (e.g. motif vs background positions)."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -72,13 +83,7 @@ def plot_angle_densities(path: str | os.PathLike, groups: Mapping[str, np.ndarra
         values = np.ravel(values)
         ax.hist(values, bins=bins, density=True, histtype="step", linewidth=1.5,
                 label=f"{label} (std {values.std():.1f})")
-    ax.set_xlabel("angle between gradient and simplex (degrees)")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, path, "angle between gradient and simplex (degrees)", "density", title)
 
 
 def plot_large_angle_histogram(path: str | os.PathLike, percentages: np.ndarray, thresholds: Sequence[float], title: str = "") -> None:
@@ -86,13 +91,7 @@ def plot_large_angle_histogram(path: str | os.PathLike, percentages: np.ndarray,
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for column, threshold in enumerate(thresholds):
         ax.hist(percentages[:, column], bins=np.linspace(0, 100, 41), alpha=0.6, label=f"> {threshold:g} deg")
-    ax.set_xlabel("% of positions in a sequence")
-    ax.set_ylabel("sequences")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, path, "% of positions in a sequence", "sequences", title)
 
 
 def plot_improvement_vs_angle(path: str | os.PathLike, angles: np.ndarray, improvement: np.ndarray, title: str = "") -> None:
@@ -103,13 +102,7 @@ def plot_improvement_vs_angle(path: str | os.PathLike, angles: np.ndarray, impro
     grid = np.linspace(-90, 90, 181)
     ax.plot(grid, 1 - np.cos(np.radians(grid)), color="crimson", label="1 - cos(angle)")
     ax.axhline(0, color="black", linewidth=0.5)
-    ax.set_xlabel("angle (degrees)")
-    ax.set_ylabel("cosine improvement")
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, path, "angle (degrees)", "cosine improvement", title)
 
 
 def plot_study_curve(

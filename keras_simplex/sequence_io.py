@@ -171,7 +171,8 @@ class AttributionWriter:
         if field not in self.h5:
             dtype = h5py.string_dtype() if array.dtype == object else array.dtype
             self.h5.create_dataset(field, shape=(0,) + array.shape[1:], maxshape=(None,) + array.shape[1:],
-                                   dtype=dtype, chunks=(min(len(array), 1024),) + array.shape[1:], compression="gzip")
+                                   dtype=dtype, chunks=(min(len(array), 1024),) + array.shape[1:],
+                                   compression="gzip", compression_opts=1)
         dataset = self.h5[field]
         dataset.resize(dataset.shape[0] + len(array), axis=0)
         dataset[-len(array):] = array

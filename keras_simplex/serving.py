@@ -103,20 +103,13 @@ def export_saved_model(
         raw, corrected, _, _, angles = engine.graph_sums(x, zero, one, one, one)
         return {"corrected_saliency": corrected, "raw_saliency": raw, "angles": angles, "predictions": predictions(x)}
 
-    @tf.function(input_signature=[spec])
-    def corrected_saliency(sequences):
-        out = saliency(sequences)
-        return {"corrected_saliency": out["corrected_saliency"], "predictions": out["predictions"]}
+    def selecting(*keys):  # a signature returning some outputs of the saliency pass
+        @tf.function(input_signature=[spec])
+        def signature(sequences):
+            outputs = saliency(sequences)
+            return {key: outputs[key] for key in keys}
 
-    @tf.function(input_signature=[spec])
-    def raw_saliency(sequences):
-        out = saliency(sequences)
-        return {"raw_saliency": out["raw_saliency"], "predictions": out["predictions"]}
-
-    @tf.function(input_signature=[spec])
-    def angles(sequences):
-        out = saliency(sequences)
-        return {"angles": out["angles"], "predictions": out["predictions"]}
+        return signature
 
     @tf.function(input_signature=[spec])
     def integrated_gradients(sequences):
@@ -127,8 +120,9 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve)
-    for name, function in (("corrected_saliency", corrected_saliency), ("raw_saliency", raw_saliency),
-                           ("integrated_gradients", integrated_gradients), ("angles", angles)):
-        archive.add_endpoint(name, function)
+    archive.add_endpoint("corrected_saliency", selecting("corrected_saliency", "predictions"))
+    archive.add_endpoint("raw_saliency", selecting("raw_saliency", "predictions"))
+    archive.add_endpoint("integrated_gradients", integrated_gradients)
+    archive.add_endpoint("angles", selecting("angles", "predictions"))
     archive.write_out(os.fspath(export_dir), verbose=False)
     return os.fspath(export_dir)
