@@ -1,0 +1,314 @@
+"""keras_simplex against the attribution tools people use, on the same model and methods.
+
+The paper's CNN-deep (L=200, A=4, logit target) in Keras and an identical PyTorch module with
+the weights copied across (outputs asserted equal). Sequences per second for saliency,
+integrated gradients (20 steps, midpoint rule), SmoothGrad (25 samples, sigma 0.1) and
+expected gradients (10 shuffled baselines x 20 steps), all corrected, for:
+
+- keras_simplex with default settings;
+- a plain batched ``tf.function`` written for this one model (1,000 points per call);
+- captum (PyTorch CPU), batching tuned (``internal_batch_size``, ``nt_samples_batch_size``);
+- the PAIR ``saliency`` library (TF, one sequence per call, its batching options);
+- a naive loop: one eager ``GradientTape`` per sequence.
+
+Also the hardware bound: model FLOPs per attribution (backward counted as twice forward) and
+the CPU's sustained float32 matmul rate, and the fraction of it each implementation reaches.
+Maps are compared with captum's per sequence. Needs the ``bench`` extra (torch 2.13.0, captum,
+saliency). Run on demand:
+
+    python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import torch  # noqa: E402
+
+import keras_simplex as ks  # noqa: E402
+
+STEPS, SAMPLES, SIGMA, BASELINES = 20, 25, 0.1, 10
+
+
+# --- the model in both frameworks ------------------------------------------------------------
+
+
+class TorchCNNDeep(torch.nn.Module):
+    """CNN-deep in inference mode, logit output, weights copied from the Keras model."""
+
+    def __init__(self, keras_model, first_activation: str):
+        super().__init__()
+        convs = [l for l in keras_model.layers if l.__class__.__name__ == "Conv1D"]
+        norms = [l for l in keras_model.layers if l.__class__.__name__ == "BatchNormalization"]
+        denses = [l for l in keras_model.layers if l.__class__.__name__ == "Dense"]
+        self.convs = torch.nn.ModuleList()
+        for conv in convs:
+            kernel, bias = conv.get_weights()
+            layer = torch.nn.Conv1d(kernel.shape[1], kernel.shape[2], kernel.shape[0], padding=kernel.shape[0] // 2)
+            layer.weight.data = torch.tensor(kernel.transpose(2, 1, 0))
+            layer.bias.data = torch.tensor(bias)
+            self.convs.append(layer)
+        self.norms = torch.nn.ModuleList()
+        for norm in norms:
+            gamma, beta, mean, var = norm.get_weights()
+            layer = torch.nn.BatchNorm1d(len(gamma), eps=norm.epsilon)
+            layer.weight.data, layer.bias.data = torch.tensor(gamma), torch.tensor(beta)
+            layer.running_mean.data, layer.running_var.data = torch.tensor(mean), torch.tensor(var)
+            self.norms.append(layer)
+        self.hidden = torch.nn.Linear(*denses[0].get_weights()[0].shape)
+        self.out = torch.nn.Linear(*denses[1].get_weights()[0].shape)
+        for layer, dense in ((self.hidden, denses[0]), (self.out, denses[1])):
+            kernel, bias = dense.get_weights()
+            layer.weight.data, layer.bias.data = torch.tensor(kernel.T), torch.tensor(bias)
+        self.first = torch.exp if first_activation == "exponential" else torch.relu
+        self.eval()
+
+    def forward(self, x):  # x: (N, L, A) channels last, like the Keras model
+        h = x.permute(0, 2, 1)
+        for i, (conv, pool) in enumerate(zip(self.convs, (1, 4, 4, 3))):
+            h = self.norms[i](conv(h))
+            h = self.first(h) if i == 0 else torch.relu(h)
+            if pool > 1:
+                h = torch.nn.functional.max_pool1d(h, pool)
+        h = h.permute(0, 2, 1).flatten(1)  # Keras flattens (L, C)
+        h = torch.relu(self.norms[4](self.hidden(h)))
+        return self.out(h)[:, 0]
+
+
+# --- implementations ---------------------------------------------------------------------------
+
+
+def correct(maps):
+    return maps - maps.mean(axis=-1, keepdims=True)
+
+
+def ours(engine):
+    return {
+        "saliency": lambda x, b: ks.saliency(engine, x),
+        "integrated_gradients": lambda x, b: ks.integrated_gradients(engine, x, steps=STEPS, rule="riemann_midpoint"),
+        "smoothgrad": lambda x, b: ks.smoothgrad(engine, x, samples=SAMPLES, sigma=SIGMA),
+        "expected_gradients": lambda x, b: ks.expected_gradients(engine, x, baseline=b, steps=STEPS, rule="riemann_midpoint"),
+    }
+
+
+def plain_tf(logit_model):
+    """A batched tf.function written for this one model: 1,000 points per call."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 200, 4])])
+    def gradients(points):
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            total = tf.reduce_sum(logit_model(points, training=False))
+        return tape.gradient(total, points)
+
+    def mean_gradients(points, per_sequence):
+        flat = points.reshape(-1, 200, 4)
+        grads = np.concatenate([gradients(flat[i : i + 1000]).numpy() for i in range(0, len(flat), 1000)])
+        return grads.reshape(-1, per_sequence, 200, 4).mean(1)
+
+    alphas = (np.arange(STEPS) + 0.5) / STEPS
+    rng = np.random.default_rng(0)
+
+    def ig(x, baselines):  # baselines (N, B, L, A): mean over b of (x - b) * corrected path gradient
+        points = baselines[:, :, None] + alphas[None, None, :, None, None] * (x[:, None, None] - baselines[:, :, None])
+        path = correct(mean_gradients(points.astype(np.float32), STEPS)).reshape(baselines.shape)
+        return ((x[:, None] - baselines) * path).mean(1)
+
+    uniform = np.full((1, 1, 200, 4), 0.25, np.float32)
+    return {
+        "saliency": lambda x, b: correct(mean_gradients(x, 1)),
+        "integrated_gradients": lambda x, b: ig(x, np.broadcast_to(uniform, (len(x), 1, 200, 4))),
+        "smoothgrad": lambda x, b: correct(mean_gradients(
+            (x[:, None] + SIGMA * rng.standard_normal((len(x), SAMPLES, 200, 4))).astype(np.float32), SAMPLES)),
+        "expected_gradients": lambda x, b: ig(x, b),
+    }
+
+
+def captum_methods(torch_model, batch: int):
+    from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+
+    torch.set_grad_enabled(True)
+    saliency, ig = Saliency(torch_model), IntegratedGradients(torch_model, multiply_by_inputs=False)
+    tunnel = NoiseTunnel(saliency)
+
+    def run(fn, x):
+        return correct(fn(torch.tensor(x, requires_grad=True)).detach().numpy())
+
+    def ig_map(x, baselines):  # (x - b) * corrected path gradient, averaged over baselines
+        n, count = len(x), baselines.shape[1]
+        inputs = np.repeat(x, count, axis=0)
+        flat = baselines.reshape(-1, 200, 4)
+        path = run(lambda t: ig.attribute(t, baselines=torch.tensor(flat), n_steps=STEPS, method="riemann_middle",
+                                          internal_batch_size=batch), inputs)
+        return ((inputs - flat) * path).reshape(n, count, 200, 4).mean(1)
+
+    uniform = np.full((1, 1, 200, 4), 0.25, np.float32)
+    return {
+        "saliency": lambda x, b: run(lambda t: saliency.attribute(t, abs=False), x),
+        "integrated_gradients": lambda x, b: ig_map(x, np.broadcast_to(uniform, (len(x), 1, 200, 4))),
+        "smoothgrad": lambda x, b: run(lambda t: tunnel.attribute(
+            t, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA, nt_samples_batch_size=max(1, batch // len(x))), x),
+        "expected_gradients": lambda x, b: ig_map(x, b),
+    }
+
+
+def pair_methods(logit_model):
+    import saliency.core as pair
+
+    def call_model(x_value_batch, call_model_args=None, expected_keys=None):
+        points = tf.convert_to_tensor(np.asarray(x_value_batch, np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            total = tf.reduce_sum(logit_model(points, training=False))
+        return {pair.base.INPUT_OUTPUT_GRADIENTS: tape.gradient(total, points).numpy()}
+
+    gradient, ig = pair.GradientSaliency(), pair.IntegratedGradients()
+
+    def per_sequence(fn, corrected=True):
+        return lambda x, b: (correct if corrected else np.asarray)(np.stack([fn(s, b[i]) for i, s in enumerate(x)]))
+
+    def ig_one(s, baselines):  # PAIR returns (x - b) * mean gradient: it cannot be corrected first
+        return np.mean([ig.GetMask(s, call_model, x_steps=STEPS, x_baseline=baseline, batch_size=STEPS) for baseline in baselines], 0)
+
+    uniform = np.full((1, 200, 4), 0.25, np.float32)
+    return {
+        "saliency": per_sequence(lambda s, _: gradient.GetMask(s, call_model)),
+        "integrated_gradients": per_sequence(lambda s, _: ig_one(s, uniform), corrected=False),
+        "smoothgrad": per_sequence(lambda s, _: gradient.GetSmoothedMask(s, call_model, stdev_spread=SIGMA, nsamples=SAMPLES,
+                                                                          magnitude=False)),
+        "expected_gradients": per_sequence(ig_one, corrected=False),
+    }
+
+
+def naive_methods(logit_model):
+    """One eager tape per sequence (all of its points in that tape's batch)."""
+    rng = np.random.default_rng(0)
+    alphas = ((np.arange(STEPS) + 0.5) / STEPS)[:, None, None]
+
+    def mean_gradient(points):
+        points = tf.constant(points, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            total = tf.reduce_sum(logit_model(points, training=False))
+        return tape.gradient(total, points).numpy()
+
+    def ig_one(s, baselines):
+        return np.mean([(s - b) * correct(mean_gradient(b + alphas * (s - b)).mean(0)) for b in baselines], 0)
+
+    uniform = np.full((1, 200, 4), 0.25, np.float32)
+    return {
+        "saliency": lambda x, b: np.stack([correct(mean_gradient(s[None])[0]) for s in x]),
+        "integrated_gradients": lambda x, b: np.stack([ig_one(s, uniform) for s in x]),
+        "smoothgrad": lambda x, b: np.stack([correct(mean_gradient(s + SIGMA * rng.standard_normal((SAMPLES, 200, 4))).mean(0)) for s in x]),
+        "expected_gradients": lambda x, b: np.stack([ig_one(s, b[i]) for i, s in enumerate(x)]),
+    }
+
+
+# --- measurement ---------------------------------------------------------------------------------
+
+
+def throughput(fn, x, baselines, repeats: int) -> tuple[float, np.ndarray]:
+    out = fn(x, baselines)  # warm-up (tracing)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x, baselines)
+        times.append(time.perf_counter() - start)
+    return len(x) / statistics.median(times), out
+
+
+def matmul_rate() -> float:
+    """Sustained float32 matmul rate of this CPU in FLOP/s (TensorFlow, all cores)."""
+    a = tf.random.normal((2048, 2048))
+    f = tf.function(lambda m: tf.linalg.matmul(m, m))
+    f(a).numpy()
+    start, count = time.perf_counter(), 20
+    for _ in range(count):
+        f(a).numpy()
+    return 2 * 2048**3 * count / (time.perf_counter() - start)
+
+
+def forward_flops(model) -> float:
+    """Multiply-adds x 2 of the convolutions and dense layers for one sequence."""
+    flops = 0.0
+    for layer in model.layers:
+        name = layer.__class__.__name__
+        if name == "Conv1D":
+            kernel = layer.kernel.shape
+            flops += 2 * layer.output.shape[1] * kernel[0] * kernel[1] * kernel[2]
+        elif name == "Dense":
+            flops += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return flops
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequences", type=int, default=1000)
+    parser.add_argument("--slow-sequences", type=int, default=50, help="for the PAIR library and the naive loop")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--captum-batch", type=int, default=1000, help="captum's internal batch size (points per call)")
+    parser.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    keras_model = ks.models.cnn_deep(first_activation=args.first_activation, output_activation=None)
+    rng = np.random.default_rng(0)
+    # Non-trivial batch-norm statistics, so the models are compared on a realistic function.
+    for layer in keras_model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    torch_model = TorchCNNDeep(keras_model, args.first_activation)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, 200))]
+    baselines = ks.dinucleotide_shuffle(x, BASELINES, seed=1).astype(np.float32)
+    keras_out = keras_model.predict(x[:200], verbose=0)[:, 0]
+    torch_out = torch_model(torch.tensor(x[:200])).detach().numpy()
+    np.testing.assert_allclose(torch_out, keras_out, rtol=1e-4, atol=1e-4)
+
+    engine = ks.AttributionEngine(keras_model)
+    implementations = {
+        "keras_simplex": (ours(engine), x),
+        "plain tf.function": (plain_tf(keras_model), x),
+        "captum": (captum_methods(torch_model, args.captum_batch), x),
+        "PAIR saliency": (pair_methods(keras_model), x[: args.slow_sequences]),
+        "naive loop": (naive_methods(keras_model), x[: args.slow_sequences]),
+    }
+    peak = matmul_rate()
+    flops = forward_flops(keras_model)
+    evaluations = {"saliency": 1, "integrated_gradients": STEPS, "smoothgrad": SAMPLES, "expected_gradients": BASELINES * STEPS}
+    print(f"{platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, torch {torch.__version__}; "
+          f"CNN-deep forward {flops / 1e6:.1f} MFLOP per sequence; sustained matmul {peak / 1e9:.1f} GFLOP/s")
+    print("agree: share of sequences whose map is within 1e-3 x max |map| of captum's (max-pool near-ties flip "
+          "a few; SmoothGrad noise differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")
+    print(f"{'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'% peak':>7s} {'agree':>6s}")
+    reference = {}
+    results = {}
+    for method in evaluations:
+        for name, (methods, inputs) in implementations.items():
+            rate, maps = throughput(methods[method], inputs, baselines[: len(inputs)], args.repeats)
+            results[(method, name)] = rate
+            if name == "captum":
+                reference[method] = maps
+        for name, (methods, inputs) in implementations.items():
+            rate = results[(method, name)]
+            count = min(50, len(inputs))
+            maps = methods[method](inputs[:count], baselines[:count])
+            ref = reference[method][:count]
+            scale = np.abs(ref).max(axis=(1, 2)) + 1e-12
+            agree = np.mean(np.abs(maps - ref).max(axis=(1, 2)) <= 1e-3 * scale)
+            agreement = "-" if method == "smoothgrad" else f"{100 * agree:.0f}%"  # random noise differs
+            fraction = rate * evaluations[method] * 3 * flops / peak
+            print(f"{method:22s} {name:18s} {rate:9.1f} {rate / results[(method, 'keras_simplex')]:7.2f}x "
+                  f"{100 * fraction:6.1f}% {agreement:>6s}")
+
+
+if __name__ == "__main__":
+    main()
