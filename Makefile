@@ -11,7 +11,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: install demo test bench
+.PHONY: install demo test bench bench-peers
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -22,3 +22,9 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/attribution.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/datasets.py
+
+bench-peers: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/peers.py
