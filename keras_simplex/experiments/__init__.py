@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
                         help=f"sub-experiments to run, from {', '.join(EXPERIMENTS)} (default: all)")
     parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.add_argument("--seed", type=int, default=0, help="first training seed; trials use seed, seed + 1, ...")
+    parser.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the synthetic data")
     parser.add_argument("--trials", type=int, default=len(defaults.seeds), help="seeds per model in (a) and (b)")
     parser.add_argument("--study-trials", type=int, default=len(defaults.study_seeds), help="seeds per value in (c)-(e)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (early stopping may end sooner)")
@@ -60,7 +62,8 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     config = dataclasses.replace(
-        defaults, output_dir=args.output_dir, seeds=tuple(range(args.trials)), study_seeds=tuple(range(args.study_trials)),
+        defaults, output_dir=args.output_dir, seeds=tuple(range(args.seed, args.seed + args.trials)),
+        study_seeds=tuple(range(args.seed, args.seed + args.study_trials)), data_seed=args.data_seed,
         epochs=args.epochs, sequences=args.sequences, eval_sequences=args.eval_sequences, models=tuple(args.models),
         study_model=args.study_model,
     )
