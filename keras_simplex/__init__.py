@@ -1,5 +1,6 @@
 """keras_simplex: simplex-corrected gradient attributions for one-hot sequence models."""
 
+from keras_simplex import metrics, models, regularizers, seeding, serving
 from keras_simplex.attribution import (
     Attribution,
     CorrectedSaliency,
@@ -12,47 +13,38 @@ from keras_simplex.attribution import (
     saliency,
     smoothgrad,
 )
+from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
 from keras_simplex.callbacks import SimplexAngleCallback, warmup
 from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
-from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
-from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
-from keras_simplex.training import train_paper_protocol
-from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
 from keras_simplex.engine import AttributionEngine, GradientSums, resolve_jit_compile
-from keras_simplex import metrics, models, seeding, serving
-from keras_simplex.serving import export_saved_model
 from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
+from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
+from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
+from keras_simplex.serving import export_saved_model
+from keras_simplex.training import train_paper_protocol
 from keras_simplex.validation import check_sequences
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FixedSigmaNormal",
-    "ScaledHeNormal",
-    "SimplexAngleCallback",
-    "SimplexAngleRegularizer",
-    "ZeroMeanAlphabet",
     "add_angle_regularizer",
-    "export_saved_model",
     "angle_penalty",
-    "fold_simplex_projection",
-    "train_paper_protocol",
-    "warmup",
     "Attribution",
     "AttributionEngine",
-    "CorrectedSaliency",
-    "DNA",
-    "GradientSums",
-    "PROTEIN",
-    "RNA",
     "check_sequences",
+    "CorrectedSaliency",
     "dinucleotide_shuffle",
+    "DNA",
     "expected_gradients",
+    "export_saved_model",
     "fix_gauge",
+    "FixedSigmaNormal",
+    "fold_simplex_projection",
     "get_engine",
     "gradient_angles",
     "gradient_x_input",
+    "GradientSums",
     "integrated_gradients",
     "integration_rule",
     "large_angle_fraction",
@@ -60,9 +52,17 @@ __all__ = [
     "one_hot_decode",
     "one_hot_encode",
     "project_to_simplex",
+    "PROTEIN",
     "resolve_jit_compile",
+    "RNA",
     "saliency",
+    "ScaledHeNormal",
     "shuffle",
     "simplex_angle",
+    "SimplexAngleCallback",
+    "SimplexAngleRegularizer",
     "smoothgrad",
+    "train_paper_protocol",
+    "warmup",
+    "ZeroMeanAlphabet",
 ]

@@ -12,6 +12,7 @@ import json
 import os
 import time
 
+import keras
 import numpy as np
 
 from keras_simplex import models, plotting
@@ -53,6 +54,7 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
     print(f"synthetic data: {len(data.y)} sequences x {recipe.length} nt (train {len(train)}, "
           f"validation {len(valid)}, test {len(test)})")
 
+    keras.utils.set_random_seed(seed)  # the initial weights too
     model = models.cnn_deep(first_activation=first_activation)
     print(f"training {model.name} ({model.count_params():,} parameters) for up to {epochs} epochs on CPU ...")
     train_paper_protocol(model, (data.x[train], data.y[train]), (data.x[valid], data.y[valid]),
