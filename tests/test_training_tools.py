@@ -116,10 +116,11 @@ def test_scaled_he_normal_and_fixed_sigma_normal():
         ks.ScaledHeNormal(0.0)
 
 
-def test_constrained_model_has_zero_angles_everywhere():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_constrained_model_has_zero_angles_everywhere(jit_compile):
     x, y = motif_data()
     model = tiny_model(constraint=ks.ZeroMeanAlphabet())
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", jit_compile=jit_compile)
     model.fit(x, y, epochs=3, batch_size=64, verbose=0)
     kernel = model.layers[1].kernel.numpy()
     np.testing.assert_allclose(kernel.mean(axis=1), 0, atol=1e-6)
