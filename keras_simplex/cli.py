@@ -80,7 +80,6 @@ def cmd_train(args) -> None:
 
 def cmd_attribute(args) -> None:
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import keras_simplex as ks
