@@ -78,7 +78,9 @@ def train_paper_protocol(
       train, validation: ``(x, y)`` arrays, or ``tf.data`` datasets of ``(x, y)`` pairs or of
         TFDS example dicts, batched or not.
       callbacks: extra callbacks (e.g. ``SimplexAngleCallback``), run before the protocol's.
-      seed: seeds Keras, NumPy and TensorFlow (weights, dropout, shuffling) when given.
+      seed: seeds Keras, NumPy and TensorFlow (dropout, shuffling) when given. The model's
+        weights already exist: call ``keras.utils.set_random_seed`` before building it to
+        make its initialization reproducible too.
 
     Returns:
       The ``History``; the model holds the weights of the best validation AUROC.
