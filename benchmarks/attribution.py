@@ -4,7 +4,7 @@ Prints sequences per second for each method, for keras_simplex's batched engine 
 and XLA) and for a naive loop that opens one eager GradientTape per sequence (all of that
 sequence's points in one batch), with the ratio. Run on demand:
 
-    python benchmarks/attribution.py [--sequences 1000] [--naive-sequences 40] [--max-points 1024]
+    python benchmarks/attribution.py [--sequences 1000] [--naive-sequences 40] [--max-points 512]
 """
 
 from __future__ import annotations

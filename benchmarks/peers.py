@@ -29,11 +29,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex.cpu_defaults), which
+# then serve every TensorFlow implementation below alike.
+import keras_simplex as ks  # noqa: E402, I001
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
-
-import keras_simplex as ks  # noqa: E402
 
 STEPS, SAMPLES, SIGMA, BASELINES = 20, 25, 0.1, 10
 
@@ -215,14 +217,20 @@ def naive_methods(logit_model):
 # --- measurement ---------------------------------------------------------------------------------
 
 
-def throughput(fn, x, baselines, repeats: int) -> tuple[float, np.ndarray]:
-    fn(x[:8], baselines[:8])  # warm-up: tracing
-    times, out = [], None
+def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: int) -> dict:
+    """Sequences per second of every implementation of ``method`` (median of ``repeats``) and
+    its maps. Each is warmed up on its full input (tracing, kernel set-up), then the timed runs
+    go round-robin, so a slow phase of the machine touches all implementations alike."""
+    inputs, times, maps = {}, {name: [] for name in implementations}, {}
+    for name, (methods, x) in implementations.items():
+        inputs[name] = x
+        maps[name] = methods[method](x, baselines[: len(x)])
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn(x, baselines)
-        times.append(time.perf_counter() - start)
-    return len(x) / statistics.median(times), out
+        for name, (methods, x) in implementations.items():
+            start = time.perf_counter()
+            methods[method](x, baselines[: len(x)])
+            times[name].append(time.perf_counter() - start)
+    return {name: (len(inputs[name]) / statistics.median(times[name]), maps[name]) for name in implementations}
 
 
 def matmul_rate() -> float:
@@ -234,6 +242,14 @@ def matmul_rate() -> float:
     for _ in range(count):
         f(a).numpy()
     return 2 * 2048**3 * count / (time.perf_counter() - start)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
 
 
 def forward_flops(model) -> float:
@@ -254,7 +270,7 @@ def main():
     parser.add_argument("--sequences", type=int, default=1000)
     parser.add_argument("--slow-sequences", type=int, default=50, help="for the PAIR library and the naive loop")
     parser.add_argument("--eg-sequences", type=int, default=100, help="for expected gradients (200 evaluations each)")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--captum-batch", type=int, default=1000, help="captum's internal batch size (points per call)")
     parser.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
     args = parser.parse_args()
@@ -285,33 +301,26 @@ def main():
     peak = matmul_rate()
     flops = forward_flops(keras_model)
     evaluations = {"saliency": 1, "integrated_gradients": STEPS, "smoothgrad": SAMPLES, "expected_gradients": BASELINES * STEPS}
-    print(f"{platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, torch {torch.__version__}; "
+    print(f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__} (oneDNN kernels "
+          f"{'on' if ks.cpu_defaults.onednn_enabled() else 'off'}), torch {torch.__version__}; "
           f"CNN-deep forward {flops / 1e6:.1f} MFLOP per sequence; sustained matmul {peak / 1e9:.1f} GFLOP/s")
     print("agree: share of sequences whose map is within 1e-3 x max |map| of captum's (max-pool near-ties flip "
           "a few; SmoothGrad noise differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")
     print(f"{'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'% peak':>7s} {'agree':>6s}")
-    reference = {}
-    results = {}
     for method in evaluations:
-        for name, (methods, inputs) in implementations.items():
-            if method == "expected_gradients":
-                inputs = inputs[: args.eg_sequences]
-            rate, maps = throughput(methods[method], inputs, baselines[: len(inputs)], args.repeats)
-            results[(method, name)] = rate
-            if name == "captum":
-                reference[method] = maps
-        for name, (methods, inputs) in implementations.items():
-            rate = results[(method, name)]
-            count = min(20, len(inputs))
-            maps = methods[method](inputs[:count], baselines[:count])
-            ref = reference[method][:count]
-            scale = np.abs(ref).max(axis=(1, 2)) + 1e-12
-            agree = np.mean(np.abs(maps - ref).max(axis=(1, 2)) <= 1e-3 * scale)
+        chosen = implementations
+        if method == "expected_gradients":
+            chosen = {name: (methods, x[: args.eg_sequences]) for name, (methods, x) in implementations.items()}
+        results = measure(chosen, method, baselines, args.repeats)
+        ours_rate, reference = results["keras_simplex"][0], results["captum"][1]
+        for name, (rate, maps) in results.items():
+            count = min(20, len(maps))
+            scale = np.abs(reference[:count]).max(axis=(1, 2)) + 1e-12
+            agree = np.mean(np.abs(maps[:count] - reference[:count]).max(axis=(1, 2)) <= 1e-3 * scale)
             agreement = "-" if method == "smoothgrad" else f"{100 * agree:.0f}%"  # random noise differs
             fraction = rate * evaluations[method] * 3 * flops / peak
-            print(f"{method:22s} {name:18s} {rate:9.1f} {rate / results[(method, 'keras_simplex')]:7.2f}x "
-                  f"{100 * fraction:6.1f}% {agreement:>6s}")
-
+            print(f"{method:22s} {name:18s} {rate:9.1f} {rate / ours_rate:7.2f}x {100 * fraction:6.1f}% {agreement:>6s}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

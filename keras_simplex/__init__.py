@@ -1,6 +1,10 @@
 """keras_simplex: simplex-corrected gradient attributions for one-hot sequence models."""
 
-from keras_simplex import metrics, models, regularizers, seeding, serving
+from keras_simplex.cpu_defaults import prefer_onednn
+
+prefer_onednn()  # before anything imports TensorFlow: see keras_simplex.cpu_defaults
+
+from keras_simplex import metrics, models, regularizers, seeding, serving  # noqa: E402
 from keras_simplex.attribution import (
     Attribution,
     CorrectedSaliency,
@@ -17,7 +21,7 @@ from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffl
 from keras_simplex.callbacks import SimplexAngleCallback, warmup
 from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
-from keras_simplex.engine import AttributionEngine, GradientSums, resolve_jit_compile
+from keras_simplex.engine import AttributionEngine, resolve_jit_compile
 from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
 from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
 from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
@@ -44,7 +48,6 @@ __all__ = [
     "get_engine",
     "gradient_angles",
     "gradient_x_input",
-    "GradientSums",
     "integrated_gradients",
     "integration_rule",
     "large_angle_fraction",

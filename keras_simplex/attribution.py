@@ -9,7 +9,6 @@ and cached for it) or an ``AttributionEngine``/``CorrectedSaliency`` to reuse it
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from typing import Any
 
@@ -17,32 +16,13 @@ import keras
 import numpy as np
 
 from keras_simplex.baselines import make_baselines
-from keras_simplex.engine import DEFAULT_MAX_POINTS, AttributionEngine, GradientSums
+from keras_simplex.engine import DEFAULT_MAX_POINTS, MAPS, Attribution, AttributionEngine
 from keras_simplex.seeding import resolve_seed
 from keras_simplex.targets import Target, target_key
 from keras_simplex.validation import check_sequences
 
 INTEGRATION_RULES = ("trapezoid", "riemann_left", "riemann_right", "riemann_midpoint", "gauss_legendre")
 BASELINE_BLOCK = 4096  # sequences whose shuffled baselines are drawn together (memory bound)
-
-
-@dataclasses.dataclass(frozen=True)
-class Attribution:
-    """Raw and corrected maps from one pass, with the angle of the averaged gradient.
-
-    Attributes:
-      corrected: ``(N, L, A)`` map computed from simplex-projected gradients.
-      raw: ``(N, L, A)`` map from the raw gradients.
-      angles: ``(N, L)`` signed angle (degrees) between the method's averaged gradient
-        (saliency, smoothed or path-averaged gradient) and the simplex.
-    """
-
-    corrected: np.ndarray
-    raw: np.ndarray
-    angles: np.ndarray
-
-    def select(self, correct: bool) -> np.ndarray:
-        return self.corrected if correct else self.raw
 
 
 def integration_rule(steps: int, rule: str = "trapezoid") -> tuple[np.ndarray, np.ndarray]:
@@ -111,22 +91,19 @@ def _validated(engine: AttributionEngine, x: Any, check_simplex: bool) -> np.nda
     )
 
 
-def _attribution(sums: GradientSums, multiply_by_inputs: bool) -> Attribution:
-    if multiply_by_inputs:
-        corrected, raw = sums.times_input_corrected, sums.times_input
-    else:
-        corrected, raw = sums.gradient_corrected, sums.gradient
-    return Attribution(corrected, raw, sums.angles)
-
-
 def attribute_saliency(
-    engine: AttributionEngine, x: Any, multiply_by_inputs: bool = False, check_simplex: bool = True
+    engine: AttributionEngine,
+    x: Any,
+    multiply_by_inputs: bool = False,
+    check_simplex: bool = True,
+    outputs: tuple[str, ...] = MAPS,
 ) -> Attribution:
-    """Saliency (``df/dx``) or gradient x input in one pass, raw and corrected."""
+    """Saliency (``df/dx``) or gradient x input in one pass: the ``outputs`` fields of the
+    ``Attribution`` (raw and corrected maps, angles; all by default)."""
     x = _validated(engine, x, check_simplex)
     zero = np.zeros((1, 1) + x.shape[1:], x.dtype)
-    sums = engine.run(x, zero, np.ones(1), np.ones(1), np.ones(1))
-    return _attribution(sums, multiply_by_inputs)
+    return engine.run(x, zero, np.ones(1), np.ones(1), np.ones(1), multiply_by_inputs=multiply_by_inputs,
+                      outputs=outputs)
 
 
 def attribute_smoothgrad(
@@ -137,6 +114,7 @@ def attribute_smoothgrad(
     seed: int = 0,
     multiply_by_inputs: bool = False,
     check_simplex: bool = True,
+    outputs: tuple[str, ...] = MAPS,
 ) -> Attribution:
     """SmoothGrad: the mean gradient at ``x + N(0, sigma^2)`` over ``samples`` draws."""
     if int(samples) < 1:
@@ -146,8 +124,8 @@ def attribute_smoothgrad(
     x = _validated(engine, x, check_simplex)
     zero = np.zeros((1, 1) + x.shape[1:], x.dtype)
     ones = np.ones(int(samples))
-    sums = engine.run(x, zero, np.ones(1), ones, ones / samples, sigma=float(sigma), seed=seed)
-    return _attribution(sums, multiply_by_inputs)
+    return engine.run(x, zero, np.ones(1), ones, ones / samples, sigma=float(sigma), seed=seed,
+                      multiply_by_inputs=multiply_by_inputs, outputs=outputs)
 
 
 def attribute_integrated_gradients(
@@ -160,6 +138,7 @@ def attribute_integrated_gradients(
     seed: int = 0,
     multiply_by_inputs: bool = True,
     check_simplex: bool = True,
+    outputs: tuple[str, ...] = MAPS,
 ) -> Attribution:
     """Integrated gradients averaged over one or more baselines (expected gradients).
 
@@ -177,12 +156,19 @@ def attribute_integrated_gradients(
         block = x[begin : begin + BASELINE_BLOCK]
         starts = make_baselines(block, baseline, num_baselines, seed)
         group_weights = np.full(starts.shape[1], 1.0 / starts.shape[1])
-        parts.append(engine.run(block, starts, group_weights, alphas, weights))
-    sums = GradientSums(*(np.concatenate(arrays) for arrays in zip(*(dataclasses.astuple(p) for p in parts))))
-    return _attribution(sums, multiply_by_inputs)
+        parts.append(engine.run(block, starts, group_weights, alphas, weights, multiply_by_inputs=multiply_by_inputs,
+                                outputs=outputs))
+    if len(parts) == 1:
+        return parts[0]
+    return Attribution(**{field: np.concatenate([getattr(p, field) for p in parts]) for field in outputs})
 
 
 # --- the functional API --------------------------------------------------------------------
+
+
+def _map(correct: bool) -> tuple[str, ...]:
+    """The one engine output a functional call returns (nothing else is computed)."""
+    return ("corrected",) if correct else ("raw",)
 
 
 def saliency(
@@ -210,7 +196,7 @@ def saliency(
       max_points: most model evaluations per compiled call (memory knob).
     """
     engine = get_engine(model, target, logits, jit_compile, max_points)
-    return attribute_saliency(engine, x, False, check_simplex).select(correct)
+    return attribute_saliency(engine, x, False, check_simplex, _map(correct)).select(correct)
 
 
 def gradient_x_input(
@@ -229,7 +215,7 @@ def gradient_x_input(
     Arguments as in ``saliency``.
     """
     engine = get_engine(model, target, logits, jit_compile, max_points)
-    return attribute_saliency(engine, x, True, check_simplex).select(correct)
+    return attribute_saliency(engine, x, True, check_simplex, _map(correct)).select(correct)
 
 
 def integrated_gradients(
@@ -264,7 +250,7 @@ def integrated_gradients(
     """
     engine = get_engine(model, target, logits, jit_compile, max_points)
     result = attribute_integrated_gradients(
-        engine, x, baseline, steps, rule, num_baselines, seed, multiply_by_inputs, check_simplex
+        engine, x, baseline, steps, rule, num_baselines, seed, multiply_by_inputs, check_simplex, _map(correct)
     )
     return result.select(correct)
 
@@ -324,7 +310,8 @@ def smoothgrad(
       Other arguments as in ``saliency``.
     """
     engine = get_engine(model, target, logits, jit_compile, max_points)
-    return attribute_smoothgrad(engine, x, samples, sigma, seed, multiply_by_inputs, check_simplex).select(correct)
+    result = attribute_smoothgrad(engine, x, samples, sigma, seed, multiply_by_inputs, check_simplex, _map(correct))
+    return result.select(correct)
 
 
 def gradient_angles(
@@ -339,7 +326,7 @@ def gradient_angles(
 ) -> np.ndarray:
     """Per-position angle (degrees) between the input gradient and the simplex, ``(N, L)``."""
     engine = get_engine(model, target, logits, jit_compile, max_points)
-    return attribute_saliency(engine, x, False, check_simplex).angles
+    return attribute_saliency(engine, x, False, check_simplex, ("angles",)).angles
 
 
 class CorrectedSaliency:

@@ -210,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", type=float, default=0.1, help="SmoothGrad noise")
     p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
     p.add_argument("--batch-size", type=int, default=1024, help="sequences read and attributed at a time")
-    p.add_argument("--max-points", type=int, default=1024, help="model evaluations per compiled call")
+    p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_attribute)
 

@@ -15,6 +15,7 @@ gradients on the device, so only ``(N, L, A)`` sums come back to the host.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -22,11 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_simplex.cpu_defaults import warn_if_onednn_missed
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.seeding import resolve_seed, sequence_keys
 from keras_simplex.targets import Target, check_target, pre_activation, select_target
 
 DEFAULT_MAX_POINTS = 1024
+MAPS = ("raw", "corrected", "angles")  # what the engine can return, the fields of Attribution
 
 
 def resolve_jit_compile(jit_compile: bool | str | None) -> bool:
@@ -43,22 +46,26 @@ def resolve_jit_compile(jit_compile: bool | str | None) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientSums:
-    """Weighted averages over all points of each sequence, each ``(N, L, A)``.
+class Attribution:
+    """Raw and corrected maps from one pass, with the angle of the averaged gradient.
 
-    Attributes:
-      gradient: mean input gradient (raw).
-      gradient_corrected: the same after projection onto the simplex.
-      times_input: mean of ``(x - start) * gradient`` (raw).
-      times_input_corrected: mean of ``(x - start) * projected gradient``.
-      angles: ``(N, L)`` angle (degrees) between ``gradient`` and the simplex.
+    Attributes (None when not computed, see ``AttributionEngine.run``):
+      corrected: ``(N, L, A)`` map computed from simplex-projected gradients.
+      raw: ``(N, L, A)`` map from the raw gradients.
+      angles: ``(N, L)`` signed angle (degrees) between the method's averaged gradient
+        (saliency, smoothed or path-averaged gradient) and the simplex.
     """
 
-    gradient: np.ndarray
-    gradient_corrected: np.ndarray
-    times_input: np.ndarray
-    times_input_corrected: np.ndarray
-    angles: np.ndarray
+    raw: np.ndarray | None = None
+    corrected: np.ndarray | None = None
+    angles: np.ndarray | None = None
+
+    def select(self, correct: bool) -> np.ndarray:
+        """The corrected or the raw map."""
+        selected = self.corrected if correct else self.raw
+        if selected is None:
+            raise ValueError(f"this Attribution holds no {'corrected' if correct else 'raw'} map")
+        return selected
 
 
 class AttributionEngine:
@@ -73,7 +80,8 @@ class AttributionEngine:
       logits: differentiate the output layer's pre-activation (logit) instead of its
         activation (e.g. sigmoid probability). Needs a Sequential/functional model.
       jit_compile: XLA compilation; ``None``/``"auto"`` = XLA on GPU, graph mode on CPU.
-      max_points: memory knob, the most points (model evaluations) in one compiled call.
+      max_points: memory knob, the most points (model evaluations) in one compiled call
+        (None: ``DEFAULT_MAX_POINTS``).
       sequence_shape: ``(L, A)`` for models whose input shape is not recorded (subclassed
         models); ``L`` may be None for length-agnostic models.
       strategy: a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``): each chunk is split
@@ -89,33 +97,35 @@ class AttributionEngine:
         *,
         logits: bool = False,
         jit_compile: bool | str | None = None,
-        max_points: int = DEFAULT_MAX_POINTS,
+        max_points: int | None = None,
         sequence_shape: tuple[int | None, int] | None = None,
         strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-        if int(max_points) < 1:
+        max_points = DEFAULT_MAX_POINTS if max_points is None else int(max_points)
+        if max_points < 1:
             raise ValueError(f"max_points must be >= 1, got {max_points}")
         self.model = model
         self.target = target
         self.logits = bool(logits)
         self.jit_compile = resolve_jit_compile(jit_compile)
+        if not tf.config.list_logical_devices("GPU"):
+            warn_if_onednn_missed()
         if strategy is not None and self.jit_compile:
             if jit_compile is True:
                 raise ValueError("jit_compile=True cannot be combined with a tf.distribute strategy")
             self.jit_compile = False
         self.strategy = strategy
-        self.max_points = int(max_points)
+        self.max_points = max_points
         self.sequence_length, self.alphabet_size, self.dtype = _input_spec(model, sequence_shape)
         check_target(target, _output_shape(model, self.sequence_length, self.alphabet_size))
         if self.logits:
             with pre_activation(model):
                 pass  # fails early, with a clear message, when there is no output layer
-        reduce = self._reduce_gradients
-        self._reduce = tf.function(reduce, jit_compile=True) if self.jit_compile else reduce
-        self._functions: dict[bool, Any] = {}
+        self._functions: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
+        self._reductions: dict[tuple[bool, tuple[str, ...]], Any] = {}
 
     # --- compiled part -------------------------------------------------------------------
 
@@ -128,39 +138,62 @@ class AttributionEngine:
             outputs = self.model(points, training=False)
         return select_target(outputs, self.target)
 
-    def _reduce_gradients(self, points, offsets, group_weights, step_weights):
-        """Gradients at ``points`` (C, G, K, L, A) reduced to four ``(C, L, A)`` sums and the
-        ``(C, L)`` angles of the first (valid when the call holds all points of a sequence)."""
+    def _reduction(self, multiply_by_inputs: bool, outputs: tuple[str, ...]):
+        """``_reduce_gradients`` for these options, XLA-compiled if asked (built once)."""
+        key = (bool(multiply_by_inputs), outputs)
+        if key not in self._reductions:
+            reduce = functools.partial(self._reduce_gradients, multiply_by_inputs=key[0], outputs=outputs)
+            self._reductions[key] = tf.function(reduce, jit_compile=True) if self.jit_compile else reduce
+        return self._reductions[key]
+
+    def _reduce_gradients(self, points, offsets, weights, multiply_by_inputs: bool,
+                          outputs: tuple[str, ...]) -> dict[str, tf.Tensor]:
+        """Weighted gradients at ``points (C, G, K, L, A)`` summed per sequence.
+
+        The point weights ``weights (G, K)`` enter the differentiated total, so the tape
+        returns weighted gradients and every sum below is a plain reduction. Returns the
+        ``outputs`` asked for among: ``raw`` and ``corrected`` maps ``(C, L, A)`` (the gradient,
+        or ``offsets (C, G, L, A)`` times the per-start path gradient with
+        ``multiply_by_inputs``), the ``(C, L)`` ``angles`` of the gradient sum (valid when the
+        call holds all points of a sequence) and that sum, ``gradient``. Work for outputs not
+        asked for is pruned from the graph.
+        """
         shape = tf.shape(points)
         flat = tf.reshape(points, tf.concat([[-1], shape[3:]], axis=0))
+        point_weights = tf.reshape(tf.broadcast_to(weights, shape[:3]), [-1])
         with tf.GradientTape() as tape:
             tape.watch(flat)
-            total = tf.reduce_sum(self._target_values(flat))
+            values = self._target_values(flat)
+            total = tf.reduce_sum(values * tf.cast(point_weights, values.dtype))
         grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        grads = tf.cast(tf.reshape(grads, shape), points.dtype)
-        path = tf.einsum("cgkla,k->cgla", grads, step_weights)
-        corrected = project_to_simplex(path)
-        gradient = tf.einsum("cgla,g->cla", path, group_weights)
-        return (
-            gradient,
-            tf.einsum("cgla,g->cla", corrected, group_weights),
-            tf.einsum("cgla,g->cla", offsets * path, group_weights),
-            tf.einsum("cgla,g->cla", offsets * corrected, group_weights),
-            simplex_angle(gradient),
-        )
+        grads = tf.reshape(tf.cast(grads, points.dtype), shape)
+        gradient = tf.reduce_sum(grads, axis=[1, 2])
+        results = {"gradient": gradient, "angles": simplex_angle(gradient)}
+        if multiply_by_inputs:
+            path = tf.reduce_sum(grads, axis=2)  # (C, G, L, A)
+            results["raw"] = tf.reduce_sum(offsets * path, axis=1)
+            results["corrected"] = tf.reduce_sum(offsets * project_to_simplex(path), axis=1)
+        else:  # the projection is linear: project the sum
+            results["raw"] = gradient
+            results["corrected"] = project_to_simplex(gradient)
+        return {name: results[name] for name in outputs}
 
-    def graph_sums(self, x, starts, group_weights, alphas, step_weights, noise=None):
+    def graph_attribution(self, x, starts, group_weights, alphas, step_weights, noise=None,
+                          multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
         """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a
         serving signature): points from ``x (C, L, A)`` and ``starts (C or 1, G, L, A)`` at
-        fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, and the weighted
-        sums of ``GradientSums`` (the last, angles, valid when all points are present)."""
+        fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, weighted by
+        ``group_weights (G,)`` and ``step_weights (K,)``. Returns the ``outputs`` asked for:
+        ``raw``, ``corrected`` ``(C, L, A)``, ``angles (C, L)`` or ``gradient (C, L, A)`` (see
+        ``_reduce_gradients``)."""
         offsets = x[:, None] - starts  # (C, G, L, A)
         points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
         if noise is not None:
             points = points + noise
-        return self._reduce(points, offsets, group_weights, step_weights)
+        weights = group_weights[:, None] * step_weights[None, :]
+        return self._reduction(multiply_by_inputs, tuple(outputs))(points, offsets, weights)
 
-    def compiled_function(self, noisy: bool = False):
+    def compiled_function(self, noisy: bool = False, multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS):
         """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes).
 
         Inputs: ``x (C, L, A)``, ``starts (C or 1, G, L, A)``, ``group_weights (G,)``,
@@ -168,13 +201,14 @@ class AttributionEngine:
         (C, 2)`` int64 (one stateless seed per sequence), ``total_steps ()`` and
         ``step_offset ()`` int32 (noise of sample k is row ``step_offset + k`` of a
         ``(total_steps, L, A)`` draw, so results do not depend on chunking).
-        Returns the fields of ``GradientSums`` for the chunk.
+        Returns the dictionary of ``graph_attribution``.
         """
-        if noisy not in self._functions:
-            self._functions[noisy] = self._build(noisy)
-        return self._functions[noisy]
+        key = (bool(noisy), bool(multiply_by_inputs), tuple(outputs))
+        if key not in self._functions:
+            self._functions[key] = self._build(*key)
+        return self._functions[key]
 
-    def _build(self, noisy: bool):
+    def _build(self, noisy: bool, multiply_by_inputs: bool, outputs: tuple[str, ...]):
         length, size, dtype = self.sequence_length, self.alphabet_size, self.dtype
         signature = [
             tf.TensorSpec([None, length, size], dtype, name="x"),
@@ -192,19 +226,19 @@ class AttributionEngine:
             ]
 
         def chunk(x, starts, group_weights, alphas, step_weights, *noise_args):
-            if not noisy:
-                return self.graph_sums(x, starts, group_weights, alphas, step_weights)
-            # Noise is drawn in graph mode even when the reduction is XLA-compiled:
-            # TensorFlow's RNG kernels are much faster than XLA's on CPU.
-            sigma, seeds, total_steps, step_offset = noise_args
-            draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
+            noise = None
+            if noisy:
+                # Noise is drawn in graph mode even when the reduction is XLA-compiled:
+                # TensorFlow's RNG kernels are much faster than XLA's on CPU.
+                sigma, seeds, total_steps, step_offset = noise_args
+                draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
 
-            def draw(seed):
-                return tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype)
+                def draw(seed):
+                    return tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype)
 
-            noise = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
-            steps = tf.shape(alphas)[0]
-            return self.graph_sums(x, starts, group_weights, alphas, step_weights, sigma * noise[:, None, step_offset : step_offset + steps])
+                draws = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
+                noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
+            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, multiply_by_inputs, outputs)
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
 
@@ -219,8 +253,10 @@ class AttributionEngine:
         step_weights: np.ndarray,
         sigma: float = 0.0,
         seed: int | None = 0,
-    ) -> GradientSums:
-        """Average gradients over all points of every sequence, in chunks of ``max_points``.
+        multiply_by_inputs: bool = False,
+        outputs: tuple[str, ...] = MAPS,
+    ) -> Attribution:
+        """Weighted gradient sums over all points of every sequence, in chunks of ``max_points``.
 
         Args:
           x: ``(N, L, A)`` validated sequences.
@@ -232,10 +268,17 @@ class AttributionEngine:
           seed: noise seed (None: a fresh one). Sequence ``x[i]`` draws its noise with the
             stateless seed ``(seeding.sequence_keys(x, seed)[i], 0)``, so its noise depends
             on its content and the seed only, never on batching.
+          multiply_by_inputs: maps of ``sum_g,k w (x - start_g) * gradient`` instead of
+            ``sum_g,k w gradient``.
+          outputs: the fields of ``Attribution`` to compute; the others are None.
 
         Returns:
-          ``GradientSums`` of ``(N, L, A)`` arrays.
+          ``Attribution``: raw and corrected ``(N, L, A)`` maps and the ``(N, L)`` angles of
+          the weighted gradient sum.
         """
+        outputs = tuple(outputs)
+        if not outputs or set(outputs) - set(MAPS):
+            raise ValueError(f"outputs must be a non-empty selection of {MAPS}, got {outputs}")
         dtype = self.dtype.as_numpy_dtype
         x = np.asarray(x, dtype)
         starts = np.asarray(starts, dtype)
@@ -250,12 +293,15 @@ class AttributionEngine:
         else:
             chunk, step_block = 1, min(steps, self.max_points)
             group_block = max(1, self.max_points // step_block)
+        blocks = [(g, k) for g in range(0, groups, group_block) for k in range(0, steps, step_block)]
         noisy = sigma > 0
         if noisy:
             keys = sequence_keys(x, resolve_seed(seed)).view(np.int64)
-        function = self.compiled_function(noisy)
-        sums = [np.zeros_like(x) for _ in range(4)]
-        angles = np.zeros(x.shape[:2], dtype)
+        requested = outputs
+        if "angles" in outputs and len(blocks) > 1:  # the angles of each call see partial sums
+            requested = tuple(name for name in outputs if name != "angles") + ("gradient",)
+        function = self.compiled_function(noisy, multiply_by_inputs, requested)
+        pieces = []
         for begin in range(0, n, chunk):
             end = min(begin + chunk, n)
             rows = np.arange(begin, end)
@@ -265,26 +311,27 @@ class AttributionEngine:
                 rows = np.concatenate([rows, np.full(-len(rows) % self.strategy.num_replicas_in_sync, end - 1)])
             x_chunk = x[rows]
             start_chunk = starts if len(starts) == 1 else starts[rows]
-            for g in range(0, groups, group_block):
-                for k in range(0, steps, step_block):
-                    args = [
-                        x_chunk,
-                        start_chunk[:, g : g + group_block],
-                        group_weights[g : g + group_block],
-                        alphas[k : k + step_block],
-                        step_weights[k : k + step_block],
-                    ]
-                    if noisy:
-                        seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
-                        args += [np.asarray(sigma, dtype), seeds, np.int32(steps), np.int32(k)]
-                    *parts, chunk_angles = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
-                    for total, part in zip(sums, parts):
-                        total[begin:end] += part.numpy()[: end - begin]
-            angles[begin:end] = chunk_angles.numpy()[: end - begin]
-        if group_block < groups or step_block < steps:  # chunk angles saw partial sums
-            angles = simplex_angle(sums[0]).numpy()
-        return GradientSums(*sums, angles)
-
+            total: dict[str, np.ndarray] = {}
+            for g, k in blocks:
+                args = [
+                    x_chunk,
+                    start_chunk[:, g : g + group_block],
+                    group_weights[g : g + group_block],
+                    alphas[k : k + step_block],
+                    step_weights[k : k + step_block],
+                ]
+                if noisy:
+                    seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
+                    args += [np.asarray(sigma, dtype), seeds, np.int32(steps), np.int32(k)]
+                outputs = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
+                for key, value in outputs.items():
+                    value = value.numpy()[: end - begin]
+                    total[key] = total[key] + value if key in total else value
+            pieces.append(total)
+        result = pieces[0] if len(pieces) == 1 else {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
+        if "gradient" in result:
+            result["angles"] = simplex_angle(result.pop("gradient")).numpy()
+        return Attribution(**result)
 
     def _call(self, function, args: list, per_sequence: bool):
         """``function(*args)``, or split across the strategy's replicas and gathered.
@@ -309,7 +356,7 @@ class AttributionEngine:
             )
         values = self.strategy.experimental_distribute_values_from_function(shard)
         outputs = self._replicated[function](*values)
-        return [self.strategy.gather(output, axis=0) for output in outputs]
+        return {key: self.strategy.gather(value, axis=0) for key, value in outputs.items()}
 
 
 def _input_spec(model: keras.Model, sequence_shape) -> tuple[int | None, int, tf.DType]:

@@ -100,8 +100,9 @@ def export_saved_model(
     @tf.function(input_signature=[spec])
     def saliency(sequences):
         x = _checked(sequences, length, size, require_one_hot)
-        raw, corrected, _, _, angles = engine.graph_sums(x, zero, one, one, one)
-        return {"corrected_saliency": corrected, "raw_saliency": raw, "angles": angles, "predictions": predictions(x)}
+        maps = engine.graph_attribution(x, zero, one, one, one)
+        return {"corrected_saliency": maps["corrected"], "raw_saliency": maps["raw"], "angles": maps["angles"],
+                "predictions": predictions(x)}
 
     def selecting(*keys):  # a signature returning some outputs of the saliency pass
         @tf.function(input_signature=[spec])
@@ -114,8 +115,9 @@ def export_saved_model(
     @tf.function(input_signature=[spec])
     def integrated_gradients(sequences):
         x = _checked(sequences, length, size, require_one_hot)
-        _, _, raw, corrected, _ = engine.graph_sums(x, baseline, one, alphas, weights)
-        return {"integrated_gradients": corrected, "raw_integrated_gradients": raw, "predictions": predictions(x)}
+        maps = engine.graph_attribution(x, baseline, one, alphas, weights, multiply_by_inputs=True)
+        return {"integrated_gradients": maps["corrected"], "raw_integrated_gradients": maps["raw"],
+                "predictions": predictions(x)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

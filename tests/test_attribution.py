@@ -3,8 +3,10 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_simplex as ks
+from keras_simplex.attribution import attribute_integrated_gradients
 from conftest import random_one_hot, small_cnn
 
 
@@ -153,7 +155,9 @@ def test_engine_is_traced_once_for_all_batch_sizes(cnn):
     for n in (1, 3, 10, 100):
         ks.saliency(engine, random_one_hot(n, 40, seed=n))
         ks.integrated_gradients(engine, random_one_hot(n, 40, seed=n), steps=9)
-    assert engine.compiled_function(False).experimental_get_tracing_count() == 1
+    for multiply_by_inputs in (False, True):  # saliency, integrated gradients (corrected maps)
+        function = engine.compiled_function(False, multiply_by_inputs, ("corrected",))
+        assert function.experimental_get_tracing_count() == 1
 
 
 def test_targets_select_outputs(multi_output_cnn, x40):
@@ -221,3 +225,30 @@ def test_models_without_recorded_inputs_need_a_sequence_shape():
     np.testing.assert_allclose(ks.saliency(engine, x, correct=False), np.broadcast_to(w, x.shape), atol=1e-6)
     with pytest.raises(ValueError, match="logits=True needs"):
         ks.AttributionEngine(model, logits=True, sequence_shape=(10, 4))
+
+
+@pytest.mark.parametrize("max_points", [3, 4096])  # 3: the steps of a sequence span calls
+def test_engine_computes_only_the_outputs_asked_for(cnn, x40, max_points):
+    engine = ks.AttributionEngine(cnn, max_points=max_points)
+    full = attribute_integrated_gradients(engine, x40[:6], steps=7)
+    only_angles = attribute_integrated_gradients(engine, x40[:6], steps=7, outputs=("angles",))
+    assert only_angles.raw is None and only_angles.corrected is None
+    np.testing.assert_allclose(only_angles.angles, full.angles, atol=1e-3)
+    np.testing.assert_allclose(only_angles.angles, ks.simplex_angle(full_path_gradient(cnn, x40[:6])), atol=1e-3)
+    with pytest.raises(ValueError, match="holds no raw map"):
+        only_angles.select(correct=False)
+    with pytest.raises(ValueError, match="outputs must be"):
+        attribute_integrated_gradients(engine, x40[:6], steps=7, outputs=("gradient",))
+
+
+def full_path_gradient(model, x, steps=7):
+    """Trapezoid path-averaged gradient from the uniform baseline, one eager tape per step."""
+    alphas, weights = ks.integration_rule(steps)
+    total = 0
+    for alpha, weight in zip(alphas, weights):
+        points = tf.constant(0.25 + alpha * (x - 0.25), tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            value = tf.reduce_sum(model(points))
+        total = total + weight * tape.gradient(value, points).numpy()
+    return total
