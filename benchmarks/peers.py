@@ -16,7 +16,7 @@ the CPU's sustained float32 matmul rate, and the fraction of it each implementat
 Maps are compared with captum's per sequence. Needs the ``bench`` extra (torch 2.13.0, captum,
 saliency). Run on demand:
 
-    python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3]
+    python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3] [--methods saliency ...]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
 STEPS, SAMPLES, SIGMA, BASELINES = 20, 25, 0.1, 10
+EVALUATIONS = {"saliency": 1, "integrated_gradients": STEPS, "smoothgrad": SAMPLES, "expected_gradients": BASELINES * STEPS}
 
 
 # --- the model in both frameworks ------------------------------------------------------------
@@ -273,6 +274,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--captum-batch", type=int, default=1000, help="captum's internal batch size (points per call)")
     parser.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
+    parser.add_argument("--methods", nargs="+", default=list(EVALUATIONS), choices=list(EVALUATIONS))
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     keras_model = ks.models.cnn_deep(first_activation=args.first_activation, output_activation=None)
@@ -300,14 +302,13 @@ def main():
     }
     peak = matmul_rate()
     flops = forward_flops(keras_model)
-    evaluations = {"saliency": 1, "integrated_gradients": STEPS, "smoothgrad": SAMPLES, "expected_gradients": BASELINES * STEPS}
     print(f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__} (oneDNN kernels "
           f"{'on' if ks.cpu_defaults.onednn_enabled() else 'off'}), torch {torch.__version__}; "
           f"CNN-deep forward {flops / 1e6:.1f} MFLOP per sequence; sustained matmul {peak / 1e9:.1f} GFLOP/s")
     print("agree: share of sequences whose map is within 1e-3 x max |map| of captum's (max-pool near-ties flip "
           "a few; SmoothGrad noise differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")
     print(f"{'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'% peak':>7s} {'agree':>6s}")
-    for method in evaluations:
+    for method in args.methods:
         chosen = implementations
         if method == "expected_gradients":
             chosen = {name: (methods, x[: args.eg_sequences]) for name, (methods, x) in implementations.items()}
@@ -318,7 +319,7 @@ def main():
             scale = np.abs(reference[:count]).max(axis=(1, 2)) + 1e-12
             agree = np.mean(np.abs(maps[:count] - reference[:count]).max(axis=(1, 2)) <= 1e-3 * scale)
             agreement = "-" if method == "smoothgrad" else f"{100 * agree:.0f}%"  # random noise differs
-            fraction = rate * evaluations[method] * 3 * flops / peak
+            fraction = rate * EVALUATIONS[method] * 3 * flops / peak
             print(f"{method:22s} {name:18s} {rate:9.1f} {rate / ours_rate:7.2f}x {100 * fraction:6.1f}% {agreement:>6s}",
                   flush=True)
 
