@@ -17,10 +17,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex.cpu_defaults).
+import keras_simplex as ks  # noqa: E402, I001
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import keras_simplex as ks  # noqa: E402
 
 METHODS = {
     # name: (engine call, naive points builder)
