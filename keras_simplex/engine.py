@@ -52,8 +52,8 @@ class Attribution:
     """Raw and corrected maps from one pass, with the angle of the averaged gradient.
 
     Attributes (None when not computed, see ``AttributionEngine.run``):
-      corrected: ``(N, L, A)`` map computed from simplex-projected gradients.
       raw: ``(N, L, A)`` map from the raw gradients.
+      corrected: ``(N, L, A)`` map computed from simplex-projected gradients.
       angles: ``(N, L)`` signed angle (degrees) between the method's averaged gradient
         (saliency, smoothed or path-averaged gradient) and the simplex.
     """
