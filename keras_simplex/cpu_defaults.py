@@ -22,12 +22,14 @@ _warned = False
 def prefer_onednn() -> bool:
     """Set ``TF_ENABLE_ONEDNN_OPTS=1`` unless the user chose, TensorFlow is already imported
     (too late to matter) or the CPU is not x86. Returns whether it was set."""
-    if ONEDNN_VARIABLE in os.environ or "tensorflow" in sys.modules:
-        return False
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if ONEDNN_VARIABLE in os.environ or "tensorflow" in sys.modules or not _x86():
         return False
     os.environ[ONEDNN_VARIABLE] = "1"
     return True
+
+
+def _x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
 
 
 def onednn_enabled() -> bool | None:
@@ -43,7 +45,7 @@ def warn_if_onednn_missed() -> None:
     """Warn once when TensorFlow was imported before keras_simplex and left oneDNN off on an
     x86 CPU, so attributions run on the slower kernels without the user having chosen so."""
     global _warned
-    if _warned or ONEDNN_VARIABLE in os.environ or platform.machine().lower() not in ("x86_64", "amd64"):
+    if _warned or ONEDNN_VARIABLE in os.environ or not _x86():
         return
     _warned = True
     if onednn_enabled() is False:

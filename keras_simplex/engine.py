@@ -353,8 +353,8 @@ class AttributionEngine:
                 if noisy:
                     seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
                     args += [np.asarray(sigma, dtype), seeds, np.int32(steps), np.int32(k)]
-                outputs = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
-                for key, value in outputs.items():
+                returned = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
+                for key, value in returned.items():
                     value = value.numpy()[: end - begin]
                     total[key] = total[key] + value if key in total else value
             pieces.append(total)
