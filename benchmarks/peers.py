@@ -222,16 +222,15 @@ def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: 
     """Sequences per second of every implementation of ``method`` (median of ``repeats``) and
     its maps. Each is warmed up on its full input (tracing, kernel set-up), then the timed runs
     go round-robin, so a slow phase of the machine touches all implementations alike."""
-    inputs, times, maps = {}, {name: [] for name in implementations}, {}
+    times, maps = {name: [] for name in implementations}, {}
     for name, (methods, x) in implementations.items():
-        inputs[name] = x
         maps[name] = methods[method](x, baselines[: len(x)])
     for _ in range(repeats):
         for name, (methods, x) in implementations.items():
             start = time.perf_counter()
             methods[method](x, baselines[: len(x)])
             times[name].append(time.perf_counter() - start)
-    return {name: (len(inputs[name]) / statistics.median(times[name]), maps[name]) for name in implementations}
+    return {name: (len(maps[name]) / statistics.median(times[name]), maps[name]) for name in implementations}
 
 
 def matmul_rate() -> float:
