@@ -16,7 +16,8 @@ the CPU's sustained float32 matmul rate, and the fraction of it each implementat
 Maps are compared with captum's per sequence. Needs the ``bench`` extra (torch 2.13.0, captum,
 saliency). Run on demand:
 
-    python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3] [--methods saliency ...]
+    python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3] [--min-seconds 1]
+                               [--methods saliency ...]
 """
 
 from __future__ import annotations
@@ -218,19 +219,32 @@ def naive_methods(logit_model):
 # --- measurement ---------------------------------------------------------------------------------
 
 
-def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: int) -> dict:
+def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: int, min_seconds: float) -> dict:
     """Sequences per second of every implementation of ``method`` (median of ``repeats``) and
-    its maps. Each is warmed up on its full input (tracing, kernel set-up), then the timed runs
-    go round-robin, so a slow phase of the machine touches all implementations alike."""
-    times, maps = {name: [] for name in implementations}, {}
+    its maps. Each is warmed up on its full input (tracing, kernel set-up); a timed sample runs
+    back-to-back calls for at least ``min_seconds`` (steady throughput, as when attributing many
+    sequences; a lone 0.1 s call pays for caches and threads left cold by the previous
+    implementation). Samples go round-robin, so a slow phase of the machine touches all
+    implementations alike."""
+    rates, maps, calls = {name: [] for name in implementations}, {}, {}
     for name, (methods, x) in implementations.items():
-        maps[name] = methods[method](x, baselines[: len(x)])
+        maps[name], seconds = timed(methods[method], x, baselines[: len(x)])
+        if seconds < min_seconds:  # the first call may have traced: time a warm one
+            seconds = timed(methods[method], x, baselines[: len(x)])[1]
+        calls[name] = max(1, round(min_seconds / seconds))
     for _ in range(repeats):
         for name, (methods, x) in implementations.items():
             start = time.perf_counter()
-            methods[method](x, baselines[: len(x)])
-            times[name].append(time.perf_counter() - start)
-    return {name: (len(maps[name]) / statistics.median(times[name]), maps[name]) for name in implementations}
+            for _ in range(calls[name]):
+                methods[method](x, baselines[: len(x)])
+            rates[name].append(calls[name] * len(x) / (time.perf_counter() - start))
+    return {name: (statistics.median(rates[name]), maps[name]) for name in implementations}
+
+
+def timed(function, *args) -> tuple:
+    """``(function(*args), seconds it took)``."""
+    start = time.perf_counter()
+    return function(*args), time.perf_counter() - start
 
 
 def matmul_rate() -> float:
@@ -271,6 +285,7 @@ def main():
     parser.add_argument("--slow-sequences", type=int, default=50, help="for the PAIR library and the naive loop")
     parser.add_argument("--eg-sequences", type=int, default=100, help="for expected gradients (200 evaluations each)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="least duration of one timed sample")
     parser.add_argument("--captum-batch", type=int, default=1000, help="captum's internal batch size (points per call)")
     parser.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
     parser.add_argument("--methods", nargs="+", default=list(EVALUATIONS), choices=list(EVALUATIONS))
@@ -311,7 +326,7 @@ def main():
         chosen = implementations
         if method == "expected_gradients":
             chosen = {name: (methods, x[: args.eg_sequences]) for name, (methods, x) in implementations.items()}
-        results = measure(chosen, method, baselines, args.repeats)
+        results = measure(chosen, method, baselines, args.repeats, args.min_seconds)
         ours_rate, reference = results["keras_simplex"][0], results["captum"][1]
         for name, (rate, maps) in results.items():
             count = min(20, len(maps))

@@ -3,8 +3,10 @@
 Trains the paper's CNN-deep (L=200, A=4, batch 100) for a few epochs on random one-hot data,
 with and without ``SimplexAngleRegularizer`` (double backprop), in graph mode and with XLA,
 and prints the median wall time of an epoch (first epoch excluded: it includes tracing) and
-of a training step (the compiled call alone; epochs also hold Keras' shuffling input pipeline,
-whose threads compete with the step for the cores and make epoch times noisier), with ratios.
+of a training step (the compiled call alone), with ratios. Data reach ``fit`` as
+``train_paper_protocol`` feeds them (``keras_simplex.training.repeated_batches``: one
+reshuffling tf.data iterator for the whole fit; see docs/performance.md for the per-epoch
+stall Keras' own array pipeline can add).
 Run on demand:
 
     python benchmarks/training.py [--sequences 5000] [--epochs 3]
@@ -24,6 +26,7 @@ import keras_simplex as ks  # noqa: E402, I001
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from keras_simplex.training import repeated_batches  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -53,7 +56,8 @@ def epoch_seconds(regularized: bool, jit_compile: bool, x, y, epochs: int, penal
         model = ks.add_angle_regularizer(model, strength=1e-3, penalty=penalty)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=jit_compile)
     timer = EpochTimer()
-    model.fit(x, y, batch_size=100, epochs=epochs + 1, verbose=0, callbacks=[timer])
+    data, steps = repeated_batches((x, y), batch_size=100, shuffle=True, seed=0)
+    model.fit(data, steps_per_epoch=steps, epochs=epochs + 1, verbose=0, callbacks=[timer])
     steps_per_epoch = len(timer.steps) // (epochs + 1)
     return statistics.median(timer.epochs[1:]), statistics.median(timer.steps[steps_per_epoch:])
 
@@ -68,7 +72,7 @@ def main():
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, 200))]
     y = rng.integers(0, 2, args.sequences).astype(np.float32)
     print(f"CNN-deep, {args.sequences} sequences x 200 nt, batch 100, {os.cpu_count()} cores; seconds per epoch")
-    print("epoch: wall time of an epoch (with Keras' shuffling input pipeline); step: the compiled training step")
+    print("epoch: wall time of an epoch (with the shuffling input pipeline); step: the compiled training step")
     print(f"{'mode':6s} {'':6s} {'plain':>8s} {'regularized':>12s} {'ratio':>7s}")
     for jit_compile in (False, True):
         plain = epoch_seconds(False, jit_compile, x, y, args.epochs, args.penalty)

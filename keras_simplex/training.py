@@ -9,26 +9,64 @@ import numpy as np
 import tensorflow as tf
 
 
-def as_supervised(data: Any, batch_size: int, shuffle: bool = False, seed: int | None = None) -> Any:
-    """Turn ``(x, y)`` arrays or a dataset into something ``model.fit`` takes.
+def repeated_batches(
+    data: Any, batch_size: int, shuffle: bool = False, seed: int | None = None
+) -> tuple[tf.data.Dataset, int | None]:
+    """Batches of ``(x, y)`` for ``model.fit`` that repeat epoch after epoch, and the number of
+    batches in one epoch (pass it as ``steps_per_epoch`` / ``validation_steps``).
 
-    Datasets of TFDS example dicts (``{"sequence", "label", ...}``) become ``(sequence,
-    label)`` pairs; unbatched datasets are batched with ``batch_size``. Arrays stay arrays.
+    With a repeating dataset and a step count, Keras keeps one tf.data iterator for the whole
+    fit. Otherwise it builds a new iterator every epoch, and discarding an iterator whose
+    pipeline tf.data autotunes can stall for as long as the autotuner's sleep, up to seconds
+    per epoch (docs/performance.md). Epochs stay exact: every epoch is one pass over the data,
+    reshuffled when ``shuffle``.
+
+    Args:
+      data: ``(x, y)`` arrays (``x`` of shape ``(N, L, A)``), or a ``tf.data`` dataset of
+        ``(x, y)`` pairs or of TFDS example dicts (``{"sequence", "label", ...}``), batched or
+        not (unbatched ones are batched with ``batch_size``).
+      shuffle: reshuffle each epoch: arrays through a permutation of all indices, unbatched
+        datasets through a 10,000-example buffer; batched datasets are taken as they come.
+
+    Returns:
+      ``(dataset, steps)``; ``steps`` is None, and the dataset is not repeated, when a
+      dataset's size is unknown (e.g. after ``filter``).
     """
-    if isinstance(data, tf.data.Dataset):
+    if not isinstance(data, tf.data.Dataset):
+        return _array_batches(data, batch_size, shuffle, seed)
+    spec = data.element_spec
+    if isinstance(spec, dict):
+        if not {"sequence", "label"} <= set(spec):
+            raise ValueError(f"dataset examples need 'sequence' and 'label' keys, got {sorted(spec)}")
+        data = data.map(lambda e: (e["sequence"], e["label"]), num_parallel_calls=tf.data.AUTOTUNE)
         spec = data.element_spec
-        if isinstance(spec, dict):
-            if not {"sequence", "label"} <= set(spec):
-                raise ValueError(f"dataset examples need 'sequence' and 'label' keys, got {sorted(spec)}")
-            data = data.map(lambda e: (e["sequence"], e["label"]), num_parallel_calls=tf.data.AUTOTUNE)
-            spec = data.element_spec
-        if spec[0].shape.rank == 2:  # unbatched (L, A) examples
-            if shuffle:
-                data = data.shuffle(10_000, seed=seed)
-            data = data.batch(batch_size)
-        return data.prefetch(tf.data.AUTOTUNE)
+    if spec[0].shape.rank == 2:  # unbatched (L, A) examples
+        if shuffle:
+            data = data.shuffle(10_000, seed=seed)
+        data = data.batch(batch_size)
+    steps = int(data.cardinality())
+    if steps == tf.data.INFINITE_CARDINALITY:
+        raise ValueError("the dataset repeats forever: pass one epoch of data (without .repeat())")
+    if steps == tf.data.UNKNOWN_CARDINALITY:
+        return data.prefetch(tf.data.AUTOTUNE), None
+    return data.repeat().prefetch(tf.data.AUTOTUNE), steps
+
+
+def _array_batches(data: Any, batch_size: int, shuffle: bool, seed: int | None) -> tuple[tf.data.Dataset, int]:
+    """``repeated_batches`` for ``(x, y)`` arrays: batches gathered by index from one copy of
+    the data, with fixed (not autotuned) prefetching."""
     x, y = data
-    return np.asarray(x, np.float32), np.asarray(y)
+    x, y = np.asarray(x, np.float32), np.asarray(y)
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y need the same, nonzero number of examples, got {len(x)} and {len(y)}")
+    x, y = tf.constant(x), tf.constant(y)
+    indices = tf.data.Dataset.range(len(x))
+    if shuffle:
+        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i))).repeat().prefetch(2)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.with_options(options), -(-int(x.shape[0]) // batch_size)
 
 
 def compile_paper(model: keras.Model, learning_rate: float = 1e-3, jit_compile: bool | str = "auto") -> keras.Model:
@@ -88,14 +126,13 @@ def train_paper_protocol(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     compile_paper(model, learning_rate, jit_compile)
-    train_data = as_supervised(train, batch_size, shuffle=True, seed=seed)
-    if isinstance(train_data, tuple):
-        fit_data = {"x": train_data[0], "y": train_data[1], "batch_size": batch_size, "shuffle": True}
-    else:
-        fit_data = {"x": train_data, "shuffle": False}  # shuffled in as_supervised
+    train_data, train_steps = repeated_batches(train, batch_size, shuffle=True, seed=seed)
+    validation_data, validation_steps = repeated_batches(validation, batch_size)
     return model.fit(
-        **fit_data,
-        validation_data=as_supervised(validation, batch_size),
+        train_data,
+        steps_per_epoch=train_steps,
+        validation_data=validation_data,
+        validation_steps=validation_steps,
         epochs=epochs,
         callbacks=[*callbacks, *paper_callbacks()],
         verbose=verbose,
