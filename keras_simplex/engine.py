@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simplex.cpu_defaults import warn_if_onednn_missed
-from keras_simplex.folding import folded_forward
 from keras_simplex.geometry import project_to_simplex, simplex_angle
+from keras_simplex.rewriting import rewritten_forward
 from keras_simplex.seeding import resolve_seed, sequence_keys
 from keras_simplex.targets import Target, check_target, pre_activation, select_target
 
@@ -93,6 +93,9 @@ class AttributionEngine:
       fold_batch_norm: evaluate the model with its inference BatchNormalization layers folded
         into the convolution or dense layer before them (``keras_simplex.folding``): the same
         function, about 10% faster on CPU; weights are read live at every call.
+      block_convolutions: on CPU, compute the input gradients of ``Conv1D`` layers with few
+        input channels (the first layer on one-hot DNA) on blocks of positions
+        (``keras_simplex.blocked_convolution``): the same gradients, about 10% faster overall.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class AttributionEngine:
         sequence_shape: tuple[int | None, int] | None = None,
         strategy: tf.distribute.Strategy | None = None,
         fold_batch_norm: bool = True,
+        block_convolutions: bool = True,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
@@ -132,7 +136,7 @@ class AttributionEngine:
         self._functions: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
         self._reductions: dict[tuple[bool, tuple[str, ...]], Any] = {}
-        self._folded = self._checked_folding() if fold_batch_norm else None
+        self._rewritten = self._checked_rewriting(fold_batch_norm, block_convolutions)
 
     # --- compiled part -------------------------------------------------------------------
 
@@ -146,25 +150,32 @@ class AttributionEngine:
         return select_target(outputs, self.target)
 
     def _forward(self, points: tf.Tensor) -> Any:
-        """The model's inference outputs, through its folded form when there is one."""
-        if self._folded is not None:
-            return self._folded(points)
+        """The model's inference outputs, through its rewritten graph when there is one."""
+        if self._rewritten is not None:
+            return self._rewritten(points)
         return self.model(points, training=False)
 
-    def _checked_folding(self):
-        """``folding.folded_forward`` of the model, used only if it reproduces the model's
-        outputs on a probe batch (else a warning, and the model is called as it is)."""
-        forward = folded_forward(self.model)
+    def _checked_rewriting(self, fold_batch_norm: bool, block_convolutions: bool):
+        """``rewriting.rewritten_forward`` of the model, used only if it reproduces the model's
+        outputs and input gradients on a probe batch (else a warning, and the model is called
+        as it is)."""
+        forward = rewritten_forward(self.model, fold_batch_norm, block_convolutions)
         if forward is None:
             return None
         shape = (2, self.sequence_length or 64, self.alphabet_size)
         probe = tf.constant(np.random.default_rng(0).random(shape), self.dtype)
-        pairs = zip(keras.tree.flatten(self.model(probe, training=False)), keras.tree.flatten(forward(probe)))
-        for expected, folded in pairs:
-            expected, folded = np.asarray(expected), np.asarray(folded)
-            if not np.allclose(folded, expected, rtol=1e-4, atol=1e-5 * (np.abs(expected).max() + 1e-12)):
-                warnings.warn("folding BatchNormalization changed the model's outputs; attributing the "
-                              "unfolded model", stacklevel=3)
+        results = []
+        for function in (lambda x: self.model(x, training=False), forward):
+            with tf.GradientTape() as tape:
+                tape.watch(probe)
+                outputs = keras.tree.flatten(function(probe))
+                total = tf.add_n([tf.reduce_sum(tf.cast(output, tf.float32)) for output in outputs])
+            results.append([*outputs, tape.gradient(total, probe)])
+        for expected, rewritten in zip(*results):
+            expected, rewritten = np.asarray(expected), np.asarray(rewritten)
+            if not np.allclose(rewritten, expected, rtol=1e-4, atol=1e-5 * (np.abs(expected).max() + 1e-12)):
+                warnings.warn("rewriting the model for speed (fold_batch_norm, block_convolutions) changed its "
+                              "outputs or input gradients; attributing the model as it is", stacklevel=3)
                 return None
         return forward
 

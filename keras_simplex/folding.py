@@ -22,36 +22,9 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
+from keras_simplex.blocked_convolution import blocked_conv1d
+
 LINEAR_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
-
-
-def folded_forward(model: keras.Model) -> Callable[[tf.Tensor], Any] | None:
-    """``forward(x)`` computing ``model(x, training=False)`` with every foldable
-    ``BatchNormalization`` folded into the layer before it, or None when the model is not a
-    functional graph (subclassed models) or has nothing to fold."""
-    try:
-        from keras.src.models.functional import Functional, operation_fn
-    except ImportError:  # a Keras without the functional-graph internals used here
-        return None
-    graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
-    if not isinstance(graph, Functional):
-        return None
-    pairs = foldable_pairs(graph)
-    if not pairs:
-        return None
-    replacements: dict[int, Callable] = {}
-    for linear, norm in pairs:
-        replacements[id(linear)] = _folded_call(linear, norm)
-        replacements[id(norm)] = lambda inputs, **_: inputs
-
-    def operation(op):
-        return replacements.get(id(op)) or operation_fn(op, training=False)
-
-    def forward(x):
-        outputs = graph._run_through_graph(graph._standardize_inputs(x), operation_fn=operation)
-        return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
-
-    return forward
 
 
 def foldable_pairs(graph: keras.Model) -> list[tuple[keras.layers.Layer, keras.layers.BatchNormalization]]:
@@ -94,7 +67,9 @@ def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int) -> 
     return len(dtypes) == 1 and tf.as_dtype(dtypes.pop()).is_floating
 
 
-def _folded_call(linear: Any, norm: keras.layers.BatchNormalization) -> Callable:
+def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int | None = None) -> Callable:
+    """The inference call of ``linear`` followed by ``norm``, as one layer; ``block``: compute
+    a ``Conv1D``'s input gradient on blocks of positions (``keras_simplex.blocked_convolution``)."""
     convolution = not isinstance(linear, keras.layers.Dense)
 
     def call(inputs, **_):
@@ -107,7 +82,12 @@ def _folded_call(linear: Any, norm: keras.layers.BatchNormalization) -> Callable
         if linear.use_bias:
             shift = shift + linear.bias * scale
         kernel = linear.kernel * scale
-        outputs = linear.convolution_op(inputs, kernel) if convolution else keras.ops.matmul(inputs, kernel)
+        if block:
+            outputs = blocked_conv1d(inputs, kernel, linear.padding, block)
+        elif convolution:
+            outputs = linear.convolution_op(inputs, kernel)
+        else:
+            outputs = keras.ops.matmul(inputs, kernel)
         return tf.nn.bias_add(outputs, shift)  # a BiasAdd, which the graph optimizer may fuse
 
     return call

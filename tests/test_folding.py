@@ -43,12 +43,12 @@ def test_cnn_deep_folds_every_batch_norm_and_keeps_its_maps(deep):
     assert len(foldable_pairs(deep)) == 5  # four conv blocks and the hidden dense layer
     x = random_one_hot(16, 60, seed=1)
     folded = ks.AttributionEngine(deep)
-    plain = ks.AttributionEngine(deep, fold_batch_norm=False)
-    assert folded._folded is not None and plain._folded is None
+    plain = ks.AttributionEngine(deep, fold_batch_norm=False, block_convolutions=False)
+    assert folded._rewritten is not None and plain._rewritten is None
     for logits in (False, True):
         for method in (ks.saliency, ks.smoothgrad, lambda m, v, **k: ks.integrated_gradients(m, v, steps=5, **k)):
             a = method(ks.AttributionEngine(deep, logits=logits), x)
-            b = method(ks.AttributionEngine(deep, logits=logits, fold_batch_norm=False), x)
+            b = method(ks.AttributionEngine(deep, logits=logits, fold_batch_norm=False, block_convolutions=False), x)
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
     xla = ks.AttributionEngine(deep, jit_compile=True)
     np.testing.assert_allclose(ks.saliency(xla, x), ks.saliency(plain, x), rtol=1e-4, atol=1e-6)
@@ -62,7 +62,7 @@ def test_folded_weights_are_read_live(deep):
     try:
         randomize_batch_norm(deep, seed=5)  # as if the model trained further
         after = ks.saliency(engine, x)
-        expected = ks.saliency(ks.AttributionEngine(deep, fold_batch_norm=False), x)
+        expected = ks.saliency(ks.AttributionEngine(deep, fold_batch_norm=False, block_convolutions=False), x)
     finally:
         for layer, weights in zip(deep.layers, original):
             layer.set_weights(weights)
@@ -79,7 +79,7 @@ def test_only_safe_pairs_fold(body, folds):
     model = functional(body)
     assert len(foldable_pairs(model)) == folds
     x = random_one_hot(6, 30, seed=3)
-    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(ks.AttributionEngine(model, fold_batch_norm=False), x),
+    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(ks.AttributionEngine(model, fold_batch_norm=False, block_convolutions=False), x),
                                rtol=1e-4, atol=1e-6)
 
 
@@ -97,9 +97,9 @@ def test_sequential_models_fold_and_subclassed_models_are_called_as_they_are():
     randomize_batch_norm(sequential)
     x = random_one_hot(6, 30, seed=4)
     engine = ks.AttributionEngine(sequential)
-    assert engine._folded is not None
+    assert engine._rewritten is not None
     np.testing.assert_allclose(ks.saliency(engine, x),
-                               ks.saliency(ks.AttributionEngine(sequential, fold_batch_norm=False), x), rtol=1e-4, atol=1e-6)
+                               ks.saliency(ks.AttributionEngine(sequential, fold_batch_norm=False, block_convolutions=False), x), rtol=1e-4, atol=1e-6)
 
     class Subclassed(keras.Model):
         def __init__(self):
@@ -109,7 +109,7 @@ def test_sequential_models_fold_and_subclassed_models_are_called_as_they_are():
         def call(self, x):
             return self.dense(keras.ops.sum(self.norm(self.conv(x)), axis=1))
 
-    assert ks.AttributionEngine(Subclassed(), sequence_shape=(30, 4))._folded is None
+    assert ks.AttributionEngine(Subclassed(), sequence_shape=(30, 4))._rewritten is None
 
 
 def test_mixed_precision_layers_are_not_folded():
@@ -120,8 +120,8 @@ def test_mixed_precision_layers_are_not_folded():
     assert foldable_pairs(model) == []
 
 
-def test_a_fold_that_changes_outputs_is_refused(deep, monkeypatch):
-    monkeypatch.setattr("keras_simplex.engine.folded_forward", lambda model: lambda x: model(x, training=False) + 1e-3)
-    with pytest.warns(UserWarning, match="changed the model's outputs"):
+def test_a_rewrite_that_changes_outputs_is_refused(deep, monkeypatch):
+    monkeypatch.setattr("keras_simplex.engine.rewritten_forward", lambda model, *options: lambda x: model(x, training=False) + 1e-3)
+    with pytest.warns(UserWarning, match="changed its outputs"):
         engine = ks.AttributionEngine(deep)
-    assert engine._folded is None
+    assert engine._rewritten is None
