@@ -26,7 +26,7 @@ from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_s
 from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
 from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
 from keras_simplex.serving import export_saved_model
-from keras_simplex.training import train_paper_protocol
+from keras_simplex.training import repeated_batches, train_paper_protocol
 from keras_simplex.validation import check_sequences
 
 __version__ = "0.1.0"
@@ -56,6 +56,7 @@ __all__ = [
     "one_hot_encode",
     "project_to_simplex",
     "PROTEIN",
+    "repeated_batches",
     "resolve_jit_compile",
     "RNA",
     "saliency",
