@@ -57,7 +57,7 @@ def epoch_seconds(regularized: bool, jit_compile: bool, x, y, epochs: int, penal
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=jit_compile)
     timer = EpochTimer()
     data, steps = repeated_batches((x, y), batch_size=100, shuffle=True, seed=0)
-    model.fit(data, steps_per_epoch=steps, epochs=epochs + 1, verbose=0, callbacks=[timer])
+    model.fit(data, steps_per_epoch=steps, shuffle=False, epochs=epochs + 1, verbose=0, callbacks=[timer])
     steps_per_epoch = len(timer.steps) // (epochs + 1)
     return statistics.median(timer.epochs[1:]), statistics.median(timer.steps[steps_per_epoch:])
 

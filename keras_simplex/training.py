@@ -131,6 +131,7 @@ def train_paper_protocol(
     return model.fit(
         train_data,
         steps_per_epoch=train_steps,
+        shuffle=False,  # the stream reshuffles itself
         validation_data=validation_data,
         validation_steps=validation_steps,
         epochs=epochs,
