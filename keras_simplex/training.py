@@ -17,8 +17,8 @@ def repeated_batches(
 
     With a repeating dataset and a step count, Keras keeps one tf.data iterator for the whole
     fit. Otherwise it builds a new iterator every epoch, and discarding an iterator whose
-    pipeline tf.data autotunes can stall for as long as the autotuner's sleep, up to seconds
-    per epoch (docs/performance.md). Epochs stay exact: every epoch is one pass over the data,
+    pipeline tf.data autotunes sometimes stalls for about as long as that iterator lived:
+    seconds per epoch (docs/performance.md). Epochs stay exact: every epoch is one pass over the data,
     reshuffled when ``shuffle``.
 
     Args:
