@@ -337,5 +337,6 @@ def main():
             print(f"{method:22s} {name:18s} {rate:9.1f} {rate / ours_rate:7.2f}x {100 * fraction:6.1f}% {agreement:>6s}",
                   flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ Trains the paper's CNN-deep (L=200, A=4, batch 100) for a few epochs on random o
 with and without ``SimplexAngleRegularizer`` (double backprop), in graph mode and with XLA,
 and prints the median wall time of an epoch (first epoch excluded: it includes tracing) and
 of a training step (the compiled call alone), with ratios. Data reach ``fit`` as
-``train_paper_protocol`` feeds them (``keras_simplex.training.repeated_batches``: one
+``train_paper_protocol`` feeds them (``ks.repeated_batches``: one
 reshuffling tf.data iterator for the whole fit; see docs/performance.md for the per-epoch
 stall Keras' own array pipeline can add).
 Run on demand:
@@ -26,7 +26,6 @@ import keras_simplex as ks  # noqa: E402, I001
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras_simplex.training import repeated_batches  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -56,7 +55,7 @@ def epoch_seconds(regularized: bool, jit_compile: bool, x, y, epochs: int, penal
         model = ks.add_angle_regularizer(model, strength=1e-3, penalty=penalty)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", jit_compile=jit_compile)
     timer = EpochTimer()
-    data, steps = repeated_batches((x, y), batch_size=100, shuffle=True, seed=0)
+    data, steps = ks.repeated_batches((x, y), batch_size=100, shuffle=True, seed=0)
     model.fit(data, steps_per_epoch=steps, shuffle=False, epochs=epochs + 1, verbose=0, callbacks=[timer])
     steps_per_epoch = len(timer.steps) // (epochs + 1)
     return statistics.median(timer.epochs[1:]), statistics.median(timer.steps[steps_per_epoch:])
