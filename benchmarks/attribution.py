@@ -17,7 +17,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex.cpu_defaults).
+# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex._fast.cpu_defaults).
 import keras_simplex as ks  # noqa: E402, I001
 
 import numpy as np  # noqa: E402
@@ -87,8 +87,8 @@ def main():
           f"{os.cpu_count()} cores, devices: {[d.name for d in tf.config.list_logical_devices()]}")
     model = ks.models.cnn_deep(input_length=200)
     x = ks.dinucleotide_shuffle(np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (args.sequences, 200))], 1, seed=0)[:, 0]
-    graph = ks.AttributionEngine(model, jit_compile=False, max_points=args.max_points or ks.engine.DEFAULT_MAX_POINTS)
-    xla = ks.AttributionEngine(model, jit_compile=True, max_points=args.max_points or ks.engine.DEFAULT_MAX_POINTS)
+    graph = ks.Explainer(model, jit_compile=False, max_points=args.max_points)
+    xla = ks.Explainer(model, jit_compile=True, max_points=args.max_points)
     rng = np.random.default_rng(0)
     header = f"{'method':34s} {'engine (graph)':>15s} {'engine (XLA)':>13s} {'naive loop':>11s} {'engine/naive':>13s} {'XLA/graph':>10s}"
     print(f"sequences per second, CNN-deep (L=200, A=4), max_points={graph.max_points}, median of {args.repeats}")

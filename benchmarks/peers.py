@@ -30,7 +30,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex.cpu_defaults), which
+# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex._fast.cpu_defaults), which
 # then serve every TensorFlow implementation below alike.
 import keras_simplex as ks  # noqa: E402, I001
 
@@ -306,7 +306,7 @@ def main():
     torch_out = torch_model(torch.tensor(x[:200])).detach().numpy()
     np.testing.assert_allclose(torch_out, keras_out, rtol=1e-4, atol=1e-4)
 
-    engine = ks.AttributionEngine(keras_model)
+    engine = ks.Explainer(keras_model)
     implementations = {
         "keras_simplex": (ours(engine), x),
         "plain tf.function": (plain_tf(keras_model), x),
@@ -317,7 +317,7 @@ def main():
     peak = matmul_rate()
     flops = forward_flops(keras_model)
     print(f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__} (oneDNN kernels "
-          f"{'on' if ks.cpu_defaults.onednn_enabled() else 'off'}), torch {torch.__version__}; "
+          f"{'on' if ks._fast.cpu_defaults.onednn_enabled() else 'off'}), torch {torch.__version__}; "
           f"CNN-deep forward {flops / 1e6:.1f} MFLOP per sequence; sustained matmul {peak / 1e9:.1f} GFLOP/s")
     print("agree: share of sequences whose map is within 1e-3 x max |map| of captum's (max-pool near-ties flip "
           "a few; SmoothGrad noise differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")

@@ -21,7 +21,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex.cpu_defaults).
+# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex._fast.cpu_defaults).
 import keras_simplex as ks  # noqa: E402, I001
 
 import keras  # noqa: E402

@@ -1,19 +1,16 @@
 """keras_simplex: simplex-corrected gradient attributions for one-hot sequence models."""
 
-from keras_simplex.cpu_defaults import prefer_onednn
+from keras_simplex._fast.cpu_defaults import prefer_onednn
 
-prefer_onednn()  # before anything imports TensorFlow: see keras_simplex.cpu_defaults
+prefer_onednn()  # before anything imports TensorFlow: see keras_simplex._fast.cpu_defaults
 
-from keras_simplex import metrics, models, regularizers, seeding, serving  # noqa: E402
+from keras_simplex import methods, metrics, models, regularizers, seeding, serving  # noqa: E402
+from keras_simplex._fast.rewrite import set_fast_paths
 from keras_simplex.attribution import (
-    Attribution,
-    CorrectedSaliency,
     expected_gradients,
-    get_engine,
     gradient_angles,
     gradient_x_input,
     integrated_gradients,
-    integration_rule,
     saliency,
     smoothgrad,
 )
@@ -21,8 +18,11 @@ from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffl
 from keras_simplex.callbacks import SimplexAngleCallback, warmup
 from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
-from keras_simplex.engine import AttributionEngine, resolve_jit_compile
+from keras_simplex.explainer import CorrectedSaliency, Explainer
 from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
+from keras_simplex.jit_policy import resolve_jit_compile
+from keras_simplex.methods import GradientMethod, integration_rule
+from keras_simplex.results import Attribution
 from keras_simplex.initializers import FixedSigmaNormal, ScaledHeNormal
 from keras_simplex.regularizers import SimplexAngleRegularizer, add_angle_regularizer, angle_penalty
 from keras_simplex.serving import export_saved_model
@@ -35,7 +35,6 @@ __all__ = [
     "add_angle_regularizer",
     "angle_penalty",
     "Attribution",
-    "AttributionEngine",
     "check_sequences",
     "CorrectedSaliency",
     "dinucleotide_shuffle",
@@ -45,13 +44,15 @@ __all__ = [
     "fix_gauge",
     "FixedSigmaNormal",
     "fold_simplex_projection",
-    "get_engine",
+    "Explainer",
+    "GradientMethod",
     "gradient_angles",
     "gradient_x_input",
     "integrated_gradients",
     "integration_rule",
     "large_angle_fraction",
     "make_baselines",
+    "methods",
     "one_hot_decode",
     "one_hot_encode",
     "project_to_simplex",
@@ -61,6 +62,7 @@ __all__ = [
     "RNA",
     "saliency",
     "ScaledHeNormal",
+    "set_fast_paths",
     "shuffle",
     "simplex_angle",
     "SimplexAngleCallback",

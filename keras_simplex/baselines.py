@@ -195,21 +195,30 @@ def make_baselines(
         if baseline == "dinucleotide_shuffle":
             return dinucleotide_shuffle(x, num_baselines, seed)
         raise ValueError(f"unknown baseline {baseline!r}; choose one of {BASELINE_NAMES} or pass an array")
+    return normalize_baseline_array(baseline, x.shape).astype(x.dtype, copy=False)
+
+
+def normalize_baseline_array(baseline: Any, x_shape: tuple[int, ...] | None) -> np.ndarray:
+    """A user's baseline array as ``(N, B, L, A)`` or ``(1, B, L, A)``.
+
+    Accepts ``(L, A)``, ``(N, L, A)``, ``(N, B, L, A)`` and ``(1, B, L, A)``; checks that it
+    fits sequences of shape ``x_shape`` ``(N, L, A)`` when given (a clear error otherwise).
+    """
     array = np.asarray(baseline.numpy() if hasattr(baseline, "numpy") else baseline)
     if array.dtype.kind != "f":
         raise TypeError(f"baseline must be a float array, got dtype {array.dtype}")
     if not np.isfinite(array).all():
         raise ValueError("baseline contains NaN/Inf values")
-    seq_shape = x.shape[1:]
-    if array.shape == seq_shape:
-        array = array[None, None]
-    elif array.ndim == 3 and array.shape[1:] == seq_shape and array.shape[0] == x.shape[0]:
-        array = array[:, None]
-    elif array.ndim == 4 and array.shape[2:] == seq_shape and array.shape[0] in (1, x.shape[0]):
-        pass
-    else:
+    if array.ndim in (2, 3):
+        array = array[None, None] if array.ndim == 2 else array[:, None]
+    if x_shape is None:
+        return array
+    n, seq_shape = x_shape[0], tuple(x_shape[1:])
+    if array.ndim != 4 or array.shape[2:] != seq_shape or array.shape[0] not in (1, n) or (
+        np.ndim(baseline) == 3 and len(array) != n
+    ):
         raise ValueError(
-            f"baseline of shape {array.shape} does not fit inputs of shape {x.shape}; expected "
-            f"{seq_shape}, {(x.shape[0],) + seq_shape}, (N, B) + {seq_shape} or (1, B) + {seq_shape}"
+            f"baseline of shape {np.shape(baseline)} does not fit inputs of shape {tuple(x_shape)}; expected "
+            f"{seq_shape}, {(n,) + seq_shape}, (N, B) + {seq_shape} or (1, B) + {seq_shape}"
         )
-    return array.astype(x.dtype, copy=False)
+    return array

@@ -13,7 +13,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients")
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients")  # = the registry's
+METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
+                  "sigma": "sigma", "seed": "seed"}  # command-line option -> registry option
 
 
 def _load_model(path: str):
@@ -83,11 +85,17 @@ def cmd_attribute(args) -> None:
     import tensorflow as tf
 
     import keras_simplex as ks
-    from keras_simplex import attribution
     from keras_simplex.sequence_io import AttributionWriter, open_input
 
     model = _load_model(args.model)
-    engine = ks.AttributionEngine(model, args.target, logits=args.logits, max_points=args.max_points)
+    explainer = ks.Explainer(model, args.target, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
+    given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
+    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()
+                    if option in given and option not in ks.methods.method_options(args.method))
+    if unused:
+        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
+    method = ks.methods.method(args.method, **given)  # options checked before any input is read
+    engine = explainer.engine
     batches = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key, args.channels_first)
     first_names, first_x = next(batches)
     shape = (None,) + first_x.shape[1:]
@@ -104,16 +112,7 @@ def cmd_attribute(args) -> None:
     count, start = 0, time.perf_counter()
     try:
         for names, x in stream.as_numpy_iterator():
-            check = not args.allow_off_simplex
-            if args.method in ("saliency", "gradient_x_input"):
-                result = attribution.attribute_saliency(engine, x, args.method == "gradient_x_input", check)
-            elif args.method == "smoothgrad":
-                result = attribution.attribute_smoothgrad(engine, x, args.samples, args.sigma, args.seed, False, check)
-            else:
-                baselines = args.baselines if args.method == "expected_gradients" else 1
-                baseline = args.baseline or ("dinucleotide_shuffle" if args.method == "expected_gradients" else "uniform")
-                result = attribution.attribute_integrated_gradients(engine, x, baseline, args.steps, "trapezoid", baselines,
-                                                                    args.seed, True, check)
+            result = explainer.explain(x, method, check_simplex=not args.allow_off_simplex)
             writer.write([n.decode() for n in names], x=x, raw=result.raw, corrected=result.corrected, angles=result.angles)
             count += len(x)
             progress.update(count)
@@ -140,7 +139,7 @@ def cmd_evaluate(args) -> None:
     print(f"test AUROC {ks.metrics.roc_auc(y, model.predict(x, verbose=0)[:, 0]):.4f} on {len(y)} sequences")
     if "ground_truth" in test:
         positives = np.flatnonzero(y == 1)[: args.sequences]
-        result = ks.CorrectedSaliency(model)(x[positives], return_all=True)
+        result = ks.Explainer(model).saliency(x[positives])
         table = attribution_report(result.raw, result.corrected, x[positives], test["ground_truth"][positives])
         for name, row in table.items():
             print(f"saliency {name:9s} cosine {row['cosine']:.3f}  AUROC {row['auroc']:.3f}  AUPR {row['aupr']:.3f}")
@@ -152,7 +151,7 @@ def cmd_export(args) -> None:
 
     model = _load_model(args.model)
     ks.export_saved_model(model, args.output, target=args.target, logits=args.logits, ig_steps=args.ig_steps,
-                          ig_baseline=args.ig_baseline)
+                          ig_baseline=args.ig_baseline, fast=False if args.no_fast else None)
     print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
 
 
@@ -203,15 +202,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="saliency", choices=METHODS)
     p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
     p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
-    p.add_argument("--steps", type=int, default=20, help="integration steps (IG, expected gradients)")
-    p.add_argument("--baseline", help="IG baseline: uniform, zeros, shuffle, dinucleotide_shuffle")
-    p.add_argument("--baselines", type=int, default=10, help="baselines for expected gradients")
-    p.add_argument("--samples", type=int, default=25, help="SmoothGrad samples")
-    p.add_argument("--sigma", type=float, default=0.1, help="SmoothGrad noise")
+    p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
+    p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
+                                      "gradients: dinucleotide_shuffle)")
+    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10)")
+    p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
+    p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
     p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
     p.add_argument("--batch-size", type=int, default=1024, help="sequences read and attributed at a time")
     p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
+    p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
     p.set_defaults(run=cmd_attribute)
 
     p = sub.add_parser("evaluate", help="classification AUROC and, with ground truth, map quality before/after correction")
@@ -228,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--logits", action="store_true")
     p.add_argument("--ig-steps", type=int, default=20)
     p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
+    p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("reproduce", help="the paper's experiments (arguments as python -m keras_simplex.experiments)")

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_simplex import models, plotting
-from keras_simplex.attribution import CorrectedSaliency
+from keras_simplex.explainer import Explainer
 from keras_simplex.datasets import synthetic
 from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS
 from keras_simplex.metrics import cosine_similarity, interpretability_scores, roc_auc
@@ -63,7 +63,7 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
 
     positives = test[data.y[test] == 1][:500]
     x, truth = data.x[positives], data.ground_truth[positives]
-    result = CorrectedSaliency(model)(x, return_all=True)
+    result = Explainer(model).saliency(x)
     table = attribution_report(result.raw, result.corrected, x, truth)
     angles = angle_report(result.angles)
 

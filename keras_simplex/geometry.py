@@ -64,7 +64,10 @@ def simplex_angle(gradient: tf.Tensor) -> tf.Tensor:
     ``theta = arcsin(sum_a g_a / (sqrt(A) * ||g||))`` in ``[-90, 90]``: 0 means the gradient
     lies in the simplex, +-90 means it points straight off it. A zero gradient has angle 0
     (never NaN), and the function is differentiable everywhere a gradient is non-zero and not
-    exactly normal to the simplex, so it can be used inside training losses.
+    exactly normal to the simplex, so it can be used inside training losses. The angle does
+    not depend on the gradient's scale (``g`` and ``c * g`` give the same angle for any
+    ``c > 0``, from subnormals to float32's largest values): it is computed in float64 from
+    the exact values and returned in the gradient's dtype.
 
     Args:
       gradient: ``(..., A)`` tensor.
@@ -76,13 +79,46 @@ def simplex_angle(gradient: tf.Tensor) -> tf.Tensor:
     size = gradient.shape[-1]
     if size is None or size < 2:
         raise ValueError(f"simplex_angle needs a known alphabet axis of size >= 2, got {size}")
-    norm_sq = tf.reduce_sum(tf.square(gradient), axis=-1)
+    # Computed in float64 from the exact values (``exact_float64``: denormals included), each
+    # position rescaled by its largest |g_a| (the angle does not depend on the scale), so
+    # gradients of 1e-40 or 1e38 square neither to zero nor to infinity.
+    scaled = exact_float64(gradient)
+    peak = tf.stop_gradient(tf.reduce_max(tf.abs(scaled), axis=-1, keepdims=True))
+    scaled = scaled / tf.where(peak > 0, peak, tf.ones_like(peak))
+    norm_sq = tf.reduce_sum(tf.square(scaled), axis=-1)
     nonzero = norm_sq > 0
     # Double-where keeps the gradient of this op finite at g = 0.
     safe_norm = tf.sqrt(tf.where(nonzero, norm_sq, tf.ones_like(norm_sq)))
-    sine = tf.reduce_sum(gradient, axis=-1) / (math.sqrt(size) * safe_norm)
+    sine = tf.reduce_sum(scaled, axis=-1) / (math.sqrt(size) * safe_norm)
     sine = tf.where(nonzero, tf.clip_by_value(sine, -1.0, 1.0), tf.zeros_like(sine))
-    return tf.asin(sine) * tf.constant(180.0 / math.pi, dtype=gradient.dtype)
+    return tf.cast(tf.asin(sine) * (180.0 / math.pi), gradient.dtype)
+
+
+# (total bits, exponent bits, mantissa bits) of the float types read bit by bit
+_FLOAT_LAYOUTS = {tf.float32: (32, 8, 23), tf.float16: (16, 5, 10), tf.bfloat16: (16, 8, 7)}
+
+
+def exact_float64(x: tf.Tensor) -> tf.Tensor:
+    """``x`` as float64, exactly, subnormal values included.
+
+    TensorFlow's CPU kernels read float32 subnormals (below 1.2e-38) as zero, so a plain
+    cast loses them; here each value is rebuilt from its bits with integer ops. The result's
+    gradient is that of the plain cast (the value is exact; the derivative is 1).
+    """
+    if x.dtype not in _FLOAT_LAYOUTS:
+        return tf.cast(x, tf.float64)
+    bits, exponent_bits, mantissa_bits = _FLOAT_LAYOUTS[x.dtype]
+    shift, mask = tf.bitwise.right_shift, tf.bitwise.bitwise_and
+    raw = mask(tf.cast(tf.bitcast(x, tf.int32 if bits == 32 else tf.int16), tf.int64), tf.constant(2**bits - 1, tf.int64))
+    exponent = mask(shift(raw, tf.constant(mantissa_bits, tf.int64)), tf.constant(2**exponent_bits - 1, tf.int64))
+    mantissa = mask(raw, tf.constant(2**mantissa_bits - 1, tf.int64))
+    significand = tf.where(exponent > 0, mantissa + 2**mantissa_bits, mantissa)
+    power = tf.maximum(exponent, 1) - (2 ** (exponent_bits - 1) - 1) - mantissa_bits
+    value = tf.cast(significand, tf.float64) * tf.pow(tf.constant(2.0, tf.float64), tf.cast(power, tf.float64))
+    value = tf.where(shift(raw, tf.constant(bits - 1, tf.int64)) == 1, -value, value)
+    plain = tf.cast(x, tf.float64)
+    value = tf.where(exponent == 2**exponent_bits - 1, plain, value)  # inf and NaN as they are
+    return plain + tf.stop_gradient(value - plain)
 
 
 def large_angle_fraction(

@@ -14,7 +14,8 @@ import keras
 import tensorflow as tf
 
 from keras_simplex.geometry import simplex_angle
-from keras_simplex.targets import check_target, pre_activation, select_target
+from keras_simplex.logits import activated_output_layers, linear_activations
+from keras_simplex.targets import check_target, select_target
 
 PENALTIES = ("angle_l2", "sine_squared")
 
@@ -69,7 +70,7 @@ class SimplexAngleRegularizer(keras.layers.Layer):
             raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
         if callable(target):
             raise TypeError("target must be None, an index or a list of indices (callables cannot be saved)")
-        check_target(target, backbone.output_shape)
+        target = check_target(target, backbone.output_shape)
         self.backbone = backbone
         self.penalty = penalty
         self.logits = bool(logits)
@@ -78,9 +79,8 @@ class SimplexAngleRegularizer(keras.layers.Layer):
             name="strength", shape=(), initializer=keras.initializers.Constant(float(strength)), trainable=False
         )
         if self.logits:
-            with pre_activation(backbone) as activations:
-                if len(activations) != 1:
-                    raise ValueError("logits=True needs a model with exactly one activated output layer")
+            if len(activated_output_layers(backbone)) != 1:
+                raise ValueError("logits=True needs a model with exactly one activated output layer")
 
     def build(self, input_shape):
         if not self.backbone.built:
@@ -93,7 +93,7 @@ class SimplexAngleRegularizer(keras.layers.Layer):
         with tf.GradientTape() as tape:
             tape.watch(x)
             if self.logits:
-                with pre_activation(self.backbone) as (activation,):
+                with linear_activations(activated_output_layers(self.backbone)) as (activation,):
                     scores = self.backbone(x, training=True)
                 outputs = activation(scores)
             else:

@@ -24,12 +24,10 @@ import os
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_simplex.attribution import integration_rule
-from keras_simplex.baselines import make_baselines
-from keras_simplex.engine import AttributionEngine
+from keras_simplex import methods
+from keras_simplex.explainer import Explainer
 from keras_simplex.targets import Target
 
 SIGNATURES = ("serving_default", "corrected_saliency", "raw_saliency", "integrated_gradients", "angles")
@@ -65,6 +63,7 @@ def export_saved_model(
     ig_rule: str = "trapezoid",
     ig_baseline: Any = "uniform",
     require_one_hot: bool = True,
+    fast: bool | None = None,
 ) -> str:
     """Write a SavedModel with prediction and attribution signatures (see module docstring).
 
@@ -75,19 +74,20 @@ def export_saved_model(
       ig_steps, ig_rule: integrated-gradients quadrature, fixed at export.
       ig_baseline: ``"uniform"``, ``"zeros"`` or an ``(L, A)`` array, fixed at export.
       require_one_hot: reject inputs that are not one-hot; with False, any input on the
-        simplex is accepted.
+        simplex is accepted (e.g. N encoded as 0.25).
+      fast: use the verified speed rewrites in the attribution signatures (None: the
+        ``keras_simplex.set_fast_paths`` default).
 
     Returns:
       ``export_dir`` as a string.
     """
-    engine = AttributionEngine(model, target, logits=logits, jit_compile=False)
+    engine = Explainer(model, target, logits=logits, jit_compile=False, fast=fast).engine
     length, size = engine.sequence_length, engine.alphabet_size
     if length is None:
         raise ValueError("export needs a model with a fixed input length")
-    template = np.zeros((1, length, size), np.float32)
-    baseline = tf.constant(make_baselines(template, ig_baseline)[:1, :1], tf.float32)  # (1, 1, L, A)
-    alphas, weights = (tf.constant(a, tf.float32) for a in integration_rule(ig_steps, ig_rule))
-    zero, one = tf.zeros((1, 1, length, size)), tf.ones((1,))
+    saliency_maps = engine.graph_attribution(methods.saliency())
+    integrated_maps = engine.graph_attribution(methods.integrated_gradients(ig_baseline, ig_steps, ig_rule),
+                                               ("raw", "corrected"))
     spec = tf.TensorSpec([None, length, size], tf.float32, name="sequences")
 
     def predictions(x):
@@ -100,7 +100,7 @@ def export_saved_model(
     @tf.function(input_signature=[spec])
     def saliency(sequences):
         x = _checked(sequences, length, size, require_one_hot)
-        maps = engine.graph_attribution(x, zero, one, one, one)
+        maps = saliency_maps(x)
         return {"corrected_saliency": maps["corrected"], "raw_saliency": maps["raw"], "angles": maps["angles"],
                 "predictions": predictions(x)}
 
@@ -115,7 +115,7 @@ def export_saved_model(
     @tf.function(input_signature=[spec])
     def integrated_gradients(sequences):
         x = _checked(sequences, length, size, require_one_hot)
-        maps = engine.graph_attribution(x, baseline, one, alphas, weights, multiply_by_inputs=True)
+        maps = integrated_maps(x)
         return {"integrated_gradients": maps["corrected"], "raw_integrated_gradients": maps["raw"],
                 "predictions": predictions(x)}
 

@@ -1,35 +1,52 @@
-"""Which scalar of a model's output is differentiated, and how to reach its logit."""
+"""Which scalar of a model's output is differentiated."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator, Sequence, Union
+import numbers
+from typing import Any, Callable, Sequence, Union
 
-import keras
+import numpy as np
 import tensorflow as tf
 
 Target = Union[None, int, slice, Sequence[int], Callable[[Any], tf.Tensor]]
 
 
+def normalize_target(target: Target) -> Target:
+    """``target`` with numpy integers as ``int`` and index sequences as a tuple of ints.
+
+    Raises TypeError for anything that is not None, an integer, a slice, a sequence of
+    integers or a callable.
+    """
+    if target is None or callable(target) or isinstance(target, slice):
+        return target
+    if isinstance(target, numbers.Integral) and not isinstance(target, (bool, np.bool_)):
+        return int(target)
+    if isinstance(target, (Sequence, np.ndarray)) and not isinstance(target, (str, bytes)):
+        indices = list(np.asarray(target).reshape(-1)) if isinstance(target, np.ndarray) else list(target)
+        if all(isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_)) for i in indices):
+            if not indices:
+                raise ValueError("target is an empty list: it selects no output to explain")
+            return tuple(int(i) for i in indices)
+    raise TypeError(f"target must be None, an int, a slice, a list of ints or a callable, got {target!r}")
+
+
 def target_key(target: Target) -> Any:
-    """A hashable key for caching compiled functions per target."""
+    """A hashable key for caching compiled functions per (normalized) target."""
+    target = normalize_target(target)
     if isinstance(target, slice):
         return ("slice", target.start, target.stop, target.step)
     if callable(target):
         return ("callable", id(target))
-    if isinstance(target, Sequence) and not isinstance(target, str):
-        return ("indices", tuple(int(i) for i in target))
-    return ("index", target)
+    return ("indices", target) if isinstance(target, tuple) else ("index", target)
 
 
-def check_target(target: Target, output_shape: Any) -> None:
-    """Raise a clear error when ``target`` cannot address a model output of ``output_shape``.
-
-    ``output_shape`` is the model's output shape, e.g. ``(None, 1)``, or a list/dict of shapes
-    for multi-output models (those need a callable target).
-    """
+def check_target(target: Target, output_shape: Any) -> Target:
+    """The normalized ``target``, or a clear error when it cannot address a model output of
+    ``output_shape`` (e.g. ``(None, 1)``, or a list/dict of shapes for multi-output models,
+    which need a callable target)."""
+    target = normalize_target(target)
     if callable(target):
-        return
+        return target
     if isinstance(output_shape, (list, dict)) and not _is_shape(output_shape):
         raise ValueError(
             f"the model has {len(output_shape)} outputs; pass target=callable(outputs) -> (N,) "
@@ -43,14 +60,17 @@ def check_target(target: Target, output_shape: Any) -> None:
                 f"the model output has shape {tuple(output_shape)}; choose what to explain with "
                 f"target=<output index>, a slice, a list of indices or a callable"
             )
-        return
+        return target
+    if units is None:
+        return target
     if isinstance(target, slice):
-        return
-    indices = [target] if isinstance(target, int) else list(target)
-    if not indices or not all(isinstance(i, int) for i in indices):
-        raise TypeError(f"target must be an int, a slice, a list of ints or a callable, got {target!r}")
-    if units is not None and any(not -units <= i < units for i in indices):
+        if not range(units)[target]:
+            raise ValueError(f"target {target!r} selects none of the model's {units} outputs")
+        return target
+    indices = (target,) if isinstance(target, int) else target
+    if any(not -units <= i < units for i in indices):
         raise ValueError(f"target {target!r} is out of range for a model output with {units} units")
+    return target
 
 
 def _is_shape(value: Any) -> bool:
@@ -66,56 +86,18 @@ def select_target(outputs: Any, target: Target) -> tf.Tensor:
         slice of it (selected units are summed, as are any other non-batch axes), or a
         callable ``f(outputs) -> (P,)``.
     """
+    target = normalize_target(target)
     if callable(target):
         value = target(outputs)
     else:
         value = outputs
         if isinstance(target, int):
             value = value[..., target]
-        elif isinstance(target, slice):
-            value = value[..., target]
         elif target is not None:
-            value = tf.gather(value, list(target), axis=-1)
+            value = value[..., target] if isinstance(target, slice) else tf.gather(value, list(target), axis=-1)
+            if value.shape[-1] == 0:
+                raise ValueError(f"target {target!r} selects none of the model's outputs")
     value = tf.convert_to_tensor(value)
     if value.shape.rank is not None and value.shape.rank > 1:
         value = tf.reduce_sum(tf.reshape(value, [tf.shape(value)[0], -1]), axis=-1)
     return value
-
-
-def output_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers that produce a Sequential/functional model's outputs.
-
-    Nested models are opened, as are wrapper layers that expose the model they wrap as
-    ``backbone`` (e.g. ``SimplexAngleRegularizer``).
-    """
-    outputs = getattr(model, "outputs", None)
-    if not outputs:
-        raise ValueError(
-            "logits=True needs a Sequential or functional model whose output layer has an "
-            "activation; for other models pass a target callable over a logit output"
-        )
-    opened = []
-    for tensor in outputs:
-        layer = tensor._keras_history.operation
-        inner = layer if isinstance(layer, keras.Model) else getattr(layer, "backbone", None)
-        opened.extend(output_layers(inner) if isinstance(inner, keras.Model) else [layer])
-    return opened
-
-
-@contextlib.contextmanager
-def pre_activation(model: keras.Model) -> Iterator[list[Callable]]:
-    """Temporarily replace the output layers' activations by the identity.
-
-    Used while tracing a function so the traced graph computes logits (pre-activation
-    outputs) while still reading the model's live weights. Yields the replaced activations,
-    one per output layer that had one, in output order.
-    """
-    layers = [layer for layer in output_layers(model) if getattr(layer, "activation", None) is not None]
-    saved = [layer.activation for layer in layers]
-    try:
-        for layer in layers:
-            layer.activation = keras.activations.linear
-        yield saved
-    finally:
-        for layer, activation in zip(layers, saved):
-            layer.activation = activation

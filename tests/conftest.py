@@ -53,3 +53,25 @@ def pytest_collection_modifyitems(config, items):
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item.name == "test_session"])
         items[:] = kept
+
+
+def explainer_on(model: keras.Model, **engine_options) -> "keras_simplex.Explainer":
+    """An Explainer on an engine built with internal options (``fold_batch_norm``,
+    ``block_convolutions``: one speed rewrite at a time)."""
+    from keras_simplex.engine import AttributionEngine
+
+    explainer = object.__new__(keras_simplex.Explainer)
+    explainer.engine = AttributionEngine(model, **engine_options)
+    return explainer
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a GPU (skipped without one)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("gpu") is not None:
+        import tensorflow as tf
+
+        if not tf.config.list_logical_devices("GPU"):
+            pytest.skip("needs a GPU")

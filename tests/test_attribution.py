@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from keras_simplex.attribution import attribute_integrated_gradients
 from conftest import random_one_hot, small_cnn
 
 
@@ -97,7 +96,7 @@ def test_integration_rules_are_exact_for_polynomials():
     np.testing.assert_allclose(ks.integration_rule(4, "riemann_right")[0], [0.25, 0.5, 0.75, 1])
     with pytest.raises(ValueError, match="unknown integration rule"):
         ks.integration_rule(4, "simpson")
-    with pytest.raises(ValueError, match="steps >= 2"):
+    with pytest.raises(ValueError, match="steps must be >= 2"):
         ks.integration_rule(1, "trapezoid")
 
 
@@ -151,12 +150,12 @@ def test_batched_chunked_and_jit_results_agree(cnn, x40, method):
 
 
 def test_engine_is_traced_once_for_all_batch_sizes(cnn):
-    engine = ks.AttributionEngine(cnn, max_points=64)
+    explainer = ks.Explainer(cnn, max_points=64)
     for n in (1, 3, 10, 100):
-        ks.saliency(engine, random_one_hot(n, 40, seed=n))
-        ks.integrated_gradients(engine, random_one_hot(n, 40, seed=n), steps=9)
+        ks.saliency(explainer, random_one_hot(n, 40, seed=n))
+        ks.integrated_gradients(explainer, random_one_hot(n, 40, seed=n), steps=9)
     for multiply_by_inputs in (False, True):  # saliency, integrated gradients (corrected maps)
-        function = engine.compiled_function(False, multiply_by_inputs, ("corrected",))
+        function = explainer.engine.kernel().compiled_function(False, multiply_by_inputs, ("corrected",))
         assert function.experimental_get_tracing_count() == 1
 
 
@@ -217,28 +216,28 @@ def test_models_without_recorded_inputs_need_a_sequence_shape():
             return self.dense(keras.ops.reshape(x, (-1, 40)))
 
     model = Subclassed()
-    with pytest.raises(ValueError, match="sequence_shape"):
-        ks.AttributionEngine(model)
-    engine = ks.AttributionEngine(model, sequence_shape=(10, 4))
+    with pytest.raises(ValueError, match=r"Explainer\(model, sequence_shape=\(L, A\)\)"):
+        ks.saliency(model, random_one_hot(3, 10))
+    engine = ks.Explainer(model, sequence_shape=(10, 4))
     x = random_one_hot(3, 10)
     w = model.dense.kernel.numpy().reshape(10, 4)
     np.testing.assert_allclose(ks.saliency(engine, x, correct=False), np.broadcast_to(w, x.shape), atol=1e-6)
     with pytest.raises(ValueError, match="logits=True needs"):
-        ks.AttributionEngine(model, logits=True, sequence_shape=(10, 4))
+        ks.Explainer(model, logits=True, sequence_shape=(10, 4))
 
 
 @pytest.mark.parametrize("max_points", [3, 4096])  # 3: the steps of a sequence span calls
 def test_engine_computes_only_the_outputs_asked_for(cnn, x40, max_points):
-    engine = ks.AttributionEngine(cnn, max_points=max_points)
-    full = attribute_integrated_gradients(engine, x40[:6], steps=7)
-    only_angles = attribute_integrated_gradients(engine, x40[:6], steps=7, outputs=("angles",))
+    explainer = ks.Explainer(cnn, max_points=max_points)
+    full = explainer.integrated_gradients(x40[:6], steps=7)
+    only_angles = explainer.integrated_gradients(x40[:6], steps=7, outputs=("angles",))
     assert only_angles.raw is None and only_angles.corrected is None
     np.testing.assert_allclose(only_angles.angles, full.angles, atol=1e-3)
     np.testing.assert_allclose(only_angles.angles, ks.simplex_angle(full_path_gradient(cnn, x40[:6])), atol=1e-3)
     with pytest.raises(ValueError, match="holds no raw map"):
         only_angles.select(correct=False)
     with pytest.raises(ValueError, match="outputs must be"):
-        attribute_integrated_gradients(engine, x40[:6], steps=7, outputs=("gradient",))
+        explainer.integrated_gradients(x40[:6], steps=7, outputs=("gradient",))
 
 
 def full_path_gradient(model, x, steps=7):

@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from conftest import random_one_hot
-from keras_simplex.blocked_convolution import block_size, blocked_conv1d
-from keras_simplex.rewriting import rewritten_forward
+from conftest import explainer_on, random_one_hot
+from keras_simplex._fast.blocked_convolution import block_size, blocked_conv1d
+from keras_simplex._fast.rewrite import speed_replacements
+from keras_simplex.functional_graph import functional_graph
 
 
 def numpy_conv1d(x, kernel, padding):
@@ -104,9 +105,9 @@ def test_engine_maps_equal_the_unrewritten_model(logits):
     keras.utils.set_random_seed(3)
     x = random_one_hot(16, 60, seed=5)
     for model in (unfolded_model(), ks.models.cnn_deep(input_length=60)):
-        assert rewritten_forward(model, fold_batch_norm=False) is not None  # something to block
-        plain = ks.AttributionEngine(model, logits=logits, fold_batch_norm=False, block_convolutions=False)
-        blocked = ks.AttributionEngine(model, logits=logits)
+        assert speed_replacements(functional_graph(model), fold_batch_norm=False)  # something to block
+        plain = explainer_on(model, logits=logits, fold_batch_norm=False, block_convolutions=False)
+        blocked = explainer_on(model, logits=logits)
         for method in (ks.saliency, ks.integrated_gradients):
             expected = method(plain, x, correct=False)
             np.testing.assert_allclose(method(blocked, x, correct=False), expected, rtol=1e-4,
@@ -116,26 +117,29 @@ def test_engine_maps_equal_the_unrewritten_model(logits):
 def test_blocked_layers_read_live_weights():
     keras.utils.set_random_seed(4)
     model = unfolded_model("relu")
-    engine = ks.AttributionEngine(model, fold_batch_norm=False)
+    engine = explainer_on(model, fold_batch_norm=False)
     x = random_one_hot(4, 60, seed=6)
     before = ks.saliency(engine, x)
     first = model.layers[1]
     first.kernel.assign(first.kernel * 2.0)
     after = ks.saliency(engine, x)
-    expected = ks.saliency(ks.AttributionEngine(model, block_convolutions=False, fold_batch_norm=False), x)
+    expected = ks.saliency(explainer_on(model, block_convolutions=False, fold_batch_norm=False), x)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_a_rewrite_that_changes_input_gradients_is_refused(monkeypatch):
-    def same_outputs_other_gradients(model, *options):
+    model = unfolded_model()
+
+    def same_outputs_other_gradients(*args):
         def forward(x):
             extra = tf.reduce_sum(x * x, axis=[1, 2])[:, None]
             return model(x, training=False) + extra - tf.stop_gradient(extra)
 
         return forward
 
-    monkeypatch.setattr("keras_simplex.engine.rewritten_forward", same_outputs_other_gradients)
+    monkeypatch.setattr("keras_simplex._fast.rewrite.graph_forward", same_outputs_other_gradients)
+    explainer = ks.Explainer(model)
     with pytest.warns(UserWarning, match="outputs or input gradients"):
-        engine = ks.AttributionEngine(unfolded_model())
-    assert engine._rewritten is None
+        explainer.saliency(random_one_hot(2, 60))
+    assert not explainer.engine.rewritten

@@ -44,6 +44,8 @@ def test_train_evaluate_and_export(workspace):
     assert "test AUROC" in out and "saliency corrected" in out and "mean_abs" in out
     run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "1", "--ig-steps", "4")
     assert (workspace / "serving" / "1" / "saved_model.pb").exists()
+    run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "2", "--no-fast")
+    assert (workspace / "serving" / "2" / "saved_model.pb").exists()
 
 
 def test_attribute_fasta_bed_h5_and_npz(workspace):
@@ -66,6 +68,10 @@ def test_attribute_fasta_bed_h5_and_npz(workspace):
     run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "x.npz.out.npz", "--layout", "NAL")
     saved = np.load(workspace / "x.npz.out.npz")
     np.testing.assert_allclose(saved["corrected"], np.swapaxes(ks.saliency(loaded, x), 1, 2), atol=1e-5)
+    run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "plain.npz", "--no-fast",
+        "--method", "integrated_gradients", "--steps", "5", "--max-points", "16")
+    np.testing.assert_allclose(np.load(workspace / "plain.npz")["corrected"],
+                               ks.integrated_gradients(loaded, x, steps=5, fast=False), atol=1e-5)
     with h5py.File(workspace / "x.h5", "w") as f:
         f["X_test"] = np.swapaxes(x, 1, 2)  # the original channels-first layout
     run("attribute", "--model", model, "--input", workspace / "x.h5", "--input-key", "X_test", "--channels-first",
@@ -92,6 +98,12 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     size = run("attribute", "--model", model, "--input", workspace / "five.npz", "--output", workspace / "o.h5", expect=1)
     assert "alphabet size 5" in last_error_line(size)
     assert not (workspace / "o.h5").exists() and not (workspace / "o.h5.partial").exists()
+    options = run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "o.h5",
+                  "--samples", "3", expect=1)
+    assert last_error_line(options) == "keras-simplex: error: --samples does not apply to saliency"
+    points = run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "o.h5",
+                 "--max-points", "0", expect=1)
+    assert last_error_line(points) == "keras-simplex: error: max_points must be >= 1, got 0"
     usage = run("attribute", "--model", model, expect=2)
     assert "--input" in usage.stderr
     assert "explains each option" in run("--help").stdout

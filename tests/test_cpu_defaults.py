@@ -18,11 +18,11 @@ inputs = keras.Input((10, 4))
 model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    ks.AttributionEngine(model)
-    ks.AttributionEngine(model)
+    ks.Explainer(model)
+    ks.Explainer(model)
 import os
 print(json.dumps({"variable": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-                  "enabled": ks.cpu_defaults.onednn_enabled(),
+                  "enabled": ks._fast.cpu_defaults.onednn_enabled(),
                   "warnings": [str(w.message) for w in caught if "oneDNN" in str(w.message)]}))
 """
 

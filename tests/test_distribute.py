@@ -16,7 +16,7 @@ from conftest import random_one_hot, small_cnn
 
 model, x = small_cnn(), random_one_hot(37, 40, seed=2)   # 37: uneven shares, padded
 strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
-engine = ks.AttributionEngine(model, strategy=strategy, max_points=64)
+engine = ks.Explainer(model, strategy=strategy, max_points=64)
 methods = {
     "saliency": lambda m: ks.saliency(m, x),
     "gradient_x_input": lambda m: ks.gradient_x_input(m, x, correct=False),
@@ -27,7 +27,7 @@ methods = {
 report = {name: float(np.abs(f(engine) - f(model)).max()) for name, f in methods.items()}
 report["replicas"] = strategy.num_replicas_in_sync
 try:
-    ks.AttributionEngine(model, strategy=strategy, jit_compile=True)
+    ks.Explainer(model, strategy=strategy, jit_compile=True)
     report["xla_error"] = None
 except ValueError as error:
     report["xla_error"] = str(error)

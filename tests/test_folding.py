@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import keras_simplex as ks
-from conftest import random_one_hot
-from keras_simplex.folding import foldable_pairs
+from conftest import explainer_on, random_one_hot
+from keras_simplex._fast.folding import foldable_pairs
 
 
 def randomize_batch_norm(model, seed=0):
@@ -42,27 +42,28 @@ def deep():
 def test_cnn_deep_folds_every_batch_norm_and_keeps_its_maps(deep):
     assert len(foldable_pairs(deep)) == 5  # four conv blocks and the hidden dense layer
     x = random_one_hot(16, 60, seed=1)
-    folded = ks.AttributionEngine(deep)
-    plain = ks.AttributionEngine(deep, fold_batch_norm=False, block_convolutions=False)
-    assert folded._rewritten is not None and plain._rewritten is None
+    folded = explainer_on(deep)
+    plain = explainer_on(deep, fold_batch_norm=False, block_convolutions=False)
     for logits in (False, True):
         for method in (ks.saliency, ks.smoothgrad, lambda m, v, **k: ks.integrated_gradients(m, v, steps=5, **k)):
-            a = method(ks.AttributionEngine(deep, logits=logits), x)
-            b = method(ks.AttributionEngine(deep, logits=logits, fold_batch_norm=False, block_convolutions=False), x)
+            a = method(explainer_on(deep, logits=logits), x)
+            b = method(explainer_on(deep, logits=logits, fold_batch_norm=False, block_convolutions=False), x)
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
-    xla = ks.AttributionEngine(deep, jit_compile=True)
+    xla = explainer_on(deep, jit_compile=True)
     np.testing.assert_allclose(ks.saliency(xla, x), ks.saliency(plain, x), rtol=1e-4, atol=1e-6)
+    ks.saliency(folded, x)
+    assert folded.engine.rewritten and xla.engine.rewritten and not plain.engine.rewritten
 
 
 def test_folded_weights_are_read_live(deep):
     x = random_one_hot(8, 60, seed=2)
-    engine = ks.AttributionEngine(deep)
+    engine = explainer_on(deep)
     before = ks.saliency(engine, x)
     original = [layer.get_weights() for layer in deep.layers]
     try:
         randomize_batch_norm(deep, seed=5)  # as if the model trained further
         after = ks.saliency(engine, x)
-        expected = ks.saliency(ks.AttributionEngine(deep, fold_batch_norm=False, block_convolutions=False), x)
+        expected = ks.saliency(explainer_on(deep, fold_batch_norm=False, block_convolutions=False), x)
     finally:
         for layer, weights in zip(deep.layers, original):
             layer.set_weights(weights)
@@ -79,7 +80,7 @@ def test_only_safe_pairs_fold(body, folds):
     model = functional(body)
     assert len(foldable_pairs(model)) == folds
     x = random_one_hot(6, 30, seed=3)
-    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(ks.AttributionEngine(model, fold_batch_norm=False, block_convolutions=False), x),
+    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(explainer_on(model, fold_batch_norm=False, block_convolutions=False), x),
                                rtol=1e-4, atol=1e-6)
 
 
@@ -96,10 +97,10 @@ def test_sequential_models_fold_and_subclassed_models_are_called_as_they_are():
                                    keras.layers.ReLU(), keras.layers.Flatten(), keras.layers.Dense(1)])
     randomize_batch_norm(sequential)
     x = random_one_hot(6, 30, seed=4)
-    engine = ks.AttributionEngine(sequential)
-    assert engine._rewritten is not None
+    engine = explainer_on(sequential)
     np.testing.assert_allclose(ks.saliency(engine, x),
-                               ks.saliency(ks.AttributionEngine(sequential, fold_batch_norm=False, block_convolutions=False), x), rtol=1e-4, atol=1e-6)
+                               ks.saliency(explainer_on(sequential, fold_batch_norm=False, block_convolutions=False), x), rtol=1e-4, atol=1e-6)
+    assert engine.engine.rewritten
 
     class Subclassed(keras.Model):
         def __init__(self):
@@ -109,7 +110,9 @@ def test_sequential_models_fold_and_subclassed_models_are_called_as_they_are():
         def call(self, x):
             return self.dense(keras.ops.sum(self.norm(self.conv(x)), axis=1))
 
-    assert ks.AttributionEngine(Subclassed(), sequence_shape=(30, 4))._rewritten is None
+    subclassed = ks.Explainer(Subclassed(), sequence_shape=(30, 4))
+    subclassed.saliency(x)
+    assert not subclassed.engine.rewritten
 
 
 def test_mixed_precision_layers_are_not_folded():
@@ -121,7 +124,8 @@ def test_mixed_precision_layers_are_not_folded():
 
 
 def test_a_rewrite_that_changes_outputs_is_refused(deep, monkeypatch):
-    monkeypatch.setattr("keras_simplex.engine.rewritten_forward", lambda model, *options: lambda x: model(x, training=False) + 1e-3)
-    with pytest.warns(UserWarning, match="changed its outputs"):
-        engine = ks.AttributionEngine(deep)
-    assert engine._rewritten is None
+    monkeypatch.setattr("keras_simplex._fast.rewrite.graph_forward", lambda *args: lambda x: deep(x, training=False) + 1e-3)
+    explainer = ks.Explainer(deep)
+    with pytest.warns(UserWarning, match="changed the outputs"):
+        explainer.saliency(random_one_hot(2, 60))
+    assert not explainer.engine.rewritten

@@ -96,3 +96,30 @@ def test_weighted_gauge_keeps_simplex_directions(gradients):
     np.testing.assert_allclose(fixed @ direction, gradients @ direction, atol=1e-9)
     # Uniform weights give the orthogonal projection.
     np.testing.assert_allclose(fix_gauge(gradients, np.ones(size)), project_to_simplex(gradients), atol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-44, 1e-40, 1e-30, 1e-20, 1e20, 1e30])
+def test_angle_does_not_depend_on_the_scale(gradients, scale):
+    g = (gradients / np.abs(gradients).max()).astype(np.float32)  # |g| <= 1
+    scaled = (g * np.float32(scale)).astype(np.float32)
+    # Exact for the values given, down to denormals (numpy in float64 does not underflow here)...
+    np.testing.assert_allclose(simplex_angle(scaled).numpy(), numpy_angle(scaled.astype(np.float64)), atol=0.01)
+    if scale >= 1e-30:  # ... and the same as at scale 1 while the scaled values keep their digits
+        np.testing.assert_allclose(simplex_angle(scaled).numpy(), simplex_angle(g).numpy(), atol=0.01)
+
+
+def test_angle_at_the_largest_float32_values(gradients):
+    g = (gradients / np.abs(gradients).max()).astype(np.float32) * np.finfo(np.float32).max
+    np.testing.assert_allclose(simplex_angle(g).numpy(), numpy_angle(g.astype(np.float64)), atol=0.01)
+
+
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
+def test_low_precision_angles_are_computed_in_float32(gradients, dtype):
+    g = tf.cast(gradients, dtype)
+    exact = numpy_angle(tf.cast(g, tf.float64).numpy())  # the angle of the rounded gradient
+    angles = simplex_angle(g)
+    assert angles.dtype == dtype
+    np.testing.assert_allclose(tf.cast(angles, tf.float64).numpy(), exact, atol=0.5)  # the output's own rounding
+    tiny = tf.cast(gradients * 1e-6, dtype)  # squares underflow in float16
+    np.testing.assert_allclose(tf.cast(simplex_angle(tiny), tf.float64).numpy(),
+                               numpy_angle(tf.cast(tiny, tf.float64).numpy()), atol=0.5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_simplex import plotting
-from keras_simplex.attribution import attribute_saliency, get_engine
+from keras_simplex.explainer import explainer_for
 from keras_simplex.experiments.common import Data, ReproductionConfig, build_model, cached, log, trained_model
 from keras_simplex.experiments.correction import model_key
 from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS, large_angle_fraction
@@ -23,7 +23,7 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
 
         def compute():
             model = trained_model(config, data, key, seed, lambda: build_model(name))
-            result = attribute_saliency(get_engine(model), data.eval_x)
+            result = explainer_for(model).saliency(data.eval_x)
             angles = result.angles
             percent = 100 * large_angle_fraction(angles, DEFAULT_ANGLE_THRESHOLDS).numpy()
             gain = position_cosine(result.corrected, data.eval_truth) - position_cosine(result.raw, data.eval_truth)

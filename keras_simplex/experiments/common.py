@@ -11,14 +11,9 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from keras_simplex import models
-from keras_simplex.attribution import (
-    Attribution,
-    attribute_integrated_gradients,
-    attribute_saliency,
-    attribute_smoothgrad,
-    get_engine,
-)
+from keras_simplex import methods, models
+from keras_simplex.explainer import explainer_for
+from keras_simplex.results import Attribution
 from keras_simplex.datasets import synthetic
 from keras_simplex.metrics import cosine_similarity, interpretability_scores, roc_auc
 from keras_simplex.training import train_paper_protocol
@@ -126,18 +121,17 @@ def attribute(model: keras.Model, method: str, x: np.ndarray, config: Reproducti
     """Raw and corrected maps in the paper's forms: saliency; IG with one random position
     shuffle as baseline and expected gradients with ``eg_baselines`` shuffles, both returning
     the path-averaged gradient; SmoothGrad with Gaussian noise."""
-    engine = get_engine(model)
-    if method == "saliency":
-        return attribute_saliency(engine, x)
-    if method == "smoothgrad":
-        return attribute_smoothgrad(engine, x, config.smoothgrad_samples, config.smoothgrad_sigma, seed)
-    if method == "integrated_gradients":
-        return attribute_integrated_gradients(engine, x, "shuffle", config.ig_steps, num_baselines=1, seed=seed, multiply_by_inputs=False)
-    if method == "expected_gradients":
-        return attribute_integrated_gradients(
-            engine, x, "shuffle", config.eg_steps, num_baselines=config.eg_baselines, seed=seed, multiply_by_inputs=False
-        )
-    raise ValueError(f"unknown method {method!r}; choose from {METHOD_NAMES}")
+    paper_forms = {
+        "saliency": methods.saliency,
+        "smoothgrad": lambda: methods.smoothgrad(config.smoothgrad_samples, config.smoothgrad_sigma, seed),
+        "integrated_gradients": lambda: methods.integrated_gradients(
+            "shuffle", config.ig_steps, num_baselines=1, seed=seed, multiply_by_inputs=False),
+        "expected_gradients": lambda: methods.expected_gradients(
+            "shuffle", config.eg_baselines, config.eg_steps, seed=seed, multiply_by_inputs=False),
+    }
+    if method not in paper_forms:
+        raise ValueError(f"unknown method {method!r}; choose from {METHOD_NAMES}")
+    return explainer_for(model).explain(x, paper_forms[method]())
 
 
 def map_scores(maps: np.ndarray, data: Data) -> dict[str, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_simplex import plotting
-from keras_simplex.attribution import attribute_saliency, get_engine
+from keras_simplex.explainer import explainer_for
 from keras_simplex.constraints import ZeroMeanAlphabet
 from keras_simplex.experiments.common import (
     Data, ReproductionConfig, build_model, cached, log, map_scores, test_auroc, trained_model,
@@ -25,7 +25,7 @@ def _study(config, data, experiment, letter, values, key_of, make, backbone_of=l
 
         def compute():
             model = backbone_of(trained_model(config, data, key, seed, lambda: make(value)))
-            saliency = attribute_saliency(get_engine(model), data.eval_x)
+            saliency = explainer_for(model).saliency(data.eval_x)
             return {"value": value, "seed": seed, "test_auroc": test_auroc(model, data),
                     "angle_std": float(saliency.angles.std()), "saliency_raw": map_scores(saliency.raw, data),
                     "saliency_corrected": map_scores(saliency.corrected, data)}
@@ -72,8 +72,8 @@ def run_constraint(config: ReproductionConfig, data: Data) -> list[dict]:
                 config.study_model, first_layer={"kernel_constraint": ZeroMeanAlphabet()}))
             plain_key = model_key(config.study_model, seed)
             plain = trained_model(config, data, plain_key, seed, lambda: build_model(config.study_model))
-            plain_maps = attribute_saliency(get_engine(plain), data.eval_x)
-            constrained_maps = attribute_saliency(get_engine(constrained), data.eval_x)
+            plain_maps = explainer_for(plain).saliency(data.eval_x)
+            constrained_maps = explainer_for(constrained).saliency(data.eval_x)
             return {
                 "seed": seed,
                 "constrained": {"test_auroc": test_auroc(constrained, data), "angle_std": float(constrained_maps.angles.std()),

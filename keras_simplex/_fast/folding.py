@@ -11,7 +11,7 @@ never go stale when the model trains further.
 
 Only what is certainly equivalent is folded: a ``Conv1D/2D/3D`` or ``Dense`` layer (exactly
 those classes) with a linear activation, channels-last, float compute dtype equal to its
-variable dtype, no LoRA or quantization, whose output feeds nothing but one
+variable dtype (float32 or float64), no LoRA or quantization, whose output feeds nothing but one
 ``BatchNormalization`` over the last axis, each layer used once in the model's graph.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from keras_simplex.blocked_convolution import blocked_conv1d
+from keras_simplex._fast.blocked_convolution import blocked_conv1d
 
 LINEAR_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 
@@ -64,7 +64,7 @@ def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int) -> 
     if getattr(linear, "lora_enabled", False) or getattr(linear, "quantization_mode", None):
         return False
     dtypes = {linear.compute_dtype, linear.variable_dtype, norm.compute_dtype, norm.variable_dtype}
-    return len(dtypes) == 1 and tf.as_dtype(dtypes.pop()).is_floating
+    return dtypes in ({"float32"}, {"float64"})  # low precision would not reproduce the model's rounding
 
 
 def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int | None = None) -> Callable:
@@ -73,6 +73,7 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int |
     convolution = not isinstance(linear, keras.layers.Dense)
 
     def call(inputs, **_):
+        inputs = tf.cast(inputs, linear.compute_dtype)  # as the layer's own call does
         scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
         if norm.scale:
             scale = scale * norm.gamma
@@ -84,6 +85,10 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int |
         kernel = linear.kernel * scale
         if block:
             outputs = blocked_conv1d(inputs, kernel, linear.padding, block)
+        elif convolution and linear.padding == "causal":  # as Conv1D.call: pad left, then "valid"
+            inputs = keras.ops.pad(inputs, linear._compute_causal_padding())
+            outputs = keras.ops.conv(inputs, kernel, strides=list(linear.strides), padding="valid",
+                                     dilation_rate=linear.dilation_rate)
         elif convolution:
             outputs = linear.convolution_op(inputs, kernel)
         else:

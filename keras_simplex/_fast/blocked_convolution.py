@@ -23,7 +23,7 @@ VECTOR_LANES = 16  # float32 values in a 512-bit vector register
 def block_size(layer: Any) -> int | None:
     """Positions per block for the input gradient of ``layer``, or None when the layer is not
     a plain stride-1 ``Conv1D`` (exactly that class, "same"/"valid" padding, channels-last, no
-    dilation, groups, LoRA, quantization or mixed precision) with fewer input channels than
+    dilation, groups, LoRA or quantization; float32) with fewer input channels than
     ``VECTOR_LANES``."""
     if type(layer) is not keras.layers.Conv1D or layer.padding not in ("same", "valid"):
         return None
@@ -31,7 +31,7 @@ def block_size(layer: Any) -> int | None:
         return None
     if layer.data_format != "channels_last" or getattr(layer, "lora_enabled", False):
         return None
-    if getattr(layer, "quantization_mode", None) or layer.compute_dtype != layer.variable_dtype:
+    if getattr(layer, "quantization_mode", None) or {layer.compute_dtype, layer.variable_dtype} != {"float32"}:
         return None
     channels = layer.kernel.shape[1]
     return -(-VECTOR_LANES // channels) if channels < VECTOR_LANES else None
@@ -89,6 +89,7 @@ def blocked_call(layer: keras.layers.Conv1D, block: int) -> Callable:
     weights and activation are read at every call."""
 
     def call(inputs, **_):
+        inputs = tf.cast(inputs, layer.compute_dtype)  # as the layer's own call does
         outputs = blocked_conv1d(inputs, layer.kernel, layer.padding, block)
         if layer.use_bias:
             outputs = tf.nn.bias_add(outputs, layer.bias)

@@ -1,0 +1,11 @@
+"""Speed paths: private internals that never change an answer.
+
+- ``cpu_defaults``: TensorFlow's oneDNN CPU kernels, asked for at import (no TensorFlow
+  import here, so that it can run first).
+- ``rewrite``: the adapter the engine uses. It rewrites a functional model's inference graph
+  (``folding``: batch norm folded into the layer before it; ``blocked_convolution``: narrow
+  ``Conv1D`` input gradients on blocks of positions), checks the rewritten graph against the
+  model on a probe batch, and falls back to the model as it is (one warning) on anything it
+  cannot handle. ``keras_simplex.set_fast_paths(False)`` or ``KERAS_SIMPLEX_FAST_PATHS=0``
+  turns the rewrites off everywhere; ``fast=False`` turns them off for one explainer.
+"""

@@ -1,0 +1,136 @@
+"""The one adapter between the engine and the speed rewrites (see ``keras_simplex._fast``)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_simplex._fast.blocked_convolution import block_size, blocked_call
+from keras_simplex._fast.folding import foldable_pairs, folded_call
+from keras_simplex.functional_graph import Wrapper, functional_graph, graph_forward
+
+FAST_PATHS_VARIABLE = "KERAS_SIMPLEX_FAST_PATHS"
+_switch: bool | None = None  # set_fast_paths; None: the environment variable decides
+
+
+def set_fast_paths(enabled: bool | None) -> None:
+    """Turn the speed rewrites on or off for every explainer built from now on (``None``:
+    back to the default, ``KERAS_SIMPLEX_FAST_PATHS``, on unless it is 0/false/off)."""
+    global _switch
+    _switch = None if enabled is None else bool(enabled)
+
+
+def fast_paths_enabled(fast: bool | None = None) -> bool:
+    """Whether to use the rewrites: ``fast`` if given, else the switch, else the variable."""
+    if fast is not None:
+        return bool(fast)
+    if _switch is not None:
+        return _switch
+    return os.environ.get(FAST_PATHS_VARIABLE, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def speed_replacements(graph: Any, fold_batch_norm: bool = True, block_convolutions: bool = True) -> dict[int, Callable]:
+    """Operation id -> faster call for the layers of a functional graph that can be
+    rewritten (batch norm folded into the layer before it; blocked Conv1D input gradients on
+    CPU, where GPU libraries handle narrow channels themselves)."""
+    blocking = block_convolutions and not tf.config.list_logical_devices("GPU")
+    replacements: dict[int, Callable] = {}
+    for linear, norm in foldable_pairs(graph) if fold_batch_norm else ():
+        replacements[id(linear)] = folded_call(linear, norm, block_size(linear) if blocking else None)
+        replacements[id(norm)] = lambda inputs, **_: inputs
+    for layer in graph.layers if blocking else ():
+        block = block_size(layer)
+        if block and id(layer) not in replacements:
+            replacements[id(layer)] = blocked_call(layer, block)
+    return replacements
+
+
+class FastForward:
+    """The model's inference forward, through the rewritten graph once it is verified.
+
+    Args:
+      model: the Keras model.
+      plain: ``forward(x)`` of the model as it is (with its logit wrappers, if any).
+      wrappers: the logit wrappers (``functional_graph.graph_forward``), also applied to the
+        rewritten graph.
+      enabled: try the rewrites at all.
+      fold_batch_norm, block_convolutions: which rewrites to try.
+
+    ``forward(length)`` returns the forward to trace. The first call checks the rewritten
+    graph's outputs and input gradients against ``plain`` on a probe batch of that length
+    (so length-agnostic models are probed at a length they accept) and keeps whichever is
+    right; anything the rewrite cannot handle (an error while building, tracing or running
+    it, or a different result) gives one warning and the model as it is.
+    """
+
+    def __init__(self, model: keras.Model, plain: Callable, wrappers: dict[int, Wrapper], enabled: bool,
+                 fold_batch_norm: bool = True, block_convolutions: bool = True) -> None:
+        self.plain = plain
+        self.rewritten: Callable | None = None
+        self._chosen: Callable | None = None
+        graph = functional_graph(model) if enabled else None
+        if graph is not None:
+            try:
+                replacements = speed_replacements(graph, fold_batch_norm, block_convolutions)
+            except Exception as error:  # an unexpected layer attribute: keep the model as it is
+                _warn(error)
+                replacements = {}
+            if replacements:
+                self.rewritten = graph_forward(graph, replacements, wrappers)
+
+    @property
+    def active(self) -> bool:
+        """Whether the rewritten graph is in use (known after the first ``forward`` call)."""
+        return self._chosen is not None and self._chosen is self.rewritten
+
+    def forward(self, length: int, alphabet_size: int, dtype: tf.DType) -> Callable:
+        """The forward to use for inputs ``(N, length, alphabet_size)`` of ``dtype``."""
+        if self._chosen is None:
+            self._chosen = self.plain
+            if self.rewritten is not None:
+                if not tf.executing_eagerly():  # the probe needs eager values (callers ask first)
+                    raise RuntimeError("FastForward.forward must first be called eagerly, not while tracing")
+                self._chosen = self._verified(length, alphabet_size, dtype)
+        return self._chosen
+
+    def _verified(self, length: int, alphabet_size: int, dtype: tf.DType) -> Callable:
+        """The rewritten forward if it agrees with the plain one on a probe batch, else the
+        plain one (with a warning)."""
+        probe = tf.constant(np.random.default_rng(0).random((2, length, alphabet_size)), dtype)
+        try:
+            if _agree(self.plain, self.rewritten, probe):
+                return self.rewritten
+            error: Any = "it changed the outputs or input gradients"
+        except Exception as raised:  # noqa: BLE001 - any failure means: not this path
+            error = raised
+        _warn(error)
+        return self.plain
+
+
+def _warn(error: Any) -> None:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    warnings.warn(f"keras_simplex: the speed rewrite of this model (batch-norm folding, blocked convolutions) "
+                  f"was not used ({message}); attributing the model as it is", stacklevel=4)
+
+
+def _agree(reference: Callable, candidate: Callable, probe: tf.Tensor) -> bool:
+    """Whether two forwards give the same outputs and input gradients on ``probe``."""
+    results = []
+    for function in (reference, candidate):
+        with tf.GradientTape() as tape:
+            tape.watch(probe)
+            outputs = keras.tree.flatten(function(probe))
+            total = tf.add_n([tf.reduce_sum(tf.cast(output, tf.float32)) for output in outputs])
+        results.append([*outputs, tape.gradient(total, probe, unconnected_gradients=tf.UnconnectedGradients.ZERO)])
+    for expected, rewritten in zip(*results):
+        expected, rewritten = np.asarray(expected, np.float64), np.asarray(rewritten, np.float64)
+        if expected.shape != rewritten.shape:
+            return False
+        if not np.allclose(rewritten, expected, rtol=1e-4, atol=1e-5 * (np.abs(expected).max() + 1e-12)):
+            return False
+    return True

@@ -1,0 +1,176 @@
+"""The object users hold: an explainer bound to one model and target.
+
+>>> explainer = ks.Explainer(model, target=0, logits=True)
+>>> result = explainer.integrated_gradients(x, steps=20)   # Attribution(raw, corrected, angles)
+>>> result.corrected                                        # (N, L, A)
+
+Every method returns the same ``Attribution`` record and runs on one compiled engine, built
+once per explainer. Method options and their defaults are those of the registry
+(``keras_simplex.methods``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_simplex.engine import AttributionEngine, resolve_max_points
+from keras_simplex.jit_policy import resolve_jit_compile
+from keras_simplex._fast.rewrite import fast_paths_enabled
+from keras_simplex.methods import GradientMethod, method as registered_method
+from keras_simplex.results import MAPS, Attribution
+from keras_simplex.targets import Target, normalize_target, target_key
+
+
+class Explainer:
+    """Simplex-corrected gradient attributions of one Keras model and target.
+
+    Args:
+      model: a Keras model mapping ``(N, L, A)`` sequences to outputs.
+      target: output to explain: index, list of indices or slice of the last output axis
+        (summed), or ``callable(outputs) -> (N,)``; None for single-output models.
+      logits: differentiate the output layer's pre-activation (e.g. the logit instead of the
+        sigmoid); a clear error when the model's output has no activation to remove.
+      jit_compile: XLA; None = XLA on GPU, graph mode on CPU (measured faster there).
+      max_points: most model evaluations per compiled call (memory knob; default 1,024).
+      sequence_shape: ``(L, A)`` for models that record no input shape (subclassed models);
+        ``L`` None for length-agnostic models.
+      strategy: a ``tf.distribute`` strategy to split each chunk across replicas.
+      fast: use the verified speed rewrites (batch-norm folding, blocked convolutions); None
+        follows ``keras_simplex.set_fast_paths`` (on by default).
+
+    Every method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are not
+    probability vectors) and ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
+    ``"corrected"``, ``"angles"``; all by default), plus the method's options.
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        target: Target = None,
+        *,
+        logits: bool = False,
+        jit_compile: bool | str | None = None,
+        max_points: int | None = None,
+        sequence_shape: tuple[int | None, int] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+        fast: bool | None = None,
+    ) -> None:
+        self.engine = AttributionEngine(model, target, logits=logits, jit_compile=jit_compile, max_points=max_points,
+                                        sequence_shape=sequence_shape, strategy=strategy, fast=fast)
+
+    model = property(lambda self: self.engine.model, doc="The explained Keras model.")
+    target = property(lambda self: self.engine.target, doc="The explained target.")
+    logits = property(lambda self: self.engine.logits, doc="Whether logits are differentiated.")
+    jit_compile = property(lambda self: self.engine.jit_compile, doc="Whether XLA is used.")
+    max_points = property(lambda self: self.engine.max_points, doc="Model evaluations per compiled call.")
+    fast = property(lambda self: self.engine.fast, doc="Whether the speed rewrites may be used.")
+
+    def explain(self, x: Any, method: GradientMethod | str, *, outputs: tuple[str, ...] = MAPS,
+                check_simplex: bool = True, **options: Any) -> Attribution:
+        """``method`` (a ``GradientMethod``, or a registry name with its ``options``) on ``x``."""
+        if isinstance(method, str):
+            method = registered_method(method, **options)
+        elif options:
+            raise TypeError(f"options {sorted(options)} go with a method name, not a GradientMethod")
+        return self.engine.run(x, method, outputs, check_simplex)
+
+    def saliency(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True) -> Attribution:
+        """Saliency, the gradient ``df/dx``."""
+        return self.explain(x, "saliency", outputs=outputs, check_simplex=check_simplex)
+
+    def gradient_x_input(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True) -> Attribution:
+        """Gradient x input, ``x * df/dx`` (the correction applies to the gradient first)."""
+        return self.explain(x, "gradient_x_input", outputs=outputs, check_simplex=check_simplex)
+
+    def integrated_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+                             **options: Any) -> Attribution:
+        """Integrated gradients; options: ``baseline="uniform"``, ``steps=50``,
+        ``rule="trapezoid"``, ``num_baselines=1``, ``seed=0``, ``multiply_by_inputs=True``
+        (``keras_simplex.methods.integrated_gradients``)."""
+        return self.explain(x, "integrated_gradients", outputs=outputs, check_simplex=check_simplex, **options)
+
+    def expected_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+                           **options: Any) -> Attribution:
+        """Expected gradients; options: ``baseline="dinucleotide_shuffle"``,
+        ``num_baselines=10``, ``steps=20``, ``rule``, ``seed``, ``multiply_by_inputs``
+        (``keras_simplex.methods.expected_gradients``)."""
+        return self.explain(x, "expected_gradients", outputs=outputs, check_simplex=check_simplex, **options)
+
+    def smoothgrad(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+                   **options: Any) -> Attribution:
+        """SmoothGrad; options: ``samples=25``, ``sigma=0.1``, ``seed=0``,
+        ``multiply_by_inputs=False`` (``keras_simplex.methods.smoothgrad``)."""
+        return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex, **options)
+
+    def angles(self, x: Any, *, check_simplex: bool = True) -> np.ndarray:
+        """``(N, L)`` angle (degrees) between the input gradient and the simplex."""
+        return self.saliency(x, outputs=("angles",), check_simplex=check_simplex).angles
+
+
+class CorrectedSaliency(Explainer):
+    """An explainer that is called for corrected saliency (the design card's name).
+
+    >>> explain = CorrectedSaliency(model)
+    >>> corrected = explain(x)                      # (N, L, A)
+    >>> result = explain(x, return_all=True)        # .corrected, .raw, .angles
+    """
+
+    def __call__(self, x: Any, return_all: bool = False, check_simplex: bool = True) -> Any:
+        """Corrected saliency ``(N, L, A)``, or the ``Attribution`` (corrected, raw, angles)."""
+        if return_all:
+            return self.saliency(x, check_simplex=check_simplex)
+        return self.saliency(x, outputs=("corrected",), check_simplex=check_simplex).corrected
+
+
+class _Unset:
+    """The default of the functional API's explainer settings: not given."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+_EXPLAINERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+
+
+def explainer_for(model: Any, *, target: Target = UNSET, logits: bool = UNSET, jit_compile: Any = UNSET,
+                  max_points: Any = UNSET, fast: Any = UNSET) -> Explainer:
+    """The explainer for ``model``: ``model`` itself if it is one (a setting given that
+    differs from its own is an error), else a cached one per model and settings."""
+    given = {name: value for name, value in dict(target=target, logits=logits, jit_compile=jit_compile,
+                                                   max_points=max_points, fast=fast).items() if value is not UNSET}
+    if isinstance(model, Explainer):
+        _check_settings(model, given)
+        return model
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model or a keras_simplex.Explainer, got {type(model).__name__}")
+    key = (target_key(given.get("target")), bool(given.get("logits", False)), given.get("jit_compile"),
+           resolve_max_points(given.get("max_points")), given.get("fast"))
+    explainers = _EXPLAINERS.setdefault(model, {})
+    if key not in explainers:
+        explainers[key] = Explainer(model, **given)
+    return explainers[key]
+
+
+def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
+    """Raise when a setting passed with an explainer differs from the explainer's own."""
+    own = {
+        "target": (target_key(explainer.target), lambda v: target_key(normalize_target(v))),
+        "logits": (explainer.logits, bool),
+        "jit_compile": (explainer.jit_compile, resolve_jit_compile),
+        "max_points": (explainer.max_points, resolve_max_points),
+        "fast": (explainer.fast, fast_paths_enabled),
+    }
+    for name, value in given.items():
+        expected, resolve = own[name]
+        if resolve(value) != expected:
+            raise ValueError(
+                f"{name}={value!r} conflicts with the explainer passed in, built with {name}="
+                f"{getattr(explainer, name)!r}; build an explainer with the settings you want "
+                f"(keras_simplex.Explainer(model, {name}=...)) or leave {name} out"
+            )

@@ -1,0 +1,143 @@
+"""The compiled gradient kernel: one call turns a chunk of sequences into reduced maps.
+
+For a chunk of C sequences, all G x K points ``start + alpha * (x - start) (+ noise)`` go
+through one ``tf.function`` (optionally XLA) that differentiates the target, applies the
+simplex correction and reduces the gradients on the device, so only ``(C, L, A)`` sums come
+back to the host. Chunking, baselines and devices are the engine's business
+(``keras_simplex.engine``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from keras_simplex.geometry import project_to_simplex, simplex_angle
+from keras_simplex.results import MAPS
+from keras_simplex.targets import Target, select_target
+
+
+class GradientKernel:
+    """Compiled weighted input-gradient sums of ``forward``'s target.
+
+    Args:
+      forward: ``forward(points) -> outputs``, the model's inference call (or its rewrite).
+      target: what to differentiate (``targets.select_target``).
+      sequence_length, alphabet_size, dtype: the input spec (``L`` None: any length).
+      jit_compile: XLA-compile the differentiation and reductions.
+    """
+
+    def __init__(self, forward: Callable, target: Target, sequence_length: int | None, alphabet_size: int,
+                 dtype: tf.DType, jit_compile: bool) -> None:
+        self.forward = forward
+        self.target = target
+        self.sequence_length, self.alphabet_size, self.dtype = sequence_length, alphabet_size, dtype
+        self.jit_compile = jit_compile
+        self._functions: dict[tuple, Any] = {}
+        self._reductions: dict[tuple, Any] = {}
+
+    def _reduction(self, multiply_by_inputs: bool, outputs: tuple[str, ...]):
+        """``_reduce_gradients`` for these options, XLA-compiled if asked (built once)."""
+        key = (bool(multiply_by_inputs), outputs)
+        if key not in self._reductions:
+            reduce = functools.partial(self._reduce_gradients, multiply_by_inputs=key[0], outputs=outputs)
+            self._reductions[key] = tf.function(reduce, jit_compile=True) if self.jit_compile else reduce
+        return self._reductions[key]
+
+    def _reduce_gradients(self, points, offsets, weights, multiply_by_inputs: bool,
+                          outputs: tuple[str, ...]) -> dict[str, tf.Tensor]:
+        """Weighted gradients at ``points (C, G, K, L, A)`` summed per sequence.
+
+        The point weights ``weights (G, K)`` enter the differentiated total, so the tape
+        returns weighted gradients and every sum below is a plain reduction. Returns the
+        ``outputs`` asked for among: ``raw`` and ``corrected`` maps ``(C, L, A)`` (the gradient,
+        or ``offsets (C, G, L, A)`` times the per-start path gradient with
+        ``multiply_by_inputs``), the ``(C, L)`` ``angles`` of the gradient sum (valid when the
+        call holds all points of a sequence) and that sum, ``gradient``. Work for outputs not
+        asked for is pruned from the graph.
+        """
+        shape = tf.shape(points)
+        flat = tf.reshape(points, tf.concat([[-1], shape[3:]], axis=0))
+        point_weights = tf.reshape(tf.broadcast_to(weights, shape[:3]), [-1])
+        with tf.GradientTape() as tape:
+            tape.watch(flat)
+            values = tf.cast(select_target(self.forward(flat), self.target), points.dtype)
+            total = tf.reduce_sum(values * point_weights)
+        grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = tf.reshape(tf.cast(grads, points.dtype), shape)
+        gradient = tf.reduce_sum(grads, axis=[1, 2])
+        results = {"gradient": gradient, "angles": simplex_angle(gradient)}
+        if multiply_by_inputs:
+            path = tf.reduce_sum(grads, axis=2)  # (C, G, L, A)
+            results["raw"] = tf.reduce_sum(offsets * path, axis=1)
+            results["corrected"] = tf.reduce_sum(offsets * project_to_simplex(path), axis=1)
+        else:  # the projection is linear: project the sum
+            results["raw"] = gradient
+            results["corrected"] = project_to_simplex(gradient)
+        return {name: results[name] for name in outputs}
+
+    def graph_attribution(self, x, starts, group_weights, alphas, step_weights, noise=None,
+                          multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
+        """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a
+        serving signature): points from ``x (C, L, A)`` and ``starts (C or 1, G, L, A)`` at
+        fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, weighted by
+        ``group_weights (G,)`` and ``step_weights (K,)``. Returns the ``outputs`` asked for:
+        ``raw``, ``corrected`` ``(C, L, A)``, ``angles (C, L)`` or ``gradient (C, L, A)`` (see
+        ``_reduce_gradients``)."""
+        offsets = x[:, None] - starts  # (C, G, L, A)
+        points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
+        if noise is not None:
+            points = points + noise
+        weights = group_weights[:, None] * step_weights[None, :]
+        return self._reduction(multiply_by_inputs, tuple(outputs))(points, offsets, weights)
+
+    def compiled_function(self, noisy: bool = False, multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS):
+        """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes).
+
+        Inputs: ``x (C, L, A)``, ``starts (C or 1, G, L, A)``, ``group_weights (G,)``,
+        ``alphas (K,)``, ``step_weights (K,)``; with ``noisy`` also ``sigma ()``, ``seeds
+        (C, 2)`` int64 (one stateless seed per sequence), ``total_steps ()`` and
+        ``step_offset ()`` int32 (noise of sample k is row ``step_offset + k`` of a
+        ``(total_steps, L, A)`` draw, so results do not depend on chunking).
+        Returns the dictionary of ``graph_attribution``.
+        """
+        key = (bool(noisy), bool(multiply_by_inputs), tuple(outputs))
+        if key not in self._functions:
+            self._functions[key] = self._build(*key)
+        return self._functions[key]
+
+    def _build(self, noisy: bool, multiply_by_inputs: bool, outputs: tuple[str, ...]):
+        length, size, dtype = self.sequence_length, self.alphabet_size, self.dtype
+        signature = [
+            tf.TensorSpec([None, length, size], dtype, name="x"),
+            tf.TensorSpec([None, None, length, size], dtype, name="starts"),
+            tf.TensorSpec([None], dtype, name="group_weights"),
+            tf.TensorSpec([None], dtype, name="alphas"),
+            tf.TensorSpec([None], dtype, name="step_weights"),
+        ]
+        if noisy:
+            signature += [
+                tf.TensorSpec([], dtype, name="sigma"),
+                tf.TensorSpec([None, 2], tf.int64, name="seeds"),
+                tf.TensorSpec([], tf.int32, name="total_steps"),
+                tf.TensorSpec([], tf.int32, name="step_offset"),
+            ]
+
+        def chunk(x, starts, group_weights, alphas, step_weights, *noise_args):
+            noise = None
+            if noisy:
+                # Noise is drawn in graph mode even when the reduction is XLA-compiled:
+                # TensorFlow's RNG kernels are much faster than XLA's on CPU.
+                sigma, seeds, total_steps, step_offset = noise_args
+                draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
+
+                def draw(seed):
+                    return tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype)
+
+                draws = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
+                noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
+            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, multiply_by_inputs, outputs)
+
+        return tf.function(chunk, input_signature=signature, reduce_retracing=True)

@@ -1,0 +1,136 @@
+"""The contract battery: every registered method on every model of the zoo.
+
+Each method's maps and angles equal an independent computation (one ``tf.GradientTape`` per
+sequence on the original model, the points and the reduction written out in numpy from the
+method's record), and are invariant to batching, chunking, blocks of baselines, XLA, and
+leave the input and the model's weights untouched. A method added to the registry gets the
+battery by being registered (``BATTERY_OPTIONS`` only keeps it small).
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_simplex as ks
+from conftest import random_one_hot
+from zoo import ZOO
+
+BATTERY_OPTIONS = {  # small settings, so that the battery stays fast
+    "integrated_gradients": {"steps": 4, "baseline": "zeros"},
+    "smoothgrad": {"samples": 3, "sigma": 0.3, "seed": 1},
+    "expected_gradients": {"num_baselines": 2, "steps": 3, "seed": 2},
+}
+ENTRIES = {entry.name: entry for entry in ZOO}
+_models: dict = {}
+
+
+def zoo_model(name: str) -> keras.Model:
+    if name not in _models:
+        _models[name] = ENTRIES[name].build()
+    return _models[name]
+
+
+def battery_method(name: str) -> ks.GradientMethod:
+    return ks.methods.method(name, **BATTERY_OPTIONS.get(name, {}))
+
+
+def zoo_inputs(entry, n: int = 5) -> np.ndarray:
+    dtype = np.float64 if "float64" in entry.name else np.float32
+    return random_one_hot(n, entry.length, seed=11, dtype=dtype)
+
+
+def reference_maps(entry, model, x: np.ndarray, method: ks.GradientMethod) -> dict[str, np.ndarray]:
+    """The method's maps, written out: points, one tape per sequence, numpy reductions."""
+    starts = np.broadcast_to(method.starts(x), (len(x),) + method.starts(x).shape[1:]).astype(np.float64)
+    alphas, weights = np.asarray(method.alphas), np.asarray(method.step_weights)
+    xs = x.astype(np.float64)
+    noise = np.zeros((len(x), len(alphas)) + x.shape[1:])
+    if method.sigma > 0:  # the documented per-sequence draws (keras_simplex.methods)
+        keys = ks.seeding.sequence_keys(x, method.seed).view(np.int64)
+        noise = np.stack([method.sigma * tf.random.stateless_normal((len(alphas),) + x.shape[1:], seed=[int(k), 0],
+                                                                    dtype=tf.as_dtype(x.dtype)).numpy() for k in keys])
+    path = np.zeros(starts.shape)  # (N, B, L, A): weighted gradient sum per start point
+    for i in range(len(x)):
+        points = (starts[i][:, None] + alphas[None, :, None, None] * (xs[i] - starts[i])[:, None]
+                  + noise[i][None]).reshape((-1,) + x.shape[1:])
+        points = tf.constant(points, tf.as_dtype(x.dtype))
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            score = tf.cast(entry.score(model, points), tf.float64)
+        gradients = tape.gradient(score, points).numpy().astype(np.float64).reshape(starts.shape[1:2] + (len(alphas),) + x.shape[1:])
+        path[i] = np.einsum("bkla,k->bla", gradients, weights)
+    projected = path - path.mean(-1, keepdims=True)
+    gradient = path.mean(1)
+    if method.multiply_by_inputs:
+        offsets = xs[:, None] - starts
+        raw, corrected = (offsets * path).mean(1), (offsets * projected).mean(1)
+    else:
+        raw, corrected = gradient, projected.mean(1)
+    norm = np.linalg.norm(gradient, axis=-1)
+    sine = gradient.sum(-1) / (np.sqrt(x.shape[-1]) * np.where(norm > 0, norm, 1))
+    return {"raw": raw, "corrected": corrected, "angles": np.degrees(np.arcsin(np.clip(sine, -1, 1))), "norm": norm}
+
+
+def assert_maps_close(actual, expected, rtol, message=""):
+    scale = np.abs(expected).max() + 1e-30
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=message)
+
+
+NO_FALLBACK = "error:keras_simplex. the speed rewrite:UserWarning"  # every zoo model takes the fast path or skips it
+
+
+@pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.parametrize("method_name", list(ks.methods.METHODS))
+@pytest.mark.parametrize("entry_name", list(ENTRIES))
+def test_method_equals_the_tape_reference(entry_name, method_name):
+    entry, model = ENTRIES[entry_name], zoo_model(entry_name)
+    x = zoo_inputs(entry)
+    method = battery_method(method_name)
+    result = ks.Explainer(model, **entry.settings).explain(x, method)
+    expected = reference_maps(entry, model, x, method)
+    for field in ("raw", "corrected"):
+        assert_maps_close(getattr(result, field), expected[field], entry.rtol, field)
+    clear = expected["norm"] > 1e-3 * expected["norm"].max()  # angles of ~zero gradients are noise
+    np.testing.assert_allclose(result.angles[clear], expected["angles"][clear], atol=max(0.05, 100 * entry.rtol))
+
+
+@pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.parametrize("entry_name", list(ENTRIES))
+def test_invariances(entry_name, monkeypatch):
+    """Batch size, chunking, blocks of baselines, XLA: the same maps; input and weights intact."""
+    entry, model = ENTRIES[entry_name], zoo_model(entry_name)
+    x = zoo_inputs(entry, 9)
+    x_before, weights_before = x.copy(), [w.copy() for w in model.get_weights()]
+    method = battery_method("expected_gradients")  # baselines, steps and the most state
+    reference = ks.Explainer(model, **entry.settings).explain(x, method)
+    variants = {"chunked": dict(max_points=3)}
+    if entry.jit:
+        variants["xla"] = dict(jit_compile=True)
+    for label, options in variants.items():
+        result = ks.Explainer(model, **entry.settings, **options).explain(x, method)
+        for field in ("raw", "corrected"):
+            assert_maps_close(getattr(result, field), getattr(reference, field), entry.rtol, f"{label} {field}")
+    explainer = ks.Explainer(model, **entry.settings)
+    one_by_one = np.concatenate([explainer.explain(x[i : i + 1], method).corrected for i in range(3)])
+    assert_maps_close(one_by_one, reference.corrected[:3], entry.rtol, "one by one")
+    monkeypatch.setattr("keras_simplex.engine.BASELINE_BLOCK", 4)  # 9 sequences: three blocks
+    assert_maps_close(explainer.explain(x, method).corrected, reference.corrected, entry.rtol, "blocks")
+    np.testing.assert_array_equal(x, x_before)
+    for after, before in zip(model.get_weights(), weights_before):
+        np.testing.assert_array_equal(after, before)
+
+
+def test_the_battery_covers_every_registered_method():
+    assert set(ks.methods.METHODS) == {"saliency", "gradient_x_input", "integrated_gradients", "smoothgrad",
+                                       "expected_gradients"}
+    assert set(BATTERY_OPTIONS) <= set(ks.methods.METHODS)
+
+
+@pytest.mark.gpu
+def test_xla_is_the_default_on_a_gpu():
+    model = zoo_model("plain_cnn")
+    explainer = ks.Explainer(model)
+    assert explainer.jit_compile
+    x = random_one_hot(4, 24)
+    assert_maps_close(explainer.saliency(x).corrected, ks.Explainer(model, jit_compile=False).saliency(x).corrected, 1e-4)

@@ -1,0 +1,238 @@
+"""The explainer, the registry and the seams around the engine: regression tests for the
+cases that crashed or were silently wrong (issue: Engine v2, items 2-7)."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_simplex as ks
+from conftest import random_one_hot
+from keras_simplex._fast.rewrite import fast_paths_enabled
+from zoo import randomize_batch_norm
+
+
+def conv_bn_model(padding="same", length=30, input_dtype=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4), dtype=input_dtype)
+    x = keras.layers.Conv1D(6, 5, padding=padding, dilation_rate=2 if padding == "causal" else 1)(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(x))
+    return randomize_batch_norm(keras.Model(inputs, outputs))
+
+
+def assert_same_maps_as_unrewritten(model, x, expect_rewritten=True, **settings):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: the rewrite handles the model
+        fast = ks.Explainer(model, **settings)
+        maps = fast.integrated_gradients(x, steps=4)
+    plain = ks.Explainer(model, fast=False, **settings).integrated_gradients(x, steps=4)
+    assert fast.engine.rewritten == expect_rewritten
+    for field in ("raw", "corrected"):
+        expected = getattr(plain, field)
+        np.testing.assert_allclose(getattr(maps, field), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+# --- 3. the rewrite never breaks a valid model ---------------------------------------------
+
+
+def test_causal_convolution_before_batch_norm_is_folded_correctly():
+    assert_same_maps_as_unrewritten(conv_bn_model("causal"), random_one_hot(6, 30))
+
+
+def test_input_dtype_other_than_the_layers_is_cast_as_keras_does():
+    model = conv_bn_model(input_dtype="float64")
+    assert_same_maps_as_unrewritten(model, random_one_hot(6, 30, dtype=np.float64))
+
+
+@pytest.mark.parametrize("policy, rewritten", [("float64", True), ("float16", False), ("bfloat16", False)])
+def test_global_dtype_policies(policy, rewritten):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = conv_bn_model()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    x = random_one_hot(6, 30)
+    fast, plain = ks.Explainer(model), ks.Explainer(model, fast=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maps = fast.saliency(x, outputs=("raw",)).raw
+    expected = plain.saliency(x, outputs=("raw",)).raw
+    assert fast.engine.rewritten == rewritten and np.isfinite(maps).all()
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+def test_length_agnostic_model_longer_than_the_old_probe():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None, 4))
+    x = keras.layers.Conv1D(8, 70)(inputs)  # needs at least 70 positions
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    model = randomize_batch_norm(keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalMaxPooling1D()(x))))
+    assert_same_maps_as_unrewritten(model, random_one_hot(5, 100))
+
+
+def test_a_rewrite_that_fails_falls_back_with_one_warning(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported layer")
+
+    monkeypatch.setattr("keras_simplex._fast.rewrite.folded_call", broken)
+    model, x = conv_bn_model(), random_one_hot(4, 30)
+    with pytest.warns(UserWarning, match="unsupported layer") as caught:
+        explainer = ks.Explainer(model)
+        maps = explainer.saliency(x).raw
+        explainer.integrated_gradients(x, steps=3)
+    assert len([w for w in caught if "speed rewrite" in str(w.message)]) == 1
+    np.testing.assert_allclose(maps, ks.Explainer(model, fast=False).saliency(x).raw, rtol=1e-5, atol=1e-7)
+
+
+def test_the_fast_switch(monkeypatch):
+    model, x = conv_bn_model(), random_one_hot(4, 30)
+    assert fast_paths_enabled()
+    monkeypatch.setenv("KERAS_SIMPLEX_FAST_PATHS", "0")
+    assert not fast_paths_enabled() and fast_paths_enabled(True)
+    monkeypatch.delenv("KERAS_SIMPLEX_FAST_PATHS")
+    ks.set_fast_paths(False)
+    try:
+        explainer = ks.Explainer(model)
+        explainer.saliency(x)
+        assert not explainer.fast and not explainer.engine.rewritten
+        assert ks.Explainer(model, fast=True).fast
+    finally:
+        ks.set_fast_paths(None)
+    explainer = ks.Explainer(model)
+    explainer.saliency(x)
+    assert explainer.engine.rewritten
+    np.testing.assert_allclose(ks.saliency(model, x, fast=False), ks.saliency(model, x), rtol=1e-4, atol=1e-6)
+
+
+def test_export_without_the_fast_paths(tmp_path):
+    model, x = conv_bn_model(), random_one_hot(3, 30)
+    path = ks.export_saved_model(model, tmp_path / "plain", fast=False)
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["corrected_saliency"](sequences=tf.constant(x))["corrected_saliency"].numpy()
+    np.testing.assert_allclose(served, ks.saliency(model, x), rtol=1e-4, atol=1e-6)
+
+
+# --- 4. logits=True never returns probabilities ---------------------------------------------
+
+
+def logit_and_probability_models(kind):
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((20, 4))
+    logits = keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.Conv1D(4, 3, activation="relu")(inputs)))
+    outputs = {"softmax_layer": lambda z: keras.layers.Softmax()(z),
+               "sigmoid_op": lambda z: keras.ops.sigmoid(z),
+               "softmax_op": lambda z: keras.ops.softmax(z),
+               "activation_layer": lambda z: keras.layers.Activation("sigmoid")(z)}[kind](logits)
+    return keras.Model(inputs, outputs), keras.Model(inputs, logits)
+
+
+@pytest.mark.parametrize("kind", ["softmax_layer", "sigmoid_op", "softmax_op", "activation_layer"])
+def test_logits_of_activation_layers_and_ops(kind):
+    model, logit_model = logit_and_probability_models(kind)
+    x = random_one_hot(4, 20)
+    expected = ks.saliency(logit_model, x, target=1, correct=False)
+    np.testing.assert_allclose(ks.saliency(model, x, target=1, logits=True, correct=False), expected, atol=1e-6)
+    assert not np.allclose(ks.saliency(model, x, target=1, correct=False), expected, atol=1e-6)
+
+
+def test_logits_of_a_lambda_output_is_a_clear_error():
+    inputs = keras.Input((20, 4))
+    score = keras.layers.Dense(1)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda z: 1 / (1 + keras.ops.exp(-z)), name="squash")(score))
+    with pytest.raises(ValueError, match=r"'squash' \(Lambda\).*Activation"):
+        ks.saliency(model, random_one_hot(2, 20), logits=True)
+
+
+# --- 5. angles: scale-invariant, exact in low precision ------------------------------------
+
+
+def test_saturated_model_reports_the_angles_of_its_twin():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((20, 4))
+    score = keras.layers.Dense(1)(keras.layers.Flatten()(keras.layers.Conv1D(4, 3, activation="tanh")(inputs)))
+    twin = keras.Model(inputs, keras.layers.Activation("sigmoid")(score))
+    saturated = keras.models.clone_model(twin)
+    saturated.set_weights(twin.get_weights())
+    dense = saturated.layers[-2]
+    dense.bias.assign(dense.bias - 45.0)  # sigmoid at a logit near -45: gradients ~1e-20
+    x = random_one_hot(4, 20)
+    gradients = ks.saliency(saturated, x, correct=False)
+    assert 0 < np.abs(gradients).max() < 1e-17
+    np.testing.assert_allclose(ks.gradient_angles(saturated, x), ks.gradient_angles(twin, x), atol=0.05)
+
+
+# --- 6. odd arguments give errors --------------------------------------------------------------
+
+
+def test_odd_arguments(multi_output_cnn, x40):
+    model = multi_output_cnn
+    with pytest.raises(ValueError, match="selects none"):
+        ks.saliency(model, x40, target=slice(5, 9))
+    with pytest.raises(ValueError, match="selects no output"):
+        ks.saliency(model, x40, target=[])
+    for sigma in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="sigma must be a finite number"):
+            ks.smoothgrad(model, x40, target=0, sigma=sigma)
+    with pytest.raises(ValueError, match="max_points must be >= 1"):
+        ks.saliency(model, x40, target=0, max_points=0)
+    with pytest.raises(ValueError, match="max_points must be >= 1"):
+        ks.Explainer(model, target=0, max_points=0)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        ks.integrated_gradients(model, x40, target=0, steps=2.5)
+    np.testing.assert_allclose(ks.saliency(model, x40, target=np.int64(1)), ks.saliency(model, x40, target=1))
+    np.testing.assert_allclose(ks.saliency(model, x40, target=np.array([0, 2])), ks.saliency(model, x40, target=[0, 2]))
+
+
+def test_settings_conflicting_with_an_explainer_are_errors(multi_output_cnn, x40):
+    explainer = ks.Explainer(multi_output_cnn, target=1, max_points=64)
+    np.testing.assert_allclose(ks.saliency(explainer, x40, target=1, max_points=64, jit_compile=False),
+                               explainer.saliency(x40).corrected)
+    for setting in [{"target": 2}, {"logits": True}, {"jit_compile": True}, {"max_points": 128},
+                    {"fast": False}]:
+        with pytest.raises(ValueError, match="conflicts with the explainer"):
+            ks.integrated_gradients(explainer, x40, steps=3, **setting)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ks.saliency(explainer, x40, steps=3)
+
+
+# --- 7. per-sequence baselines for any N ------------------------------------------------------
+
+
+def test_per_sequence_baseline_arrays_for_more_sequences_than_a_block():
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((6, 4))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+    w = model.layers[-1].kernel.numpy().reshape(6, 4)
+    x = random_one_hot(5000, 6, seed=5)
+    baselines = random_one_hot(5000, 6, seed=6)
+    ig = ks.integrated_gradients(model, x, baseline=baselines, steps=2, correct=False)
+    np.testing.assert_allclose(ig, (x - baselines) * w, atol=1e-5)
+    two = np.stack([baselines, random_one_hot(5000, 6, seed=7)], axis=1)  # (N, B, L, A)
+    ig = ks.integrated_gradients(model, x, baseline=two, steps=2, correct=False)
+    np.testing.assert_allclose(ig, (x - two.mean(1)) * w, atol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        ks.integrated_gradients(model, x, baseline=baselines[:4999], steps=2)
+
+
+# --- 1. methods as values ------------------------------------------------------------------
+
+
+def test_methods_are_values_shared_by_every_entry_point(cnn, x40):
+    method = ks.methods.integrated_gradients(baseline="shuffle", steps=6, seed=3)
+    explainer = ks.Explainer(cnn)
+    by_value = explainer.explain(x40, method)
+    by_name = explainer.explain(x40, "integrated_gradients", baseline="shuffle", steps=6, seed=3)
+    np.testing.assert_array_equal(by_value.corrected, by_name.corrected)
+    np.testing.assert_array_equal(ks.integrated_gradients(cnn, x40, baseline="shuffle", steps=6, seed=3), by_value.corrected)
+    assert ks.methods.method_options("smoothgrad") == ("samples", "sigma", "seed", "multiply_by_inputs")
+    with pytest.raises(ValueError, match="unknown method"):
+        explainer.explain(x40, "occlusion")
+    with pytest.raises(TypeError, match="go with a method name"):
+        explainer.explain(x40, method, steps=3)
