@@ -228,9 +228,8 @@ def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: 
     implementations alike."""
     rates, maps, calls = {name: [] for name in implementations}, {}, {}
     for name, (methods, x) in implementations.items():
-        maps[name], seconds = timed(methods[method], x, baselines[: len(x)])
-        if seconds < min_seconds:  # the first call may have traced: time a warm one
-            seconds = timed(methods[method], x, baselines[: len(x)])[1]
+        maps[name] = methods[method](x, baselines[: len(x)])  # warm-up: tracing, kernel set-up
+        seconds = timed(methods[method], x, baselines[: len(x)])[1]  # a warm call sets the count
         calls[name] = max(1, round(min_seconds / seconds))
     for _ in range(repeats):
         for name, (methods, x) in implementations.items():

@@ -168,7 +168,7 @@ class AttributionEngine:
         kernel = self.kernel(x.shape[1])
         blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, outputs)
                   for begin in range(0, len(x), BASELINE_BLOCK)]
-        result = {key: np.concatenate([block[key] for block in blocks]) for key in blocks[0]}
+        result = _concatenated(blocks)
         if "gradient" in result:
             result["angles"] = simplex_angle(result.pop("gradient")).numpy()
         return Attribution(**result)
@@ -220,7 +220,7 @@ class AttributionEngine:
                     value = value.numpy()[: end - first]
                     total[key] = total[key] + value if key in total else value
             pieces.append(total)
-        return {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}
+        return _concatenated(pieces)
 
     def _call(self, function, args: list, per_sequence: bool):
         """``function(*args)``, or split across the strategy's replicas and gathered.
@@ -246,3 +246,8 @@ class AttributionEngine:
         values = self.strategy.experimental_distribute_values_from_function(shard)
         outputs = self._replicated[function](*values)
         return {key: self.strategy.gather(value, axis=0) for key, value in outputs.items()}
+
+
+def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays of several parts joined along the sequence axis (no copy for one part)."""
+    return parts[0] if len(parts) == 1 else {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
