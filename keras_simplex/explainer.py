@@ -149,8 +149,8 @@ def explainer_for(model: Any, *, target: Target = UNSET, logits: bool = UNSET, j
         return model
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model or a keras_simplex.Explainer, got {type(model).__name__}")
-    key = (target_key(given.get("target")), bool(given.get("logits", False)), given.get("jit_compile"),
-           resolve_max_points(given.get("max_points")), given.get("fast"))
+    key = (target_key(given.get("target")), bool(given.get("logits", False)), resolve_jit_compile(given.get("jit_compile")),
+           resolve_max_points(given.get("max_points")), fast_paths_enabled(given.get("fast")))  # the switch as it is now
     explainers = _EXPLAINERS.setdefault(model, {})
     if key not in explainers:
         explainers[key] = Explainer(model, **given)

@@ -1,9 +1,6 @@
 """The explainer, the registry and the seams around the engine: regression tests for the
 cases that crashed or were silently wrong (issue: Engine v2, items 2-7)."""
 
-import os
-import subprocess
-import sys
 import warnings
 
 import keras
@@ -14,6 +11,7 @@ import tensorflow as tf
 import keras_simplex as ks
 from conftest import random_one_hot
 from keras_simplex._fast.rewrite import fast_paths_enabled
+from keras_simplex.explainer import explainer_for
 from zoo import randomize_batch_norm
 
 
@@ -103,6 +101,8 @@ def test_the_fast_switch(monkeypatch):
         explainer.saliency(x)
         assert not explainer.fast and not explainer.engine.rewritten
         assert ks.Explainer(model, fast=True).fast
+        ks.saliency(model, x)  # the functional API's cached explainers follow the switch too
+        assert not explainer_for(model).engine.rewritten
     finally:
         ks.set_fast_paths(None)
     explainer = ks.Explainer(model)
