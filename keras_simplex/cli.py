@@ -1,13 +1,16 @@
 """The ``keras-simplex`` command: datasets, training, attribution, evaluation, export, the
 reproduction and the demo. ``keras-simplex COMMAND --help`` explains each option.
 
-Exit codes: 0 success, 1 a runtime error (one-line message on stderr), 2 a usage error.
+Exit codes: 0 success, 1 a runtime error (one-line message on stderr), 2 a usage error, 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM). Outputs appear complete or not at all: an
+interrupted or failed command leaves a previous output at the same path as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -19,13 +22,20 @@ METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_ba
 
 
 def _load_model(path: str):
+    import zipfile
+
     import keras
 
     import keras_simplex  # noqa: F401  (registers the package's classes)
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file not found: {path}")
-    return keras.saving.load_model(path)
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a valid .keras file (not a zip archive: truncated or corrupt?)")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for unloadable files
+        raise ValueError(f"cannot load the model {path}: {one_line(error)}") from None
 
 
 def _training_arrays(source: str, data_dir: str | None):
@@ -65,7 +75,12 @@ def cmd_train(args) -> None:
     import keras
 
     import keras_simplex as ks
+    from keras_simplex.atomic import save_model
+    from keras_simplex.sequence_io import check_output_folder
 
+    if not args.output.endswith(".keras"):  # checked before hours of training, not after
+        raise ValueError(f"--output must end with .keras, got {args.output}")
+    check_output_folder(args.output)
     train, validation, test = _training_arrays(args.data, args.data_dir)
     keras.utils.set_random_seed(args.seed)
     builder = {"cnn_deep": ks.models.cnn_deep, "cnn_shallow": ks.models.cnn_shallow, "basset": ks.models.basset}[args.model]
@@ -75,53 +90,38 @@ def cmd_train(args) -> None:
     callbacks = [ks.SimplexAngleCallback(validation[0][:500])]
     ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                             callbacks=callbacks, verbose=2)
-    model.save(args.output)
+    save_model(model, args.output)
     auroc = ks.metrics.roc_auc(test[1], model.predict(test[0], verbose=0)[:, 0]) if model.output_shape[-1] == 1 else None
     print(f"saved {args.output}" + (f"; test AUROC {auroc:.4f}" if auroc is not None else ""))
 
 
 def cmd_attribute(args) -> None:
     import keras
-    import tensorflow as tf
 
     import keras_simplex as ks
-    from keras_simplex.sequence_io import AttributionWriter, open_input
+    from keras_simplex.sequence_io import AttributionWriter, open_input, prefetched
 
+    writer = AttributionWriter(args.output, args.layout, {"method": args.method, "model": os.path.abspath(args.model)})
     model = _load_model(args.model)
     explainer = ks.Explainer(model, args.target, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
     given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
-    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()
-                    if option in given and option not in ks.methods.method_options(args.method))
+    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()  # --seed goes with every method
+                    if option in given and option not in ks.methods.method_options(args.method) and flag != "seed")
+    given = {option: value for option, value in given.items() if option in ks.methods.method_options(args.method)}
     if unused:
         raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
     method = ks.methods.method(args.method, **given)  # options checked before any input is read
     engine = explainer.engine
-    batches = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key, args.channels_first)
-    first_names, first_x = next(batches)
-    shape = (None,) + first_x.shape[1:]
-
-    def generate():
-        yield first_names, first_x
-        yield from batches
-
-    stream = tf.data.Dataset.from_generator(
-        generate, output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec(shape, tf.float32))
-    ).prefetch(1)  # read the next batch while this one is attributed
-    writer = AttributionWriter(args.output, args.layout, {"method": args.method, "model": os.path.abspath(args.model)})
+    batches = prefetched(open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
+                                    args.channels_first, check_simplex=not args.allow_off_simplex))
     progress = keras.utils.Progbar(None, unit_name="sequence")
     count, start = 0, time.perf_counter()
-    try:
-        for names, x in stream.as_numpy_iterator():
+    with writer:
+        for names, x in batches:
             result = explainer.explain(x, method, check_simplex=not args.allow_off_simplex)
-            writer.write([n.decode() for n in names], x=x, raw=result.raw, corrected=result.corrected, angles=result.angles)
+            writer.write(names, x=x, raw=result.raw, corrected=result.corrected, angles=result.angles)
             count += len(x)
             progress.update(count)
-    except BaseException:
-        if writer.h5 is not None:
-            writer.h5.close()
-            os.remove(args.output + ".partial")
-        raise
-    writer.close()
     print(f"\nwrote {count} {args.method} maps ({args.layout}) to {args.output} in {time.perf_counter() - start:.1f} s")
 
 
@@ -151,7 +151,8 @@ def cmd_export(args) -> None:
 
     model = _load_model(args.model)
     ks.export_saved_model(model, args.output, target=args.target, logits=args.logits, ig_steps=args.ig_steps,
-                          ig_baseline=args.ig_baseline, fast=False if args.no_fast else None)
+                          ig_baseline=args.ig_baseline, require_one_hot=not args.allow_non_one_hot,
+                          fast=False if args.no_fast else None)
     print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
 
 
@@ -165,6 +166,14 @@ def cmd_demo(args) -> None:
     from keras_simplex.demo import run_demo
 
     run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -185,8 +194,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
     p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (0: none)")
     p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"])
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", required=True, help="where to save the trained model (.keras)")
     p.set_defaults(run=cmd_train)
@@ -209,7 +218,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
     p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
     p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
-    p.add_argument("--batch-size", type=int, default=1024, help="sequences read and attributed at a time")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="sequences read and attributed at a time")
     p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
     p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
     p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
@@ -229,6 +238,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--logits", action="store_true")
     p.add_argument("--ig-steps", type=int, default=20)
     p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
+    p.add_argument("--allow-non-one-hot", action="store_true",
+                   help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
     p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
     p.set_defaults(run=cmd_export)
 
@@ -245,18 +256,53 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (as batch schedulers send)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done, 1 error (one line on stderr), 2 usage error,
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted command leaves any
+    previous output as it was and no partial file (``keras_simplex.atomic``)."""
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with an error instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         args.run(args)
     except KeyboardInterrupt:
         print("keras-simplex: interrupted", file=sys.stderr)
-        return 130
+        return _exit_code(130, at_once=True)
+    except Terminated:
+        print("keras-simplex: terminated", file=sys.stderr)
+        return _exit_code(143, at_once=True)
     except Exception as error:  # one line for the user; the traceback is noise here
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"keras-simplex: error: {message}", file=sys.stderr)
-        return 1
+        print(f"keras-simplex: error: {one_line(error)}", file=sys.stderr)
+        return _exit_code(1)
     return 0
+
+
+def _exit_code(code: int, at_once: bool = False) -> int:
+    """``code``; or end the process at once (after flushing stdout and stderr) when native code
+    may crash while the interpreter exits: after an interruption (TensorFlow's threads may be
+    mid-operation) or when an HDF5 file could not be closed (a full disk). Outputs are already
+    safe then: their temporaries were removed as the exception unwound."""
+    io = sys.modules.get("keras_simplex.sequence_io")
+    if at_once or (io is not None and io.hdf5_left_open):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (its type name when it has none)."""
+    message = str(error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 if __name__ == "__main__":

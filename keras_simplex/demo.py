@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import time
 
 import keras
 import numpy as np
 
+from keras_simplex.atomic import write_json
 from keras_simplex import models, plotting
 from keras_simplex.explainer import Explainer
 from keras_simplex.datasets import synthetic
@@ -91,8 +91,7 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
     results = {"model": model.name, "test_auroc": float(test_auroc), "sequences": len(x),
                "saliency": table, "change": change, "angles": angles, "figure": figure,
                "seconds": time.perf_counter() - start}
-    with open(os.path.join(output_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(os.path.join(output_dir, "results.json"), results, indent=2)
     print(f"figure: {figure}; results: {os.path.join(output_dir, 'results.json')} "
           f"({results['seconds']:.0f} s)")
     return results

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_simplex.atomic import atomic_output  # noqa: E402
 from keras_simplex.encoding import DNA  # noqa: E402
 
 
@@ -60,8 +61,7 @@ def plot_attribution_logos(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> None:
@@ -71,8 +71,7 @@ def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> None:
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_angle_densities(path: str | os.PathLike, groups: Mapping[str, np.ndarray], title: str = "") -> None:
@@ -131,5 +130,13 @@ def plot_study_curve(
     left.set_xlabel(xlabel)
     left.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def _save(fig, path) -> None:
+    """Write the figure atomically (its format from the extension) and close it."""
+    try:
+        with atomic_output(path) as temporary:
+            fig.savefig(temporary, dpi=120)
+    finally:
+        plt.close(fig)

@@ -7,32 +7,44 @@ batch by batch to resizable datasets.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import gc
 import os
+import re
+import sys
+import traceback
 from typing import Iterator
 
 import h5py
 import numpy as np
 
+from keras_simplex.atomic import atomic_output
 from keras_simplex.datasets.intervals import centered_windows, read_bed
 from keras_simplex.encoding import DNA, one_hot_encode
+from keras_simplex.validation import check_sequences
 
 Batch = tuple[list[str], np.ndarray]
+# True once an HDF5 file could not be closed (its writes failed: a full disk). The HDF5 library
+# then crashes while the interpreter exits; the command line ends such a process with os._exit.
+hdf5_left_open = False
 
 
-def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batch]:
-    """Records of a FASTA file (plain text), one-hot encoded, ``batch_size`` at a time.
+def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
+    """``(name, sequence)`` of each record of a plain-text FASTA file, checked as it is read.
 
-    ``N`` (any case) is encoded as 1/A at every letter. Raises ``ValueError`` naming the file
-    and line for text before the first header, a record without sequence, letters outside the
-    alphabet, or records of different lengths.
+    Raises ``ValueError`` naming the file and line for a compressed or non-UTF-8 file, text
+    before the first header, a record without sequence, letters outside the alphabet (and N,
+    any case), or records of different lengths.
     """
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            raise ValueError(f"{path} is gzip-compressed; decompress it first (gunzip -k {path})")
     allowed = set(alphabet.upper() + alphabet.lower() + "Nn")
-    names: list[str] = []
-    sequences: list[str] = []
     expected = None  # length of the first record
     name, parts, header_line = None, [], 0
 
-    def finish():
+    def record() -> tuple[str, str]:
         nonlocal expected
         if not parts:
             raise ValueError(f"{path}, line {header_line}: record {name!r} has no sequence")
@@ -45,20 +57,20 @@ def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batc
         if len(sequence) != expected:
             raise ValueError(f"{path}, line {header_line}: record {name!r} has length {len(sequence)}, the first "
                              f"record {expected}; all sequences must have the same length")
-        names.append(name)
-        sequences.append(sequence)
+        return name, sequence
 
-    with open(path, "rt") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {number}: not a text FASTA file (byte {raw[error.start]:#04x} is "
+                                 f"not UTF-8)") from None
             if not line:
                 continue
             if line.startswith(">"):
                 if name is not None:
-                    finish()
-                if len(names) == batch_size:
-                    yield names, one_hot_encode(sequences, alphabet)
-                    names, sequences = [], []
+                    yield record()
                 name, parts, header_line = (line[1:].split() or [f"record{number}"])[0], [], number
             elif name is None:
                 raise ValueError(f"{path}, line {number}: malformed FASTA (sequence before the first '>' header)")
@@ -66,82 +78,155 @@ def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batc
                 parts.append(line)
     if name is None:
         raise ValueError(f"{path}: no FASTA records")
-    finish()
-    yield names, one_hot_encode(sequences, alphabet)
+    yield record()
+
+
+def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batch]:
+    """Records of a FASTA file (``fasta_records``), one-hot encoded, ``batch_size`` at a time;
+    ``N`` is encoded as 1/A at every letter."""
+    batch: list[tuple[str, str]] = []
+    for item in fasta_records(path, alphabet):
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
+            batch = []
+    if batch:
+        yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
 
 
 def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int) -> Iterator[Batch]:
     """``length``-nt windows centred on each BED interval's summit (or midpoint), read from an
-    indexed genome FASTA. Windows past a chromosome end raise an error naming the line."""
+    indexed genome FASTA. Every window is checked before the first is read: a chromosome
+    missing from the genome or a window past a chromosome end raises an error naming the line."""
     from keras_simplex.datasets.encode import open_genome
 
     intervals = read_bed(path)
     genome = open_genome(genome_path)
     starts, ends = centered_windows(intervals, length)
+    for i in range(len(starts)):
+        chrom = intervals.chrom[i]
+        if chrom not in genome.keys():
+            raise ValueError(f"{path}, line {intervals.line[i]}: chromosome {chrom!r} is not in {genome_path}")
+        if starts[i] < 0 or ends[i] > len(genome[chrom]):
+            raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the "
+                             f"chromosome end")
+    return _genome_batches(intervals.chrom, starts, ends, genome, batch_size)
+
+
+def _genome_batches(chroms, starts, ends, genome, batch_size: int) -> Iterator[Batch]:
+    from keras_simplex.datasets.encode import read_window
+
     for begin in range(0, len(starts), batch_size):
-        names, sequences = [], []
-        for i in range(begin, min(begin + batch_size, len(starts))):
-            chrom = intervals.chrom[i]
-            if chrom not in genome.keys():
-                raise ValueError(f"{path}, line {intervals.line[i]}: chromosome {chrom!r} is not in {genome_path}")
-            if starts[i] < 0 or ends[i] > len(genome[chrom]):
-                raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the chromosome end")
-            names.append(f"{chrom}:{starts[i]}-{ends[i]}")
-            sequences.append(genome[chrom][int(starts[i]) : int(ends[i])].seq)
-        yield names, one_hot_encode(sequences)
+        rows = range(begin, min(begin + batch_size, len(starts)))
+        names = [f"{chroms[i]}:{starts[i]}-{ends[i]}" for i in rows]
+        yield names, one_hot_encode([read_window(genome, chroms[i], starts[i], ends[i]) for i in rows])
 
 
-def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False) -> Iterator[Batch]:
+def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
+                check_simplex: bool = True) -> Iterator[Batch]:
     """Batches of an ``(N, L, A)`` array stored under ``key`` in an HDF5 or NPZ file
-    (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout)."""
+    (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout).
+
+    The whole array is checked before the first batch (``validation.check_sequences``, with
+    the sequence's index in the file): a bad sequence late in a long file stops the run before
+    any work, not after hours of it.
+    """
+    with _open_array(path, key) as source:
+        for begin, chunk in _chunks(source, batch_size, channels_first):
+            check_sequences(chunk, check_simplex=check_simplex, name=f"{path}:{key}", first_index=begin)
+    return _array_batches(path, key, batch_size, channels_first)
+
+
+def _array_batches(path: str, key: str, batch_size: int, channels_first: bool) -> Iterator[Batch]:
+    with _open_array(path, key) as source:
+        for begin, chunk in _chunks(source, batch_size, channels_first):
+            yield [str(i) for i in range(begin, begin + len(chunk))], chunk
+
+
+def _chunks(source, batch_size: int, channels_first: bool) -> Iterator[tuple[int, np.ndarray]]:
+    for begin in range(0, source.shape[0], batch_size):
+        chunk = np.asarray(source[begin : begin + batch_size], np.float32)
+        yield begin, (np.swapaxes(chunk, 1, 2) if channels_first else chunk)
+
+
+@contextlib.contextmanager
+def _open_array(path: str, key: str):
+    """The ``(N, L, A)`` array ``key`` of an NPZ (loaded) or HDF5 file (a lazy dataset)."""
     if path.endswith(".npz"):
-        with np.load(path) as archive:
+        try:
+            archive = np.load(path)
+        except Exception as error:  # noqa: BLE001 - numpy raises several types for bad files
+            raise ValueError(f"cannot read NPZ file {path}: {error}") from None
+        with archive:
             if key not in archive:
                 raise ValueError(f"{path} has no array {key!r}; it has {sorted(archive.files)}")
-            array = archive[key]
-        source, close = array, None
-    else:
-        try:
-            close = h5py.File(path, "r")
-        except OSError as error:
-            raise ValueError(f"cannot read HDF5 file {path}: {error}") from None
-        if key not in close:
-            raise ValueError(f"{path} has no dataset {key!r}; it has {sorted(close)}")
-        source = close[key]
+            source = archive[key]
+        _check_array_shape(path, key, source)
+        yield source
+        return
     try:
-        if source.ndim != 3:
-            raise ValueError(f"{path}:{key} must be 3-D, got shape {source.shape}")
-        for begin in range(0, source.shape[0], batch_size):
-            chunk = np.asarray(source[begin : begin + batch_size], np.float32)
-            if channels_first:
-                chunk = np.swapaxes(chunk, 1, 2)
-            yield [str(i) for i in range(begin, begin + len(chunk))], chunk
-    finally:
-        if close is not None:
-            close.close()
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"cannot read HDF5 file {path}: {error}") from None
+    with handle:
+        if key not in handle:
+            raise ValueError(f"{path} has no dataset {key!r}; it has {sorted(handle)}")
+        source = handle[key]
+        if not isinstance(source, h5py.Dataset):
+            raise ValueError(f"{path}:{key} is a group, not an array; it holds {sorted(source)}")
+        _check_array_shape(path, key, source)
+        yield source
+
+
+def _check_array_shape(path: str, key: str, source) -> None:
+    if source.ndim != 3:
+        raise ValueError(f"{path}:{key} must be 3-D (N, L, A), got shape {source.shape}")
+    if source.shape[0] == 0:
+        raise ValueError(f"{path}:{key} holds no sequences (shape {source.shape})")
 
 
 def open_input(path: str, batch_size: int, genome: str | None = None, length: int | None = None,
-               key: str = "x", channels_first: bool = False) -> Iterator[Batch]:
-    """Dispatch on the file type: FASTA, BED/narrowPeak (needs ``genome``), HDF5 or NPZ."""
+               key: str = "x", channels_first: bool = False, check_simplex: bool = True) -> Iterator[Batch]:
+    """Dispatch on the file type: FASTA, BED/narrowPeak (needs ``genome``), HDF5 or NPZ.
+
+    Everything that can be checked without the model is checked before the first batch:
+    FASTA records (read once, cheaply, as text), BED windows, and every array sequence.
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     lower = path.lower()
     if lower.endswith((".fa", ".fasta", ".fna")):
+        for _ in fasta_records(path):  # a first pass over the text: errors before any work
+            pass
         return read_fasta(path, batch_size)
     if lower.endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
         if genome is None or length is None:
             raise ValueError("BED input needs --genome (an indexed FASTA)")
         return read_bed_windows(path, genome, length, batch_size)
     if lower.endswith((".h5", ".hdf5", ".npz")):
-        return read_arrays(path, key, batch_size, channels_first)
+        return read_arrays(path, key, batch_size, channels_first, check_simplex)
     raise ValueError(f"unknown input type of {path}: use .fa/.fasta, .bed/.narrowPeak, .h5 or .npz")
+
+
+def prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches``, with the next one read in a background thread while the caller works on
+    the current one. Errors of the reader are raised here, as they are."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = reader.submit(next, batches, None)
+            yield batch
 
 
 class AttributionWriter:
     """Append raw and corrected maps, angles and inputs to an HDF5 file (streaming) or collect
     them for one NPZ file. ``layout="NAL"`` stores maps and inputs as ``(N, A, L)``
-    (tfmodisco-lite's layout); angles are always ``(N, L)``."""
+    (tfmodisco-lite's layout); angles are always ``(N, L)``.
+
+    A context manager: the output appears at ``path`` only when the block ends normally
+    (``keras_simplex.atomic``); on any error or interruption a previous file at ``path`` is
+    left as it was and no partial file remains.
+    """
 
     FIELDS = ("x", "raw", "corrected", "angles")
 
@@ -150,19 +235,47 @@ class AttributionWriter:
             raise ValueError(f"layout must be NLA or NAL, got {layout!r}")
         if not path.endswith((".h5", ".hdf5", ".npz")):
             raise ValueError(f"output must be .h5/.hdf5 or .npz, got {path}")
+        check_output_folder(path)
         self.path, self.layout, self.attributes = path, layout, attributes or {}
-        self.h5 = None if path.endswith(".npz") else h5py.File(path + ".partial", "w")
+        self.h5 = None
         self.parts: dict[str, list] = {f: [] for f in self.FIELDS + ("names",)}
-        if self.h5 is not None:
-            self.h5.attrs.update({"layout": layout, **self.attributes})
+        self._output = atomic_output(path)
+        self._temporary: str | None = None
+
+    def __enter__(self) -> "AttributionWriter":
+        self._temporary = self._output.__enter__()
+        if not self.path.endswith(".npz"):
+            self.h5 = h5py.File(self._temporary, "w")
+            self.h5.attrs.update({"layout": self.layout, **self.attributes})
+        return self
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if kind is None:
+            try:
+                self._finish()
+            except BaseException as failure:  # e.g. a full disk while the file is finished
+                self._close_quietly(failure.__traceback__)
+                self._output.__exit__(type(failure), failure, failure.__traceback__)
+                raise
+        self._close_quietly(trace)
+        return bool(self._output.__exit__(kind, error, trace))
 
     def write(self, names: list[str], **arrays: np.ndarray) -> None:
-        for field in self.FIELDS:
-            array = arrays[field]
-            if self.layout == "NAL" and array.ndim == 3:
-                array = np.swapaxes(array, 1, 2)
-            self._append(field, array)
-        self._append("names", np.array(names, dtype=object))
+        """Append one batch (HDF5: written to disk now; a failed write raises here)."""
+        try:
+            with _h5py_failures() as failures:
+                for field in self.FIELDS:
+                    array = arrays[field]
+                    if self.layout == "NAL" and array.ndim == 3:
+                        array = np.swapaxes(array, 1, 2)
+                    self._append(field, array)
+                self._append("names", np.array(names, dtype=object))
+                if self.h5 is not None:
+                    self.h5.flush()
+        except (RuntimeError, OSError) as error:
+            raise OSError(f"cannot write {self.path}: {_write_failure(str(error))}") from None
+        if failures:
+            raise OSError(f"cannot write {self.path}: {_write_failure(failures[0])}")
 
     def _append(self, field: str, array: np.ndarray) -> None:
         if self.h5 is None:
@@ -177,12 +290,63 @@ class AttributionWriter:
         dataset.resize(dataset.shape[0] + len(array), axis=0)
         dataset[-len(array):] = array
 
-    def close(self) -> None:
-        """Finish the file; only a complete file appears under the output name."""
+    def _finish(self) -> None:
         if self.h5 is not None:
+            self.h5.flush()
             self.h5.close()
-            os.replace(self.path + ".partial", self.path)
+            self.h5 = None
         else:
-            np.savez_compressed(self.path, layout=self.layout,
+            np.savez_compressed(self._temporary, layout=self.layout,
                                 **{f: np.concatenate(v) if v else np.zeros(0) for f, v in self.parts.items()},
                                 **{k: np.asarray(v) for k, v in self.attributes.items()})
+
+    def _close_quietly(self, failure_traceback=None) -> None:
+        """Close the HDF5 file, after a failure too (a file whose writes failed cannot flush;
+        the objects still held by the failure's traceback are freed here, quietly)."""
+        if self.h5 is None:
+            return
+        global hdf5_left_open
+        with _h5py_failures():
+            if failure_traceback is not None:
+                traceback.clear_frames(failure_traceback)
+            try:
+                self.h5.close()
+            except Exception:  # noqa: BLE001 - HDF5 keeps the file open: see hdf5_left_open
+                hdf5_left_open = True
+            self.h5 = None
+            gc.collect()
+
+
+@contextlib.contextmanager
+def _h5py_failures() -> Iterator[list[str]]:
+    """Collect (one line each) the errors h5py reports from object deallocation, where a
+    failed write (a full disk) surfaces without raising, instead of printing them."""
+    failures: list[str] = []
+    hooks = sys.excepthook, sys.unraisablehook
+
+    def collect(unraisable) -> None:
+        failures.append(str(unraisable.exc_value))
+
+    def ignore(*args) -> None:  # Cython prints the same error through excepthook first
+        pass
+
+    sys.unraisablehook, sys.excepthook = collect, ignore
+    try:
+        yield failures
+    finally:
+        sys.excepthook, sys.unraisablehook = hooks
+
+
+def _write_failure(message: str) -> str:
+    """The cause in an HDF5 write error (e.g. "File too large", "No space left on device")."""
+    found = re.search(r"error message = '([^']+)'", message)
+    return found.group(1) if found else message.strip().splitlines()[0]
+
+
+def check_output_folder(path: str) -> None:
+    """Raise before any work when ``path``'s folder does not exist or is not writable."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"output folder is not writable: {folder}")

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from keras_simplex import methods
+from keras_simplex.atomic import atomic_output
 from keras_simplex.explainer import Explainer
 from keras_simplex.targets import Target
 
@@ -126,5 +127,6 @@ def export_saved_model(
     archive.add_endpoint("raw_saliency", selecting("raw_saliency", "predictions"))
     archive.add_endpoint("integrated_gradients", integrated_gradients)
     archive.add_endpoint("angles", selecting("angles", "predictions"))
-    archive.write_out(os.fspath(export_dir), verbose=False)
+    with atomic_output(export_dir) as temporary:  # a previous export at export_dir survives any failure
+        archive.write_out(temporary, verbose=False)
     return os.fspath(export_dir)

@@ -18,6 +18,7 @@ def check_sequences(
     atol: float = SIMPLEX_ATOL,
     dtype: Any = np.float32,
     name: str = "x",
+    first_index: int = 0,
 ) -> np.ndarray:
     """Validate a batch of one-hot (or probabilistic) sequences and return it as an array.
 
@@ -30,6 +31,8 @@ def check_sequences(
       atol: tolerance of the simplex check.
       dtype: float dtype of the returned array.
       name: the argument's name, used in error messages.
+      first_index: the index of ``x[0]`` in a larger collection (e.g. a file read in
+        batches), so that messages name a sequence by its index there.
 
     Returns:
       ``np.ndarray`` of shape ``(N, L, A)`` and ``dtype``.
@@ -68,7 +71,7 @@ def check_sequences(
         bad = np.argwhere(~finite)[0]
         raise ValueError(
             f"{name} contains {int((~finite).sum())} NaN/Inf values "
-            f"(first at sequence {bad[0]}, position {bad[1]})"
+            f"(first at sequence {first_index + bad[0]}, position {bad[1]})"
         )
     if check_simplex:
         # A sum letter by letter: 3x faster than sum()/einsum over a short last axis, and no
@@ -81,7 +84,7 @@ def check_sequences(
             seq, pos = np.argwhere(off)[0]
             raise ValueError(
                 f"{name} has {int(off.sum())} positions off the simplex (each position must "
-                f"be non-negative and sum to 1 over the alphabet); first at sequence {seq}, "
+                f"be non-negative and sum to 1 over the alphabet); first at sequence {first_index + seq}, "
                 f"position {pos}: {array[seq, pos].tolist()}. Pass check_simplex=False for "
                 f"inputs that are deliberately off the simplex."
             )

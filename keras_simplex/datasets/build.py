@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 
 import tensorflow_datasets as tfds
 
@@ -34,4 +36,15 @@ def build_dataset(
 
         options["beam_options"] = beam.options.pipeline_options.PipelineOptions([f"--runner={beam_runner}"])
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**options))
+    remove_incomplete_builds(builder.data_dir)
     return builder
+
+
+def remove_incomplete_builds(data_dir: str | os.PathLike) -> list[str]:
+    """Remove the ``incomplete.*`` folders that killed builds of this dataset version left
+    beside ``data_dir`` (TFDS prepares into one and renames it when done). Returns them."""
+    folder, version = os.path.split(os.path.normpath(os.fspath(data_dir)))
+    leftovers = sorted(glob.glob(os.path.join(glob.escape(folder), f"incomplete.*_{glob.escape(version)}")))
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return leftovers

@@ -60,13 +60,35 @@ def find_genome(folder: str | os.PathLike) -> str:
 
 
 def open_genome(path: str):
-    """An indexed ``pyfaidx.Fasta`` (plain, or bgzipped with its index); clear error if unreadable."""
+    """An indexed ``pyfaidx.Fasta`` (plain, or bgzipped with its index); clear error if unreadable.
+
+    An index (``.fai``, and ``.gzi`` for bgzip) older than the FASTA describes another file:
+    it is rebuilt when its folder is writable; otherwise this stops with an error naming both
+    files, never reading windows through it.
+    """
     import pyfaidx
 
+    stale = [index for index in (path + ".fai", path + ".gzi")
+             if os.path.exists(index) and os.path.getmtime(index) < os.path.getmtime(path)]
+    if stale and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        raise ValueError(f"the index {stale[0]} is older than the genome FASTA {path} and cannot be rebuilt (the folder "
+                         f"is not writable); re-index it (samtools faidx) or copy both to a writable folder")
+    for index in stale:
+        os.remove(index)
     try:
         return pyfaidx.Fasta(path, sequence_always_upper=True, rebuild=False)
     except Exception as error:  # pyfaidx raises several types for bad files
         raise ValueError(f"cannot read genome FASTA {path}: {error}") from None
+
+
+def read_window(genome, chrom: str, start: int, end: int) -> str:
+    """The letters of ``chrom:start-end`` from an open genome (``open_genome``); a clear error
+    when the FASTA holds fewer (truncated file)."""
+    sequence = genome[chrom][int(start) : int(end)].seq
+    if len(sequence) != int(end) - int(start):
+        raise ValueError(f"{genome.filename}: {chrom}:{start}-{end} has only {len(sequence)} of {int(end) - int(start)} "
+                         f"letters; the FASTA file is truncated or does not match its index")
+    return sequence
 
 
 def read_peaks(files: Sequence[str]) -> Intervals:
@@ -151,7 +173,7 @@ def window_examples(genome_path: str, windows: Windows, n_policy: str = "uniform
         raise ValueError(f"n_policy must be one of {N_POLICIES}, got {n_policy!r}")
     genome = open_genome(genome_path)
     for chrom, start, end, label in zip(windows.chrom, windows.start, windows.end, windows.label):
-        sequence = genome[chrom][int(start) : int(end)].seq
+        sequence = read_window(genome, chrom, start, end)
         if n_policy == "drop" and set(sequence) - set("ACGT"):
             continue
         yield f"{chrom}:{start}-{end}", {

@@ -13,6 +13,7 @@ from typing import Mapping
 import h5py
 import numpy as np
 
+from keras_simplex.atomic import atomic_output
 from keras_simplex.datasets.synthetic import SyntheticData
 
 H5_SPLIT_NAMES = {"train": "train", "validation": "valid", "test": "test"}
@@ -20,7 +21,7 @@ H5_SPLIT_NAMES = {"train": "train", "validation": "valid", "test": "test"}
 
 def export_h5(path: str | os.PathLike, splits: Mapping[str, Mapping[str, np.ndarray]]) -> None:
     """Write ``{split: {"x": (N, L, A), "y": (N,), "ground_truth": (N, L, A) optional}}``."""
-    with h5py.File(path, "w") as f:
+    with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
         for split, arrays in splits.items():
             if split not in H5_SPLIT_NAMES:
                 raise ValueError(f"unknown split {split!r}; expected one of {list(H5_SPLIT_NAMES)}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 import time
 
+from keras_simplex.atomic import write_json
 from keras_simplex.experiments import angles, correction, report, studies
 from keras_simplex.experiments.common import MODEL_NAMES, ReproductionConfig, load_data, log
 
@@ -34,8 +34,7 @@ def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str
     log(f"generating {config.sequences} synthetic sequences")
     data = load_data(config)
     results = {name: EXPERIMENTS[name](config, data) for name in experiments}
-    with open(config.path("results.json"), "w") as f:
-        json.dump({"config": dataclasses.asdict(config), "results": results}, f, indent=1)
+    write_json(config.path("results.json"), {"config": dataclasses.asdict(config), "results": results})
     path = report.write_report(config, results, time.perf_counter() - start, command)
     log(f"report: {path} ({(time.perf_counter() - start) / 60:.1f} min)")
     return results

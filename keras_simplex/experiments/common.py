@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from keras_simplex import methods, models
+from keras_simplex.atomic import save_model, write_json
 from keras_simplex.explainer import explainer_for
 from keras_simplex.results import Attribution
 from keras_simplex.datasets import synthetic
@@ -94,7 +95,7 @@ def trained_model(config: ReproductionConfig, data: Data, key: str, seed: int, m
     model = make()
     start = time.perf_counter()
     train_paper_protocol(model, data.train, data.validation, epochs=config.epochs, seed=seed, verbose=0)
-    model.save(path)
+    save_model(model, path)
     log(f"trained {key} in {time.perf_counter() - start:.0f} s")
     return model
 
@@ -106,9 +107,7 @@ def cached(config: ReproductionConfig, experiment: str, key: str, compute: Calla
         with open(path) as f:
             return json.load(f)
     result = compute()
-    with open(path + ".partial", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".partial", path)
+    write_json(path, result)
     return result
 
 

@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 
+from keras_simplex.atomic import atomic_output, write_text
 from keras_simplex.experiments.common import ReproductionConfig
 
 METRICS = ("cosine", "auroc", "aupr")
@@ -22,7 +23,7 @@ def correction_tables(config: ReproductionConfig, rows: list[dict]) -> list[str]
              "sequences; change = corrected minus raw. Test AUROC is the classification performance.", "",
              "| model | test AUROC | method | cosine raw | cosine change | AUROC raw | AUROC change | AUPR raw | AUPR change |",
              "|---|---|---|---|---|---|---|---|---|"]
-    with open(config.path("tables", "correction.csv"), "w", newline="") as f:
+    with atomic_output(config.path("tables", "correction.csv")) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["model", "seed", "test_auroc", "method"] + [f"{m}_{k}" for m in METRICS for k in ("raw", "corrected", "change")])
         for row in rows:
@@ -95,6 +96,5 @@ def write_report(config: ReproductionConfig, results: dict[str, list[dict]], sec
     if "constraint" in results:
         lines += constraint_table(results["constraint"])
     path = config.path("report.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    write_text(path, "\n".join(lines))
     return path

@@ -1,0 +1,370 @@
+"""Nothing lost, nothing silently wrong: outputs appear complete or not at all, a previous
+result survives kills, Ctrl-C, SIGTERM and full disks, inputs are checked before any work,
+and every error is one line (the keras-simplex command, run as users run it)."""
+
+import gzip
+import os
+import pathlib
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_simplex as ks
+from conftest import random_one_hot
+from keras_simplex.atomic import atomic_output, remove_stale_temporaries
+
+COMMAND = os.path.join(os.path.dirname(sys.executable), "keras-simplex")
+LENGTH = 50
+
+
+def start(*args, file_size_limit=None, env=None):
+    """The command as a child process (stdout/stderr piped; optional RLIMIT_FSIZE in bytes)."""
+    def limit():
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.Popen([COMMAND, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=limit, env=environment)
+
+
+def finish(process, timeout=600):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run(*args, **options):
+    return finish(start(*args, **options))
+
+
+def our_lines(stderr: str) -> list[str]:
+    """The command's own lines on stderr (TensorFlow's C++ start-up logs aside)."""
+    return [line for line in stderr.splitlines() if line.startswith("keras-simplex:") or "Traceback" in line]
+
+
+def snapshot(path: pathlib.Path) -> dict:
+    """Every file under ``path`` (or the file itself) with its bytes."""
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def leftovers(folder: pathlib.Path) -> list[str]:
+    """Temporary outputs left in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny model, 4,000 sequences as FASTA and NPZ, and training data (200 nt)."""
+    root = tmp_path_factory.mktemp("lost")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((LENGTH, 4))
+    hidden = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(8, 7, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(hidden))
+    model.save(root / "model.keras")
+    x = random_one_hot(4000, LENGTH, seed=1)
+    np.savez(root / "x.npz", x=x)
+    with open(root / "x.fa", "w") as handle:
+        for i, sequence in enumerate(ks.one_hot_decode(x)):
+            handle.write(f">s{i}\n{sequence}\n")
+    long = random_one_hot(2000, 200, seed=2)  # the paper's models need 200 positions
+    y = (long[:, :, 0].sum(1) > 50).astype(np.float32)
+    np.savez(root / "train.npz", x_train=long[:1500], y_train=y[:1500], x_validation=long[1500:1800],
+             y_validation=y[1500:1800], x_test=long[1800:], y_test=y[1800:])
+    return root
+
+
+def long_attribution(workspace, output):
+    """An attribution that runs for several seconds (expected gradients, small batches)."""
+    return ("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output", output,
+            "--method", "expected_gradients", "--baselines", "10", "--steps", "20", "--batch-size", "50")
+
+
+def previous_output(workspace, name):
+    """A finished output to protect, made by a quick run."""
+    path = workspace / "runs" / name
+    path.parent.mkdir(exist_ok=True)
+    if not path.exists():
+        code, _, err = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz",
+                           "--output", path)
+        assert code == 0, err
+    return path
+
+
+def wait_for_progress(process):
+    """Block until the first batch has been attributed (the progress bar's first bytes)."""
+    assert process.stdout.read(1), "the command ended before its first batch"
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".npz"])
+@pytest.mark.parametrize("how, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_an_interrupted_attribution_keeps_the_previous_output(workspace, suffix, how, code):
+    output = previous_output(workspace, f"maps{suffix}")
+    before = snapshot(output)
+    process = start(*long_attribution(workspace, output))
+    wait_for_progress(process)
+    process.send_signal(how)
+    returncode, _, err = finish(process)
+    assert returncode == code, err
+    if how != signal.SIGKILL:
+        assert our_lines(err) == [{143: "keras-simplex: terminated", 130: "keras-simplex: interrupted"}[code]]
+        assert leftovers(output.parent) == []
+    assert snapshot(output) == before
+    remove_stale_temporaries(str(output))  # what the next write to this path does first
+    assert leftovers(output.parent) == []
+
+
+@pytest.mark.parametrize("suffix, batch_size, limit", [(".h5", 1024, 200_000), (".h5", 200, 900_000),
+                                                       (".npz", 1024, 200_000)])
+def test_a_full_disk_keeps_the_previous_output(workspace, suffix, batch_size, limit):
+    """Also when the disk fills after several batches (HDF5 writes batch by batch)."""
+    output = previous_output(workspace, f"full{suffix}")
+    before = snapshot(output)
+    code, _, err = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz",
+                       "--output", output, "--batch-size", batch_size, file_size_limit=limit)
+    assert code == 1, err
+    assert len(our_lines(err)) == 1 and our_lines(err)[0].startswith("keras-simplex: error:"), err
+    assert snapshot(output) == before and leftovers(output.parent) == []
+
+
+def test_concurrent_runs_do_not_share_a_partial_file(workspace):
+    output = workspace / "runs" / "shared.h5"
+    output.parent.mkdir(exist_ok=True)
+    processes = [start("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz",
+                       "--output", output, "--seed", str(seed), env={"HDF5_USE_FILE_LOCKING": "FALSE"})
+                 for seed in (1, 2)]
+    for process in processes:
+        code, _, err = finish(process)
+        assert code == 0, err
+    with h5py.File(output) as handle:
+        assert handle["corrected"].shape == (4000, LENGTH, 4)
+    assert leftovers(output.parent) == []
+
+
+def test_training_checks_its_output_first_and_keeps_a_previous_model(workspace):
+    previous = workspace / "runs" / "model.keras"
+    previous.parent.mkdir(exist_ok=True)
+    previous.write_bytes((workspace / "model.keras").read_bytes())
+    before = snapshot(previous)
+    train = ("train", "--data", workspace / "train.npz", "--model", "cnn_shallow")
+    for output, message in [(workspace / "runs" / "model.h5", "must end with .keras"),
+                            (workspace / "missing" / "model.keras", "output folder does not exist")]:
+        started = time.perf_counter()
+        code, _, err = run(*train, "--output", output)
+        assert code == 1 and message in our_lines(err)[0], err
+        assert time.perf_counter() - started < 60  # before loading data and training
+    code, _, err = run(*train, "--epochs", "0", "--output", previous)
+    assert code == 2 and "must be >= 1" in err
+    for how, expected in [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -9)]:
+        process = start(*train, "--epochs", "50", "--output", previous)
+        assert b"Epoch" in process.stdout.readline() + process.stdout.readline()  # training has started
+        process.send_signal(how)
+        code, _, err = finish(process)
+        assert code == expected, err
+        if how != signal.SIGKILL:
+            assert len(our_lines(err)) == 1 and our_lines(err)[0] in ("keras-simplex: terminated",
+                                                                      "keras-simplex: interrupted"), err
+    code, _, err = run(*train, "--epochs", "1", "--output", previous, file_size_limit=20_000)  # the save fails
+    assert code == 1 and len(our_lines(err)) == 1, err
+    assert snapshot(previous) == before and leftovers(previous.parent) == []
+
+
+def test_export_replaces_a_folder_whole_or_not_at_all(workspace, tmp_path):
+    target = tmp_path / "serving" / "1"
+    code, _, err = run("export", "--model", workspace / "model.keras", "--output", target, "--ig-steps", "4")
+    assert code == 0, err
+    before = snapshot(target)
+    code, _, err = run("export", "--model", workspace / "model.keras", "--output", target, file_size_limit=30_000)
+    assert code == 1 and len(our_lines(err)) == 1, err
+    assert snapshot(target) == before and leftovers(target.parent) == []
+    for how, expected in [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -9)]:
+        process = start("export", "--model", workspace / "model.keras", "--output", target)
+        while not leftovers(target.parent) and process.poll() is None:  # the new export is being written
+            time.sleep(0.01)
+        process.send_signal(how)
+        code, _, err = finish(process)
+        assert code in (expected, 0), err  # 0: the export finished before the signal arrived
+        # The previous export, byte for byte, or (a signal after the final rename) the complete new one.
+        assert snapshot(target) == before or tf.saved_model.load(str(target)).signatures["angles"] is not None
+        remove_stale_temporaries(str(target))
+        assert leftovers(target.parent) == []
+        before = snapshot(target)
+    (target / "stale.txt").write_text("from an older export")
+    code, _, err = run("export", "--model", workspace / "model.keras", "--output", target, "--allow-non-one-hot")
+    assert code == 0, err
+    assert not (target / "stale.txt").exists() and leftovers(target.parent) == []
+    loaded = tf.saved_model.load(str(target))
+    soft = tf.constant(np.full((2, LENGTH, 4), 0.25, np.float32))  # N, accepted with --allow-non-one-hot
+    assert loaded.signatures["corrected_saliency"](sequences=soft)["corrected_saliency"].shape == (2, LENGTH, 4)
+
+
+def test_atomic_output_of_files_and_folders(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as temporary:
+            pathlib.Path(temporary).write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and leftovers(tmp_path) == []
+    with atomic_output(target) as temporary:
+        assert pathlib.Path(temporary).suffix == ".txt" and pathlib.Path(temporary).parent == tmp_path
+        pathlib.Path(temporary).write_text("new")
+    assert target.read_text() == "new"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a").write_text("old")
+    with atomic_output(folder) as temporary:
+        os.mkdir(temporary)
+        pathlib.Path(temporary, "b").write_text("new")
+    assert sorted(os.listdir(folder)) == ["b"] and leftovers(tmp_path) == []
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.{dead.pid}-abcd.partial.txt"
+    stale.write_text("from a killed run")
+    mine = tmp_path / f".out.{os.getpid()}-abcd.partial.txt"
+    mine.write_text("from a running process")
+    with atomic_output(target) as temporary:
+        pathlib.Path(temporary).write_text("newer")
+    assert not stale.exists() and mine.exists()
+
+
+# --- a genome index never stale ---------------------------------------------------------------
+
+
+def test_a_stale_genome_index_is_rebuilt(workspace, tmp_path):
+    rng = np.random.default_rng(3)
+    genome = tmp_path / "genome.fa"
+    first = "".join(rng.choice(list("ACGT"), 1000))
+    genome.write_text(f">chr1\n{first}\n")
+    import pyfaidx
+
+    pyfaidx.Fasta(str(genome))  # writes genome.fa.fai
+    second = "".join(rng.choice(list("ACGT"), 1200))
+    genome.write_text(">chr1\n" + "\n".join(second[i : i + 60] for i in range(0, 1200, 60)) + "\n")
+    old = time.time() - 3600
+    os.utime(str(genome) + ".fai", (old, old))
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t150\nchr1\t1100\t1150\n")
+    output = tmp_path / "bed.h5"
+    code, _, err = run("attribute", "--model", workspace / "model.keras", "--input", tmp_path / "peaks.bed",
+                       "--genome", genome, "--output", output)
+    assert code == 0, err
+    with h5py.File(output) as handle:
+        assert ks.one_hot_decode(handle["x"][()]) == [second[100:150], second[1100:1150]]
+
+
+def test_a_stale_index_that_cannot_be_rebuilt_is_an_error(tmp_path, monkeypatch):
+    from keras_simplex.datasets.encode import open_genome
+
+    genome = tmp_path / "genome.fa"
+    genome.write_text(">chr1\nACGT\n")
+    (tmp_path / "genome.fa.fai").write_text("chr1\t4\t6\t4\t5\n")
+    os.utime(str(genome) + ".fai", (0, 0))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError, match=r"genome\.fa\.fai is older than the genome FASTA .*genome\.fa"):
+        open_genome(str(genome))
+
+
+# --- checked before computing; one line, always -----------------------------------------------
+
+
+def test_a_bad_record_after_5000_good_ones_stops_before_any_work(workspace, tmp_path):
+    fasta = tmp_path / "late.fa"
+    good = ks.one_hot_decode(random_one_hot(5000, LENGTH, seed=5))
+    fasta.write_text("".join(f">s{i}\n{sequence}\n" for i, sequence in enumerate(good)) + ">bad\n" + "ACGTX" * 10 + "\n")
+    output = tmp_path / "late.h5"
+    code, out, err = run("attribute", "--model", workspace / "model.keras", "--input", fasta, "--output", output)
+    assert code == 1 and our_lines(err) == [
+        f"keras-simplex: error: {fasta}, line 10001: record 'bad' has letters 'X' outside the alphabet 'ACGT' (and N)"], err
+    assert out == "" and not output.exists() and leftovers(tmp_path) == []  # no batch was attributed
+    x = random_one_hot(6000, LENGTH, seed=4)
+    x[5003, 7] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x)
+    code, out, err = run("attribute", "--model", workspace / "model.keras", "--input", tmp_path / "nan.npz",
+                         "--output", output)
+    assert code == 1 and len(our_lines(err)) == 1 and "first at sequence 5003, position 7" in err, err
+    assert out == ""
+
+
+@pytest.mark.parametrize("case, message", [
+    ("gzip", "is gzip-compressed"),
+    ("latin1", "line 3: not a text FASTA file (byte 0xe9 is not UTF-8)"),
+    ("corrupt_model", "is not a valid .keras file"),
+    ("empty_h5", "holds no sequences"),
+    ("group_h5", "is a group, not an array"),
+    ("batch_size", "must be >= 1"),
+])
+def test_errors_name_the_file_and_the_cause_in_one_line(workspace, tmp_path, case, message):
+    model, inputs, extra, expected_code = workspace / "model.keras", workspace / "x.fa", [], 1
+    if case == "gzip":
+        inputs = tmp_path / "x.fa"
+        inputs.write_bytes(gzip.compress((workspace / "x.fa").read_bytes()))
+    elif case == "latin1":
+        inputs = tmp_path / "x.fa"
+        inputs.write_bytes(b">s\xc3\xa9\n" + b"ACGT" * 10 + b"\n>s2 caf\xe9\nACGT\n")
+    elif case == "corrupt_model":
+        model = tmp_path / "model.keras"
+        model.write_bytes((workspace / "model.keras").read_bytes()[:1000])
+    elif case in ("empty_h5", "group_h5"):
+        inputs = tmp_path / "x.h5"
+        with h5py.File(inputs, "w") as handle:
+            if case == "empty_h5":
+                handle["x"] = np.zeros((0, LENGTH, 4), np.float32)
+            else:
+                handle.create_group("x").create_dataset("inner", data=np.zeros(3))
+    else:
+        extra, expected_code = ["--batch-size", "0"], 2
+    code, _, err = run("attribute", "--model", model, "--input", inputs, "--output", tmp_path / "o.h5", *extra)
+    assert code == expected_code, err
+    assert message in err and "Traceback" not in err
+    if expected_code == 1:
+        assert len(our_lines(err)) == 1 and message in our_lines(err)[0], err
+
+
+def test_a_truncated_genome_is_a_clear_error_in_the_builder(tmp_path):
+    from keras_simplex.datasets.encode import Windows, window_examples
+
+    genome = tmp_path / "genome.fa"
+    genome.write_text(">chr1\n" + "ACGT" * 50 + "\n")
+    import pyfaidx
+
+    pyfaidx.Fasta(str(genome))
+    genome.write_text(">chr1\n" + "ACGT" * 20 + "\n")  # truncated after indexing
+    os.utime(str(genome), (0, 0))  # as if the index were newer: it is used as it is
+    windows = Windows(np.array(["chr1"]), np.array([100]), np.array([150]), np.array([1]))
+    with pytest.raises(ValueError, match="chr1:100-150 has only .* letters; the FASTA file is truncated"):
+        list(window_examples(str(genome), windows))
+
+
+def test_a_killed_dataset_build_is_cleaned_up_by_the_next(tmp_path):
+    from keras_simplex.datasets.build import build_dataset
+
+    builder = build_dataset("synthetic_motifs/tiny", tmp_path)
+    leftover = pathlib.Path(builder.data_dir).parent / f"incomplete.0123abcd_{pathlib.Path(builder.data_dir).name}"
+    leftover.mkdir()
+    (leftover / "dataset_info.json").write_text("{}")
+    import shutil
+
+    shutil.rmtree(builder.data_dir)
+    build_dataset("synthetic_motifs/tiny", tmp_path)
+    assert not leftover.exists()
+
+
+def test_every_bed_window_is_checked_before_the_first_batch(workspace, tmp_path):
+    genome = tmp_path / "genome.fa"
+    genome.write_text(">chr1\n" + "ACGT" * 250 + "\n")
+    lines = [f"chr1\t{100 + i % 800}\t{150 + i % 800}" for i in range(3000)] + ["chr1\t980\t1000"]  # the last: past the end
+    (tmp_path / "peaks.bed").write_text("\n".join(lines) + "\n")
+    code, out, err = run("attribute", "--model", workspace / "model.keras", "--input", tmp_path / "peaks.bed",
+                         "--genome", genome, "--output", tmp_path / "o.h5", "--batch-size", "100")
+    assert code == 1 and our_lines(err) == [
+        f"keras-simplex: error: {tmp_path / 'peaks.bed'}, line 3001: window chr1:965-1015 runs past the chromosome end"], err
+    assert out == "" and leftovers(tmp_path) == []
