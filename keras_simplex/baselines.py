@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from keras_simplex.seeding import resolve_seed, sequence_keys, substream_keys, uniform
-from keras_simplex.validation import is_one_hot
 
 _SORT_COUNTERS = (2**40, 2**41)  # counter offsets of the sort keys, apart from Wilson's draws
 BASELINE_NAMES = ("zeros", "uniform", "shuffle", "dinucleotide_shuffle")
@@ -65,27 +64,33 @@ def dinucleotide_shuffle(x: np.ndarray, num_shuffles: int, seed: int | None = No
     random order. All steps are vectorised over the N * B trails. Works for any alphabet
     size (DNA, RNA, protein).
 
+    Positions that are not one-hot (an N encoded as 1/A, or any other probability vector) are
+    shuffled as one extra symbol of their own, so dinucleotides with N are kept too; the
+    shuffled sequence's N positions receive the original non-one-hot vectors in their order.
+
     Args:
-      x: ``(N, L, A)`` one-hot sequences (exactly one 1 per position).
+      x: ``(N, L, A)`` sequences: one-hot positions, and any other positions (such as N).
       num_shuffles: B, shuffles per sequence.
       seed: seed (None: a fresh random one).
 
     Returns:
-      ``(N, B, L, A)`` one-hot array of x's dtype.
+      ``(N, B, L, A)`` array of x's dtype.
     """
     x = np.asarray(x)
-    if not is_one_hot(x):
-        raise ValueError(
-            "dinucleotide_shuffle needs strictly one-hot sequences (one 1 per position); "
-            "use the 'shuffle' baseline for probabilistic inputs"
-        )
     n, length, size = x.shape
-    letters = np.repeat(np.argmax(x, axis=-1), num_shuffles, axis=0)  # (M, L)
+    one_hot = np.all((x == 0) | (x == 1), axis=-1) & (x.sum(axis=-1) == 1)  # (N, L)
+    letters = np.where(one_hot, np.argmax(x, axis=-1), size)  # symbol `size`: not one-hot
+    letters = np.repeat(letters, num_shuffles, axis=0)  # (M, L)
     if length < 3:
         out = letters
     else:
-        out = _random_eulerian_trails(letters, size, _trail_keys(x, num_shuffles, seed))
-    return np.eye(size, dtype=x.dtype)[out].reshape(n, num_shuffles, length, size)
+        out = _random_eulerian_trails(letters, size + 1, _trail_keys(x, num_shuffles, seed))
+    result = np.eye(size + 1, size, dtype=x.dtype)[out]  # the extra symbol: a zero row for now
+    other = out == size
+    if other.any():  # the non-one-hot vectors, in their original order within each shuffle
+        repeated = np.repeat(x, num_shuffles, axis=0)
+        result[other] = repeated[np.repeat(~one_hot, num_shuffles, axis=0)]
+    return result.reshape(n, num_shuffles, length, size)
 
 
 def _random_eulerian_trails(letters: np.ndarray, size: int, keys: np.ndarray) -> np.ndarray:

@@ -112,8 +112,10 @@ def cmd_attribute(args) -> None:
         raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
     method = ks.methods.method(args.method, **given)  # options checked before any input is read
     engine = explainer.engine
-    batches = prefetched(open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
-                                    args.channels_first, check_simplex=not args.allow_off_simplex))
+    batches, provenance = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
+                                     args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
+    writer.attributes.update(provenance)
+    batches = prefetched(batches)
     progress = keras.utils.Progbar(None, unit_name="sequence")
     count, start = 0, time.perf_counter()
     with writer:
@@ -205,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".fa/.fasta, .bed/.narrowPeak (with --genome), .h5 or .npz")
     p.add_argument("--genome", help="indexed genome FASTA for BED input")
     p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
+    p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
+                   help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
+    p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
     p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
     p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with x, raw, corrected, angles, names")
     p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="NAL = (N, A, L), tfmodisco-lite's layout")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import gc
+import gzip
 import os
 import re
 import sys
@@ -25,21 +26,22 @@ from keras_simplex.encoding import DNA, one_hot_encode
 from keras_simplex.validation import check_sequences
 
 Batch = tuple[list[str], np.ndarray]
+FASTA_SUFFIXES = tuple(stem + gz for stem in (".fa", ".fasta", ".fna") for gz in ("", ".gz"))
 # True once an HDF5 file could not be closed (its writes failed: a full disk). The HDF5 library
 # then crashes while the interpreter exits; the command line ends such a process with os._exit.
 hdf5_left_open = False
 
 
 def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
-    """``(name, sequence)`` of each record of a plain-text FASTA file, checked as it is read.
+    """``(name, sequence)`` of each record of a FASTA file (plain, gzipped or bgzipped),
+    checked as it is read.
 
-    Raises ``ValueError`` naming the file and line for a compressed or non-UTF-8 file, text
+    Raises ``ValueError`` naming the file and line for a non-UTF-8 file, text
     before the first header, a record without sequence, letters outside the alphabet (and N,
     any case), or records of different lengths.
     """
     with open(path, "rb") as handle:
-        if handle.read(2) == b"\x1f\x8b":
-            raise ValueError(f"{path} is gzip-compressed; decompress it first (gunzip -k {path})")
+        compressed = handle.read(2) == b"\x1f\x8b"
     allowed = set(alphabet.upper() + alphabet.lower() + "Nn")
     expected = None  # length of the first record
     name, parts, header_line = None, [], 0
@@ -59,7 +61,7 @@ def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
                              f"record {expected}; all sequences must have the same length")
         return name, sequence
 
-    with open(path, "rb") as handle:
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8").strip()
@@ -94,32 +96,64 @@ def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batc
         yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
 
 
-def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int) -> Iterator[Batch]:
-    """``length``-nt windows centred on each BED interval's summit (or midpoint), read from an
-    indexed genome FASTA. Every window is checked before the first is read: a chromosome
-    missing from the genome or a window past a chromosome end raises an error naming the line."""
+OUT_OF_BOUNDS = ("skip", "pad", "error")  # policies for windows past a chromosome end
+_COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+
+
+def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, out_of_bounds: str = "skip",
+                     stranded: bool = False) -> tuple[Iterator[Batch], dict]:
+    """``length``-nt windows centred on each BED interval's summit (narrowPeak) or midpoint,
+    read from an indexed genome FASTA (plain or bgzipped), and the provenance to record.
+
+    Every window is checked before the first is read: a chromosome missing from the genome is
+    an error naming the line. Windows past a chromosome end follow ``out_of_bounds``:
+    ``"skip"`` (counted in the provenance, ``windows_skipped``), ``"pad"`` (with N) or
+    ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
+    reverse-complemented and named ``chrom:start-end(-)``.
+    """
     from keras_simplex.datasets.encode import open_genome
 
+    if out_of_bounds not in OUT_OF_BOUNDS:
+        raise ValueError(f"out_of_bounds must be one of {OUT_OF_BOUNDS}, got {out_of_bounds!r}")
     intervals = read_bed(path)
     genome = open_genome(genome_path)
     starts, ends = centered_windows(intervals, length)
+    sizes = {chrom: len(genome[chrom]) for chrom in genome.keys()}
+    outside = np.zeros(len(starts), bool)
     for i in range(len(starts)):
         chrom = intervals.chrom[i]
-        if chrom not in genome.keys():
+        if chrom not in sizes:
             raise ValueError(f"{path}, line {intervals.line[i]}: chromosome {chrom!r} is not in {genome_path}")
-        if starts[i] < 0 or ends[i] > len(genome[chrom]):
+        outside[i] = starts[i] < 0 or ends[i] > sizes[chrom]
+        if outside[i] and out_of_bounds == "error":
             raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the "
-                             f"chromosome end")
-    return _genome_batches(intervals.chrom, starts, ends, genome, batch_size)
+                             f"chromosome end (--out-of-bounds skip or pad to go on)")
+    keep = ~outside if out_of_bounds == "skip" else np.ones(len(starts), bool)
+    if not keep.any():
+        raise ValueError(f"{path}: every window runs past its chromosome end")
+    reverse = (intervals.strand == "-") & stranded
+    rows = np.flatnonzero(keep)
+    provenance = {"input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
+                  "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,
+                  "windows_padded": int(outside.sum()) if out_of_bounds == "pad" else 0, "stranded": bool(stranded)}
+    return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows], sizes,
+                           batch_size), provenance
 
 
-def _genome_batches(chroms, starts, ends, genome, batch_size: int) -> Iterator[Batch]:
+def _genome_batches(genome, chroms, starts, ends, reverse, sizes: dict, batch_size: int) -> Iterator[Batch]:
     from keras_simplex.datasets.encode import read_window
 
     for begin in range(0, len(starts), batch_size):
-        rows = range(begin, min(begin + batch_size, len(starts)))
-        names = [f"{chroms[i]}:{starts[i]}-{ends[i]}" for i in rows]
-        yield names, one_hot_encode([read_window(genome, chroms[i], starts[i], ends[i]) for i in rows])
+        names, sequences = [], []
+        for i in range(begin, min(begin + batch_size, len(starts))):
+            chrom, start, end = chroms[i], int(starts[i]), int(ends[i])
+            inside = read_window(genome, chrom, max(start, 0), min(end, sizes[chrom]))
+            sequence = "N" * max(-start, 0) + inside + "N" * max(end - sizes[chrom], 0)
+            if reverse[i]:
+                sequence = sequence.translate(_COMPLEMENT)[::-1]
+            names.append(f"{chrom}:{start}-{end}" + ("(-)" if reverse[i] else ""))
+            sequences.append(sequence)
+        yield names, one_hot_encode(sequences)
 
 
 def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
@@ -186,26 +220,29 @@ def _check_array_shape(path: str, key: str, source) -> None:
 
 
 def open_input(path: str, batch_size: int, genome: str | None = None, length: int | None = None,
-               key: str = "x", channels_first: bool = False, check_simplex: bool = True) -> Iterator[Batch]:
-    """Dispatch on the file type: FASTA, BED/narrowPeak (needs ``genome``), HDF5 or NPZ.
+               key: str = "x", channels_first: bool = False, check_simplex: bool = True,
+               out_of_bounds: str = "skip", stranded: bool = False) -> tuple[Iterator[Batch], dict]:
+    """Batches of the input file by type (FASTA, plain or gzipped; BED/narrowPeak, which needs
+    ``genome``; HDF5 or NPZ), and the provenance to record with the output.
 
     Everything that can be checked without the model is checked before the first batch:
     FASTA records (read once, cheaply, as text), BED windows, and every array sequence.
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
+    provenance = {"input": os.path.abspath(path)}
     lower = path.lower()
-    if lower.endswith((".fa", ".fasta", ".fna")):
+    if lower.endswith(FASTA_SUFFIXES):
         for _ in fasta_records(path):  # a first pass over the text: errors before any work
             pass
-        return read_fasta(path, batch_size)
+        return read_fasta(path, batch_size), provenance
     if lower.endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
         if genome is None or length is None:
             raise ValueError("BED input needs --genome (an indexed FASTA)")
-        return read_bed_windows(path, genome, length, batch_size)
+        return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded)
     if lower.endswith((".h5", ".hdf5", ".npz")):
-        return read_arrays(path, key, batch_size, channels_first, check_simplex)
-    raise ValueError(f"unknown input type of {path}: use .fa/.fasta, .bed/.narrowPeak, .h5 or .npz")
+        return read_arrays(path, key, batch_size, channels_first, check_simplex), {**provenance, "input_key": key}
+    raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5 or .npz")
 
 
 def prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
@@ -296,8 +333,9 @@ class AttributionWriter:
             self.h5.close()
             self.h5 = None
         else:
-            np.savez_compressed(self._temporary, layout=self.layout,
-                                **{f: np.concatenate(v) if v else np.zeros(0) for f, v in self.parts.items()},
+            arrays = {f: np.concatenate(v) if v else np.zeros(0) for f, v in self.parts.items()}
+            arrays["names"] = arrays["names"].astype(str)  # plain strings: readable without allow_pickle
+            np.savez_compressed(self._temporary, layout=self.layout, **arrays,
                                 **{k: np.asarray(v) for k, v in self.attributes.items()})
 
     def _close_quietly(self, failure_traceback=None) -> None:

@@ -23,7 +23,8 @@ def check_sequences(
     """Validate a batch of one-hot (or probabilistic) sequences and return it as an array.
 
     Args:
-      x: ``(N, L, A)`` array-like: N sequences, L positions, alphabet of A letters.
+      x: ``(N, L, A)`` array-like: N sequences, L positions, alphabet of A letters; float,
+        or integer/boolean 0/1 arrays (cast to ``dtype``).
       alphabet_size: required A (e.g. the model's), or None to accept any A >= 2.
       length: required L, or None to accept any.
       check_simplex: require every position to be a probability vector (entries >= 0,
@@ -38,17 +39,18 @@ def check_sequences(
       ``np.ndarray`` of shape ``(N, L, A)`` and ``dtype``.
 
     Raises:
-      TypeError: integer, boolean or non-numeric input.
+      TypeError: non-numeric input, or an integer (N, L) array (letter indices?).
       ValueError: wrong rank, empty batch, alphabet or length mismatch, NaN/Inf values, or
         positions off the simplex.
     """
     array = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-    if array.dtype.kind in "biu":
-        raise TypeError(
-            f"{name} has {array.dtype} dtype; attributions need float one-hot sequences of "
-            f"shape (N, L, A). If these are letter indices, one-hot encode them first "
-            f"(keras_simplex.one_hot_encode), or cast a 0/1 array with .astype('float32')."
-        )
+    if array.dtype.kind in "biu":  # 0/1 one-hot arrays as integers or booleans: cast
+        if array.ndim == 2:
+            raise TypeError(
+                f"{name} is a {array.dtype} array of shape {array.shape}; if these are letter indices, "
+                f"one-hot encode them first (keras_simplex.one_hot_encode)"
+            )
+        array = array.astype(dtype)
     if array.dtype.kind not in "f":
         raise TypeError(f"{name} must be a float array, got dtype {array.dtype}")
     if array.ndim != 3:
@@ -89,9 +91,3 @@ def check_sequences(
                 f"inputs that are deliberately off the simplex."
             )
     return array.astype(dtype, copy=False)
-
-
-def is_one_hot(x: np.ndarray) -> bool:
-    """True when every position of ``x`` (..., A) has exactly one 1 and zeros elsewhere."""
-    x = np.asarray(x)
-    return bool(np.all((x == 0) | (x == 1)) and np.all(x.sum(axis=-1) == 1))

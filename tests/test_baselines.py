@@ -58,10 +58,19 @@ def test_dinucleotide_shuffle_is_uniform_over_valid_sequences():
     assert chi2 < 31.3, counts
 
 
-def test_dinucleotide_shuffle_rejects_probabilistic_input():
-    x = np.full((1, 10, 4), 0.25, np.float32)
-    with pytest.raises(ValueError, match="one-hot"):
-        dinucleotide_shuffle(x, 2)
+def test_positions_that_are_not_one_hot_are_shuffled_as_their_own_symbol():
+    """N (1/A at every letter) and other probability vectors: dinucleotides with them are kept,
+    and the shuffle's N positions get the original vectors in their order."""
+    seq = "ACGNNTACGTTNAGCTAGGNACGT" * 4
+    x = one_hot_encode([seq])
+    x[0, 3] = [0.5, 0.5, 0.0, 0.0]  # the first N: another non-one-hot vector
+    shuffled = dinucleotide_shuffle(x, 20, seed=4)[0]
+    others = ~np.isin(x[0], [0, 1]).all(-1) | (x[0].sum(-1) != 1)
+    for s in shuffled:
+        decoded = "".join("ACGT"[row.argmax()] if ((row == 0) | (row == 1)).all() and row.sum() == 1 else "N" for row in s)
+        assert dinucleotides(decoded) == dinucleotides(seq) and decoded[0] == seq[0] and decoded[-1] == seq[-1]
+        np.testing.assert_array_equal(s[np.array([c == "N" for c in decoded])], x[0][others])
+    assert len({s.tobytes() for s in shuffled}) == 20
 
 
 def test_position_shuffle_keeps_composition():

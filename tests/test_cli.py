@@ -116,3 +116,23 @@ def test_reproduce_and_demo_commands(tmp_path):
     out = run("demo", "--output-dir", tmp_path / "d", "--sequences", "300", "--epochs", "1").stdout
     assert "corrected" in out and (tmp_path / "d" / "saliency_logos.png").exists()
     assert json.load(open(tmp_path / "d" / "results.json"))["sequences"] > 0
+
+
+def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
+    rng = np.random.default_rng(8)
+    chrom = "".join(rng.choice(list("ACGT"), 1000))
+    (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
+    # a narrowPeak on '-' (summit 150 -> window 50-250), a BED6 on '+', and one past the end
+    (tmp_path / "peaks.bed").write_text("chr1\t0\t400\tp\t0\t-\t1\t1\t1\t150\nchr1\t400\t600\tq\t0\t+\nchr1\t900\t1000\n")
+    model = workspace / "model.keras"
+    common = ["attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa"]
+    run(*common, "--output", tmp_path / "skip.h5", "--stranded")
+    complement = str.maketrans("ACGT", "TGCA")
+    with h5py.File(tmp_path / "skip.h5") as f:
+        assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600"]
+        assert ks.one_hot_decode(f["x"][()]) == [chrom[50:250].translate(complement)[::-1], chrom[400:600]]
+        assert f.attrs["windows_skipped"] == 1 and f.attrs["out_of_bounds"] == "skip" and f.attrs["stranded"]
+    run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad")
+    saved = np.load(tmp_path / "pad.npz")
+    assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:850-1050"]
+    assert ks.one_hot_decode(saved["x"])[2] == chrom[850:] + "N" * 50 and int(saved["windows_padded"]) == 1

@@ -62,3 +62,15 @@ def test_read_bed_errors_name_file_and_line(tmp_path, text, message):
     (tmp_path / "peaks.bed").write_text(text)
     with pytest.raises(ValueError, match=f"peaks.bed.*{message}"):
         read_bed(tmp_path / "peaks.bed")
+
+
+def test_summits_come_from_narrowpeak_lines_only(tmp_path):
+    """Column 10 of BED12 and gappedPeak lines is a block count, never a summit."""
+    lines = ["chr1\t100\t300\tp\t0\t.\t1\t1\t1\t50",  # narrowPeak: summit at 150
+             "chr1\t100\t300\tb\t0\t+\t100\t300\t0\t2\t10,10\t0,190",  # BED12
+             "chr1\t100\t300\tg\t0\t+\t100\t300\t0\t2\t10,10\t0,190\t5\t1\t1"]  # gappedPeak
+    (tmp_path / "mixed.bed").write_text("\n".join(lines) + "\n")
+    peaks = read_bed(tmp_path / "mixed.bed")
+    assert list(peaks.summit) == [50, -1, -1]
+    start, end = centered_windows(peaks, 20)
+    np.testing.assert_array_equal(start, [140, 190, 190])  # the summit; the midpoints

@@ -15,7 +15,7 @@ def test_accepts_one_hot_and_tensors():
 @pytest.mark.parametrize(
     "x, kwargs, error, message",
     [
-        (np.zeros((2, 5, 4), np.int64), {}, TypeError, "int64 dtype"),
+        (np.zeros((2, 5), np.int64), {}, TypeError, "letter indices"),
         (random_one_hot(1, 5)[0], {}, ValueError, r"x\[None\]"),
         (np.zeros((0, 5, 4), np.float32), {}, ValueError, "empty batch"),
         (random_one_hot(2, 5, 5), {"alphabet_size": 4}, ValueError, "alphabet size 5"),
@@ -30,6 +30,16 @@ def test_accepts_one_hot_and_tensors():
 def test_bad_inputs_raise_errors_naming_the_problem(x, kwargs, error, message):
     with pytest.raises(error, match=message):
         check_sequences(x, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, bool])
+def test_integer_and_boolean_one_hot_arrays_are_cast(dtype):
+    x = random_one_hot(3, 5)
+    cast = check_sequences(x.astype(dtype))
+    assert cast.dtype == np.float32
+    np.testing.assert_array_equal(cast, x)
+    with pytest.raises(ValueError, match="off the simplex"):
+        check_sequences(np.zeros((2, 5, 4), dtype))
 
 
 def test_off_simplex_inputs_are_allowed_on_request():

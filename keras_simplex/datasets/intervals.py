@@ -13,6 +13,9 @@ import os
 import numpy as np
 
 
+NARROWPEAK_COLUMNS = 10
+
+
 @dataclasses.dataclass
 class Intervals:
     """Intervals on chromosomes (parallel arrays).
@@ -23,6 +26,7 @@ class Intervals:
       summit: ``(n,)`` int64 summit offset from ``start`` (narrowPeak column 10), -1 if none.
       source: ``(n,)`` the file each interval was read from.
       line: ``(n,)`` its 1-based line number there.
+      strand: ``(n,)`` ``"+"``, ``"-"`` or ``"."`` (BED column 6; ``"."`` when absent).
     """
 
     chrom: np.ndarray
@@ -31,6 +35,11 @@ class Intervals:
     summit: np.ndarray
     source: np.ndarray
     line: np.ndarray
+    strand: np.ndarray | None = None  # None: "." everywhere
+
+    def __post_init__(self) -> None:
+        if self.strand is None:
+            self.strand = np.full(len(self.start), ".", dtype=object)
 
     def __len__(self) -> int:
         return len(self.start)
@@ -52,12 +61,15 @@ def _open_text(path: str):
 def read_bed(path: str | os.PathLike) -> Intervals:
     """Read a BED or narrowPeak file (plain or gzipped).
 
+    The summit (column 10) is read from narrowPeak lines only, which have exactly 10 columns:
+    the 10th column of BED12 or gappedPeak lines (the block count) is never taken for one.
+
     Header lines (``track``, ``browser``, ``#``) and blank lines are skipped. Raises
     ``ValueError`` naming the file and line for malformed lines, and for a file without
     intervals.
     """
     path = os.fspath(path)
-    chroms, starts, ends, summits, lines = [], [], [], [], []
+    chroms, starts, ends, summits, lines, strands = [], [], [], [], [], []
     with _open_text(path) as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip() or text.startswith(("#", "track", "browser")):
@@ -69,9 +81,12 @@ def read_bed(path: str | os.PathLike) -> Intervals:
                 start, end = int(fields[1]), int(fields[2])
                 if start < 0 or end <= start:
                     raise ValueError(f"invalid interval [{start}, {end})")
-                summit = int(fields[9]) if len(fields) >= 10 else -1
+                summit = int(fields[9]) if len(fields) == NARROWPEAK_COLUMNS else -1
                 if summit >= end - start:
                     raise ValueError(f"summit offset {summit} outside the peak of width {end - start}")
+                strand = fields[5] if len(fields) >= 6 else "."
+                if strand not in ("+", "-", "."):
+                    raise ValueError(f"strand (column 6) must be +, - or ., got {strand!r}")
             except ValueError as error:
                 raise ValueError(f"{path}, line {number}: malformed BED line ({error}): {text.strip()[:80]!r}") from None
             chroms.append(fields[0])
@@ -79,11 +94,13 @@ def read_bed(path: str | os.PathLike) -> Intervals:
             ends.append(end)
             summits.append(summit)
             lines.append(number)
+            strands.append(strand)
     if not starts:
         raise ValueError(f"{path}: no intervals (empty peak file)")
     return Intervals(
         np.array(chroms, dtype=object), np.array(starts, np.int64), np.array(ends, np.int64),
         np.array(summits, np.int64), np.full(len(starts), path, dtype=object), np.array(lines, np.int64),
+        np.array(strands, dtype=object),
     )
 
 
