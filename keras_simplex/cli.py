@@ -165,8 +165,10 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_demo(args) -> None:
+    from keras_simplex import plotting
     from keras_simplex.demo import run_demo
 
+    plotting.use_file_backend()  # the command owns the process and writes figures to files
     run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
 
 

@@ -84,10 +84,10 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
     first = data.annotations(positives[pick])[0][1]
     patch = (max(0, first - 15), min(recipe.length, first + 45))
     figure = os.path.join(output_dir, "saliency_logos.png")
-    plotting.plot_attribution_logos(
+    plotting.close_figure(plotting.plot_attribution_logos(
         figure, result.raw[pick], result.angles[pick], result.corrected[pick], truth[pick] - 0.25, *patch,
         title=f"{model.name}, test sequence {positives[pick]}: raw, angle, corrected, ground truth",
-    )
+    ))
     results = {"model": model.name, "test_auroc": float(test_auroc), "sequences": len(x),
                "saliency": table, "change": change, "angles": angles, "figure": figure,
                "seconds": time.perf_counter() - start}
@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--first-activation", default="exponential", choices=["exponential", "relu"])
     args = parser.parse_args(argv)
+    plotting.use_file_backend()  # this program owns the process and writes figures to files
     run_demo(args.output_dir, args.sequences, args.epochs, args.seed, args.first_activation)
     return 0
 

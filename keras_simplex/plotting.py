@@ -1,18 +1,22 @@
-"""Figures in the paper's style, written to PNG files (matplotlib, Agg backend; logomaker)."""
+"""Figures in the paper's style (matplotlib; logomaker for sequence logos).
+
+Every function draws on axes you pass (``ax=``, or ``axes=`` for the multi-panel logos) or on a
+new figure, writes it to ``path`` when one is given (atomically; the format from the
+extension) and returns the figure, so it works in notebooks and in scripts alike. Importing
+this module does not choose a matplotlib backend.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from keras_simplex.atomic import atomic_output
+from keras_simplex.encoding import DNA
 
-from keras_simplex.atomic import atomic_output  # noqa: E402
-from keras_simplex.encoding import DNA  # noqa: E402
 
 
 def _logo(ax, matrix: np.ndarray, alphabet: str, title: str, start: int) -> None:
@@ -26,7 +30,7 @@ def _logo(ax, matrix: np.ndarray, alphabet: str, title: str, start: int) -> None
 
 
 def plot_attribution_logos(
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     raw: np.ndarray,
     angles: np.ndarray,
     corrected: np.ndarray,
@@ -36,7 +40,8 @@ def plot_attribution_logos(
     alphabet: str = DNA,
     reference_label: str = "ground truth",
     title: str | None = None,
-) -> None:
+    axes: Sequence[Any] | None = None,
+) -> Any:
     """The paper's Fig. 3a for one sequence patch: raw saliency logo, per-position angle,
     corrected saliency logo and (optionally) a reference logo (e.g. ground truth - 0.25).
 
@@ -45,10 +50,20 @@ def plot_attribution_logos(
         at every letter, so pass maps times the one-hot input for grad-times-input logos).
       angles: ``(L,)`` angles in degrees.
       start, end: the patch to draw.
+      path: the file to write (None: only draw).
+      axes: 3 (4 with a reference) matplotlib axes to draw on; None: a new figure.
+
+    Returns:
+      The matplotlib figure.
     """
     end = len(raw) if end is None else end
     rows = 4 if reference is not None else 3
-    fig, axes = plt.subplots(rows, 1, figsize=(max(6, (end - start) * 0.18), 1.6 * rows), sharex=True)
+    if axes is None:
+        fig, axes = plt.subplots(rows, 1, figsize=(max(6, (end - start) * 0.18), 1.6 * rows), sharex=True)
+    elif len(axes) != rows:
+        raise ValueError(f"axes: {rows} axes are needed (raw, angle, corrected{', reference' if rows == 4 else ''}), got {len(axes)}")
+    else:
+        fig = axes[0].figure
     _logo(axes[0], raw[start:end], alphabet, "saliency", start)
     axes[1].bar(np.arange(start, end), angles[start:end], color=np.where(np.abs(angles[start:end]) > 45, "crimson", "gray"))
     axes[1].axhline(0, color="black", linewidth=0.5)
@@ -61,62 +76,68 @@ def plot_attribution_logos(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> None:
-    """Label, legend, title, and write the figure."""
+def _axes(ax: Any) -> tuple[Any, Any]:
+    """``(figure, axes)``: the given axes and their figure, or a new 5 x 3.2 in figure."""
+    return (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.2))
+
+
+def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> Any:
+    """Label, legend, title, and write the figure; returns it."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def plot_angle_densities(path: str | os.PathLike, groups: Mapping[str, np.ndarray], title: str = "") -> None:
+def plot_angle_densities(path: str | os.PathLike | None, groups: Mapping[str, np.ndarray], title: str = "", ax: Any = None) -> Any:
     """Density of angles (degrees) for each named group (e.g. motif vs background positions)."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _axes(ax)
     bins = np.linspace(-90, 90, 91)
     for label, values in groups.items():
         values = np.ravel(values)
         ax.hist(values, bins=bins, density=True, histtype="step", linewidth=1.5,
                 label=f"{label} (std {values.std():.1f})")
-    _finish(fig, ax, path, "angle between gradient and simplex (degrees)", "density", title)
+    return _finish(fig, ax, path, "angle between gradient and simplex (degrees)", "density", title)
 
 
-def plot_large_angle_histogram(path: str | os.PathLike, percentages: np.ndarray, thresholds: Sequence[float], title: str = "") -> None:
+def plot_large_angle_histogram(path: str | os.PathLike | None, percentages: np.ndarray, thresholds: Sequence[float], title: str = "", ax: Any = None) -> Any:
     """Histogram over sequences of the percent of positions above each angle threshold."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _axes(ax)
     for column, threshold in enumerate(thresholds):
         ax.hist(percentages[:, column], bins=np.linspace(0, 100, 41), alpha=0.6, label=f"> {threshold:g} deg")
-    _finish(fig, ax, path, "% of positions in a sequence", "sequences", title)
+    return _finish(fig, ax, path, "% of positions in a sequence", "sequences", title)
 
 
-def plot_improvement_vs_angle(path: str | os.PathLike, angles: np.ndarray, improvement: np.ndarray, title: str = "") -> None:
+def plot_improvement_vs_angle(path: str | os.PathLike | None, angles: np.ndarray, improvement: np.ndarray, title: str = "", ax: Any = None) -> Any:
     """Per-position improvement (corrected minus raw cosine) against the angle, with the
     correction's limit ``1 - cos(angle)``."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _axes(ax)
     ax.scatter(angles, improvement, s=2, alpha=0.3, color="steelblue")
     grid = np.linspace(-90, 90, 181)
     ax.plot(grid, 1 - np.cos(np.radians(grid)), color="crimson", label="1 - cos(angle)")
     ax.axhline(0, color="black", linewidth=0.5)
-    _finish(fig, ax, path, "angle (degrees)", "cosine improvement", title)
+    return _finish(fig, ax, path, "angle (degrees)", "cosine improvement", title)
 
 
 def plot_study_curve(
-    path: str | os.PathLike,
+    path: str | os.PathLike | None,
     values: Sequence[float],
     auroc: np.ndarray,
     angle_std: np.ndarray,
     xlabel: str,
     log_x: bool = True,
     title: str = "",
-) -> None:
+    ax: Any = None,
+) -> Any:
     """Classification AUROC (red) and angle standard deviation (blue) against a study
     parameter (initialization sigma, regularization strength); arrays ``(trials, values)``,
     shown as mean with a standard-deviation band."""
-    fig, left = plt.subplots(figsize=(5, 3.2))
+    fig, left = _axes(ax)
     right = left.twinx()
     x = np.asarray(values, np.float64)
     for ax, data, color, label in ((left, auroc, "crimson", "test AUROC"), (right, angle_std, "steelblue", "angle std (deg)")):
@@ -130,13 +151,24 @@ def plot_study_curve(
     left.set_xlabel(xlabel)
     left.set_title(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    return _save(fig, path)
 
 
-def _save(fig, path) -> None:
-    """Write the figure atomically (its format from the extension) and close it."""
-    try:
+def use_file_backend() -> None:
+    """Draw without a display (matplotlib's Agg backend): for programs that own their process
+    and only write figures to files (the demo, the experiments, the command line)."""
+    plt.switch_backend("Agg")
+
+
+def close_figure(fig: Any) -> None:
+    """Release a figure drawn for a file (scripts drawing many figures should)."""
+    plt.close(fig)
+
+
+def _save(fig, path) -> Any:
+    """Write the figure to ``path`` atomically (its format from the extension), if given;
+    returns the figure."""
+    if path is not None:
         with atomic_output(path) as temporary:
             fig.savefig(temporary, dpi=120)
-    finally:
-        plt.close(fig)
+    return fig

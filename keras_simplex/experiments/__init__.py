@@ -15,6 +15,7 @@ import shlex
 import sys
 import time
 
+from keras_simplex import plotting
 from keras_simplex.atomic import write_json
 from keras_simplex.experiments import angles, correction, report, studies
 from keras_simplex.experiments.common import MODEL_NAMES, ReproductionConfig, load_data, log
@@ -57,6 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(defaults.models), choices=MODEL_NAMES)
     parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
     args = parser.parse_args(argv)
+    plotting.use_file_backend()  # this program owns the process and writes figures to files
     unknown = set(args.experiments) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")

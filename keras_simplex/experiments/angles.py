@@ -27,25 +27,25 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
             angles = result.angles
             percent = 100 * large_angle_fraction(angles, DEFAULT_ANGLE_THRESHOLDS).numpy()
             gain = position_cosine(result.corrected, data.eval_truth) - position_cosine(result.raw, data.eval_truth)
-            plotting.plot_angle_densities(
+            plotting.close_figure(plotting.plot_angle_densities(
                 config.path("figures", f"angles_{key}.png"),
                 {"motif positions": angles[motif], "background positions": angles[background]},
                 title=f"{name}: saliency angles",
-            )
-            plotting.plot_large_angle_histogram(
+            ))
+            plotting.close_figure(plotting.plot_large_angle_histogram(
                 config.path("figures", f"large_angles_{key}.png"), percent, DEFAULT_ANGLE_THRESHOLDS, title=name
-            )
-            plotting.plot_improvement_vs_angle(
+            ))
+            plotting.close_figure(plotting.plot_improvement_vs_angle(
                 config.path("figures", f"improvement_vs_angle_{key}.png"), angles[motif], gain[motif], title=name
-            )
+            ))
             sequence_gain = cosine_similarity(result.corrected, data.eval_truth) - cosine_similarity(result.raw, data.eval_truth)
             pick = int(np.argsort(sequence_gain)[len(sequence_gain) // 2])
             first = int(np.flatnonzero(motif[pick])[0])
             window = (max(0, first - 15), min(data.eval_x.shape[1], first + 45))
-            plotting.plot_attribution_logos(
+            plotting.close_figure(plotting.plot_attribution_logos(
                 config.path("figures", f"logos_{key}.png"), result.raw[pick], angles[pick], result.corrected[pick],
                 data.eval_truth[pick] - 0.25, *window, title=f"{name}: evaluation sequence {pick}",
-            )
+            ))
             within = np.abs(gain[motif]) <= 1 - np.cos(np.radians(angles[motif])) + 1e-6
             return {
                 "model": name, "seed": seed,

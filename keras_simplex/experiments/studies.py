@@ -36,8 +36,8 @@ def _study(config, data, experiment, letter, values, key_of, make, backbone_of=l
 
 def _curve(config, rows, values, name, xlabel):
     grid = lambda field: np.array([[r[field] for r in rows if r["seed"] == s] for s in config.study_seeds])  # noqa: E731
-    plotting.plot_study_curve(config.path("figures", f"{name}.png"), values, grid("test_auroc"), grid("angle_std"),
-                              xlabel, title=config.study_model)
+    plotting.close_figure(plotting.plot_study_curve(config.path("figures", f"{name}.png"), values, grid("test_auroc"), grid("angle_std"),
+                              xlabel, title=config.study_model))
 
 
 def run_initialization(config: ReproductionConfig, data: Data) -> list[dict]:
