@@ -91,7 +91,6 @@ class AttributionEngine:
                 raise ValueError("jit_compile=True cannot be combined with a tf.distribute strategy")
             self.jit_compile = False
         self.strategy = strategy
-        self.sequence_shape = sequence_shape
         self.sequence_length, self.alphabet_size, self.dtype = input_spec(model, sequence_shape)
         self.target = check_target(target, output_shape(model, self.sequence_length, self.alphabet_size))
         wrappers = logit_wrappers(model) if self.logits else {}
