@@ -18,6 +18,7 @@ from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffl
 from keras_simplex.callbacks import SimplexAngleCallback, warmup
 from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
+from keras_simplex.ensemble import EnsembleAttribution, EnsembleExplainer
 from keras_simplex.explainer import CorrectedSaliency, Explainer
 from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
 from keras_simplex.jit_policy import resolve_jit_compile
@@ -44,6 +45,8 @@ __all__ = [
     "fix_gauge",
     "FixedSigmaNormal",
     "fold_simplex_projection",
+    "EnsembleAttribution",
+    "EnsembleExplainer",
     "Explainer",
     "GradientMethod",
     "gradient_angles",

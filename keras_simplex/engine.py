@@ -28,7 +28,7 @@ from keras_simplex.logits import logit_wrappers
 from keras_simplex.methods import GradientMethod
 from keras_simplex.results import MAPS, Attribution
 from keras_simplex.seeding import sequence_keys
-from keras_simplex.targets import Target, check_target
+from keras_simplex.targets import Target, check_target, per_target_indices
 from keras_simplex.validation import check_sequences
 
 DEFAULT_MAX_POINTS = 1024
@@ -52,6 +52,8 @@ class AttributionEngine:
     Args:
       model: a Keras model mapping ``(N, L, A)`` sequences to outputs.
       target: what to differentiate, see ``keras_simplex.targets.select_target``.
+      reduce: ``"sum"`` (one map for a list/slice of units) or None (one map per unit, a
+        target axis ``T`` after the sequence axis); ``target="all"`` always keeps one per unit.
       logits: differentiate the output layers' pre-activation (``keras_simplex.logits``).
       jit_compile: XLA compilation; ``None``/``"auto"`` = XLA on GPU, graph mode on CPU.
       max_points: the most points (model evaluations) in one compiled call (None: 1,024).
@@ -69,6 +71,7 @@ class AttributionEngine:
         model: keras.Model,
         target: Target = None,
         *,
+        reduce: str | None = "sum",
         logits: bool = False,
         jit_compile: bool | str | None = None,
         max_points: int | None = None,
@@ -92,7 +95,9 @@ class AttributionEngine:
             self.jit_compile = False
         self.strategy = strategy
         self.sequence_length, self.alphabet_size, self.dtype = input_spec(model, sequence_shape)
-        self.target = check_target(target, output_shape(model, self.sequence_length, self.alphabet_size))
+        shape = output_shape(model, self.sequence_length, self.alphabet_size)
+        self.per_target = per_target_indices(target, reduce, shape)
+        self.target = self.per_target if self.per_target is not None else check_target(target, shape)
         wrappers = logit_wrappers(model) if self.logits else {}
         plain = graph_forward(functional_graph(model), {}, wrappers) if self.logits else (
             lambda x: model(x, training=False))
@@ -108,7 +113,7 @@ class AttributionEngine:
             probe_length = self.sequence_length or length or 64
             forward = self._forward.forward(probe_length, self.alphabet_size, self.dtype)
             self._kernel = GradientKernel(forward, self.target, self.sequence_length, self.alphabet_size, self.dtype,
-                                          self.jit_compile)
+                                          self.jit_compile, self.per_target)
         return self._kernel
 
     @property
@@ -136,14 +141,14 @@ class AttributionEngine:
 
         def maps(x: tf.Tensor) -> dict[str, tf.Tensor]:
             constants = [tf.constant(a, self.dtype) for a in arrays]
-            return kernel.graph_attribution(x, *constants, None, method.multiply_by_inputs, tuple(outputs))
+            return kernel.graph_attribution(x, *constants, None, method.form, tuple(outputs))
 
         return maps
 
     # --- host loop -----------------------------------------------------------------------
 
     def run(self, x: Any, method: GradientMethod, outputs: tuple[str, ...] = MAPS,
-            check_simplex: bool = True) -> Attribution:
+            check_simplex: bool = True, average_strands: bool = False) -> Attribution:
         """``method``'s maps of the sequences ``x (N, L, A)``.
 
         Args:
@@ -151,11 +156,22 @@ class AttributionEngine:
           method: a ``GradientMethod`` (``keras_simplex.methods``).
           outputs: the fields of ``Attribution`` to compute; the others are None.
           check_simplex: reject positions that are not probability vectors.
+          average_strands: average each map with the reverse complement of the map of the
+            reverse-complemented sequence (DNA/RNA in ACGT order; for models that are not
+            reverse-complement equivariant). The angles are those of the averaged gradient.
 
         Returns:
           ``Attribution``: raw and corrected ``(N, L, A)`` maps and the ``(N, L)`` angles of
-          the method's weighted gradient sum.
+          the method's weighted gradient sum (``(N, T, L, A)`` and ``(N, T, L)`` per target).
         """
+        return Attribution(**finish_angles(self.sums(x, method, outputs, check_simplex, average_strands)))
+
+    def sums(self, x: Any, method: GradientMethod, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+             average_strands: bool = False) -> dict[str, np.ndarray]:
+        """The maps of ``run`` before the angles: a dictionary with the ``raw`` and
+        ``corrected`` maps asked for and, if ``angles`` are asked for, the ``gradient`` sum they
+        are the angles of (``finish_angles``). Sums of several runs (strands, models) average
+        linearly."""
         outputs = tuple(outputs)
         if not outputs or set(outputs) - set(MAPS):
             raise ValueError(f"outputs must be a non-empty selection of {MAPS}, got {outputs}")
@@ -163,14 +179,22 @@ class AttributionEngine:
             raise TypeError(f"method must be a GradientMethod (keras_simplex.methods), got {type(method).__name__}")
         x = check_sequences(x, alphabet_size=self.alphabet_size, length=self.sequence_length,
                             check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
+        if average_strands and self.alphabet_size != 4:
+            raise ValueError(f"average_strands needs a 4-letter nucleotide alphabet in ACGT order, got "
+                             f"{self.alphabet_size} letters")
         method.check(x)
+        requested = tuple(name for name in outputs if name != "angles") + (("gradient",) if "angles" in outputs else ())
+        result = self._strand_sums(x, method, requested)
+        if average_strands:
+            other = self._strand_sums(np.ascontiguousarray(reverse_complement(x)), method.reverse_complemented(), requested)
+            result = {name: (value + reverse_complement(other[name])) / 2 for name, value in result.items()}
+        return result
+
+    def _strand_sums(self, x: np.ndarray, method: GradientMethod, requested: tuple[str, ...]) -> dict[str, np.ndarray]:
         kernel = self.kernel(x.shape[1])
-        blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, outputs)
+        blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, requested)
                   for begin in range(0, len(x), BASELINE_BLOCK)]
-        result = _concatenated(blocks)
-        if "gradient" in result:
-            result["angles"] = simplex_angle(result.pop("gradient")).numpy()
-        return Attribution(**result)
+        return _concatenated(blocks)
 
     def _run_block(self, kernel: GradientKernel, x: np.ndarray, method: GradientMethod, begin: int,
                    outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -180,23 +204,21 @@ class AttributionEngine:
         groups, steps = starts.shape[1], len(method.alphas)
         group_weights = np.full(groups, 1.0 / groups, dtype)
         alphas, step_weights = (np.asarray(a, dtype) for a in (method.alphas, method.step_weights))
-        n, per_sequence = len(x), groups * steps
+        targets = 1 if self.per_target is None else len(self.per_target)
+        n, per_sequence = len(x), groups * steps * targets  # gradients held per sequence
         if per_sequence <= self.max_points:
             group_block, step_block = groups, steps
             chunk = min(self.max_points // per_sequence, n)
             if self.jit_compile:  # bucket chunk sizes so XLA compiles few shapes
                 chunk = min(self.max_points // per_sequence, 2 ** math.ceil(math.log2(n)))
         else:
-            chunk, step_block = 1, min(steps, self.max_points)
-            group_block = max(1, self.max_points // step_block)
+            chunk, step_block = 1, max(1, min(steps, self.max_points // targets))
+            group_block = max(1, self.max_points // (step_block * targets))
         parts = [(g, k) for g in range(0, groups, group_block) for k in range(0, steps, step_block)]
         noisy = method.sigma > 0
         if noisy:
             keys = sequence_keys(x, method.seed).view(np.int64)
-        requested = outputs
-        if "angles" in outputs and len(parts) > 1:  # the angles of each call see partial sums
-            requested = tuple(name for name in outputs if name != "angles") + ("gradient",)
-        function = kernel.compiled_function(noisy, method.multiply_by_inputs, requested)
+        function = kernel.compiled_function(noisy, method.form, outputs)
         pieces = []
         for first in range(0, n, chunk):
             end = min(first + chunk, n)
@@ -245,6 +267,20 @@ class AttributionEngine:
         values = self.strategy.experimental_distribute_values_from_function(shard)
         outputs = self._replicated[function](*values)
         return {key: self.strategy.gather(value, axis=0) for key, value in outputs.items()}
+
+
+def finish_angles(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``sums`` (``AttributionEngine.sums``) with the ``gradient`` replaced by its angles."""
+    sums = dict(sums)
+    if "gradient" in sums:
+        sums["angles"] = simplex_angle(sums.pop("gradient")).numpy()
+    return sums
+
+
+def reverse_complement(maps: np.ndarray) -> np.ndarray:
+    """Sequences or maps ``(..., L, A)`` (ACGT order) read on the other strand: both the
+    position and the letter axes reversed. Sums of gradient ``(..., L, A)`` too."""
+    return maps[..., ::-1, ::-1]
 
 
 def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

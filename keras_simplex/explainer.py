@@ -32,7 +32,11 @@ class Explainer:
     Args:
       model: a Keras model mapping ``(N, L, A)`` sequences to outputs.
       target: output to explain: index, list of indices or slice of the last output axis
-        (summed), or ``callable(outputs) -> (N,)``; None for single-output models.
+        (summed), ``"all"`` (one map per output unit), or ``callable(outputs) -> (N,)``; None
+        for single-output models.
+      reduce: ``"sum"`` sums the units a list or slice target picks (one map); None keeps one
+        map per unit: maps ``(N, T, L, A)`` and angles ``(N, T, L)``, all T gradients of a
+        point from one forward pass.
       logits: differentiate the output layer's pre-activation (e.g. the logit instead of the
         sigmoid); a clear error when the model's output has no activation to remove.
       jit_compile: XLA; None = XLA on GPU, graph mode on CPU (measured faster there).
@@ -44,8 +48,9 @@ class Explainer:
         follows ``keras_simplex.set_fast_paths`` (on by default).
 
     Every method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are not
-    probability vectors) and ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
-    ``"corrected"``, ``"angles"``; all by default), plus the method's options.
+    probability vectors), ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
+    ``"corrected"``, ``"angles"``; all by default) and ``average_strands`` (average with the
+    reverse-complement strand's map, see ``AttributionEngine.run``), plus the method's options.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class Explainer:
         model: keras.Model,
         target: Target = None,
         *,
+        reduce: str | None = "sum",
         logits: bool = False,
         jit_compile: bool | str | None = None,
         max_points: int | None = None,
@@ -60,56 +66,70 @@ class Explainer:
         strategy: tf.distribute.Strategy | None = None,
         fast: bool | None = None,
     ) -> None:
-        self.engine = AttributionEngine(model, target, logits=logits, jit_compile=jit_compile, max_points=max_points,
-                                        sequence_shape=sequence_shape, strategy=strategy, fast=fast)
+        self.engine = AttributionEngine(model, target, reduce=reduce, logits=logits, jit_compile=jit_compile,
+                                        max_points=max_points, sequence_shape=sequence_shape, strategy=strategy, fast=fast)
+        self._reduce = reduce
 
     model = property(lambda self: self.engine.model, doc="The explained Keras model.")
     target = property(lambda self: self.engine.target, doc="The explained target.")
+    reduce = property(lambda self: self._reduce, doc="'sum' (one map) or None (one map per target unit).")
+    targets = property(lambda self: self.engine.per_target, doc="Units with a map each (None: one map).")
     logits = property(lambda self: self.engine.logits, doc="Whether logits are differentiated.")
     jit_compile = property(lambda self: self.engine.jit_compile, doc="Whether XLA is used.")
     max_points = property(lambda self: self.engine.max_points, doc="Model evaluations per compiled call.")
     fast = property(lambda self: self.engine.fast, doc="Whether the speed rewrites may be used.")
 
     def explain(self, x: Any, method: GradientMethod | str, *, outputs: tuple[str, ...] = MAPS,
-                check_simplex: bool = True, **options: Any) -> Attribution:
+                check_simplex: bool = True, average_strands: bool = False, **options: Any) -> Attribution:
         """``method`` (a ``GradientMethod``, or a registry name with its ``options``) on ``x``."""
-        if isinstance(method, str):
-            method = registered_method(method, **options)
-        elif options:
-            raise TypeError(f"options {sorted(options)} go with a method name, not a GradientMethod")
-        return self.engine.run(x, method, outputs, check_simplex)
+        return self.engine.run(x, as_method(method, options), outputs, check_simplex, average_strands)
 
-    def saliency(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True) -> Attribution:
+    def saliency(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+                 average_strands: bool = False) -> Attribution:
         """Saliency, the gradient ``df/dx``."""
-        return self.explain(x, "saliency", outputs=outputs, check_simplex=check_simplex)
+        return self.explain(x, "saliency", outputs=outputs, check_simplex=check_simplex, average_strands=average_strands)
 
-    def gradient_x_input(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True) -> Attribution:
+    def gradient_x_input(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+                         average_strands: bool = False) -> Attribution:
         """Gradient x input, ``x * df/dx`` (the correction applies to the gradient first)."""
-        return self.explain(x, "gradient_x_input", outputs=outputs, check_simplex=check_simplex)
+        return self.explain(x, "gradient_x_input", outputs=outputs, check_simplex=check_simplex,
+                            average_strands=average_strands)
 
     def integrated_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-                             **options: Any) -> Attribution:
+                             average_strands: bool = False, **options: Any) -> Attribution:
         """Integrated gradients; options: ``baseline="uniform"``, ``steps=50``,
-        ``rule="trapezoid"``, ``num_baselines=1``, ``seed=0``, ``multiply_by_inputs=True``
-        (``keras_simplex.methods.integrated_gradients``)."""
-        return self.explain(x, "integrated_gradients", outputs=outputs, check_simplex=check_simplex, **options)
+        ``rule="trapezoid"``, ``num_baselines=1``, ``seed=0``, ``multiply_by_inputs=True``,
+        ``hypothetical=False`` (``keras_simplex.methods.integrated_gradients``)."""
+        return self.explain(x, "integrated_gradients", outputs=outputs, check_simplex=check_simplex,
+                            average_strands=average_strands, **options)
 
     def expected_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-                           **options: Any) -> Attribution:
+                           average_strands: bool = False, **options: Any) -> Attribution:
         """Expected gradients; options: ``baseline="dinucleotide_shuffle"``,
-        ``num_baselines=10``, ``steps=20``, ``rule``, ``seed``, ``multiply_by_inputs``
-        (``keras_simplex.methods.expected_gradients``)."""
-        return self.explain(x, "expected_gradients", outputs=outputs, check_simplex=check_simplex, **options)
+        ``num_baselines=10``, ``steps=20``, ``rule``, ``seed``, ``multiply_by_inputs``,
+        ``hypothetical`` (``keras_simplex.methods.expected_gradients``)."""
+        return self.explain(x, "expected_gradients", outputs=outputs, check_simplex=check_simplex,
+                            average_strands=average_strands, **options)
 
     def smoothgrad(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-                   **options: Any) -> Attribution:
+                   average_strands: bool = False, **options: Any) -> Attribution:
         """SmoothGrad; options: ``samples=25``, ``sigma=0.1``, ``seed=0``,
         ``multiply_by_inputs=False`` (``keras_simplex.methods.smoothgrad``)."""
-        return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex, **options)
+        return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex,
+                            average_strands=average_strands, **options)
 
-    def angles(self, x: Any, *, check_simplex: bool = True) -> np.ndarray:
+    def angles(self, x: Any, *, check_simplex: bool = True, average_strands: bool = False) -> np.ndarray:
         """``(N, L)`` angle (degrees) between the input gradient and the simplex."""
-        return self.saliency(x, outputs=("angles",), check_simplex=check_simplex).angles
+        return self.saliency(x, outputs=("angles",), check_simplex=check_simplex, average_strands=average_strands).angles
+
+
+def as_method(method: GradientMethod | str, options: dict[str, Any]) -> GradientMethod:
+    """``method`` itself, or the registry's method of that name with ``options``."""
+    if isinstance(method, str):
+        return registered_method(method, **options)
+    if options:
+        raise TypeError(f"options {sorted(options)} go with a method name, not a GradientMethod")
+    return method
 
 
 class CorrectedSaliency(Explainer):
@@ -138,18 +158,18 @@ UNSET: Any = _Unset()
 _EXPLAINERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
 
 
-def explainer_for(model: Any, *, target: Target = UNSET, logits: bool = UNSET, jit_compile: Any = UNSET,
-                  max_points: Any = UNSET, fast: Any = UNSET) -> Explainer:
+def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET,
+                  jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET) -> Explainer:
     """The explainer for ``model``: ``model`` itself if it is one (a setting given that
     differs from its own is an error), else a cached one per model and settings."""
-    given = {name: value for name, value in dict(target=target, logits=logits, jit_compile=jit_compile,
+    given = {name: value for name, value in dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile,
                                                    max_points=max_points, fast=fast).items() if value is not UNSET}
     if isinstance(model, Explainer):
         _check_settings(model, given)
         return model
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model or a keras_simplex.Explainer, got {type(model).__name__}")
-    key = (target_key(given.get("target")), bool(given.get("logits", False)), resolve_jit_compile(given.get("jit_compile")),
+    key = (target_key(given.get("target")), given.get("reduce", "sum"), bool(given.get("logits", False)), resolve_jit_compile(given.get("jit_compile")),
            resolve_max_points(given.get("max_points")), fast_paths_enabled(given.get("fast")))  # the switch as it is now
     explainers = _EXPLAINERS.setdefault(model, {})
     if key not in explainers:
@@ -161,6 +181,7 @@ def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
     """Raise when a setting passed with an explainer differs from the explainer's own."""
     own = {
         "target": (target_key(explainer.target), lambda v: target_key(normalize_target(v))),
+        "reduce": (explainer.reduce, lambda v: v),
         "logits": (explainer.logits, bool),
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),
         "max_points": (explainer.max_points, resolve_max_points),

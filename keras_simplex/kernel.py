@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.results import MAPS
-from keras_simplex.targets import Target, select_target
+from keras_simplex.targets import Target, select_target, select_targets
 
 
 class GradientKernel:
@@ -27,73 +27,105 @@ class GradientKernel:
       target: what to differentiate (``targets.select_target``).
       sequence_length, alphabet_size, dtype: the input spec (``L`` None: any length).
       jit_compile: XLA-compile the differentiation and reductions.
+      per_target: output units that keep their own map (``targets.per_target_indices``): maps
+        get a target axis ``T`` after the sequence axis, all T gradients of a point from one
+        forward pass (a vectorised Jacobian). None: the target is one scalar.
     """
 
     def __init__(self, forward: Callable, target: Target, sequence_length: int | None, alphabet_size: int,
-                 dtype: tf.DType, jit_compile: bool) -> None:
+                 dtype: tf.DType, jit_compile: bool, per_target: tuple[int, ...] | None = None) -> None:
         self.forward = forward
         self.target = target
+        self.per_target = per_target
         self.sequence_length, self.alphabet_size, self.dtype = sequence_length, alphabet_size, dtype
         self.jit_compile = jit_compile
         self._functions: dict[tuple, Any] = {}
         self._reductions: dict[tuple, Any] = {}
 
-    def _reduction(self, multiply_by_inputs: bool, outputs: tuple[str, ...]):
+    def _reduction(self, form: str, outputs: tuple[str, ...]):
         """``_reduce_gradients`` for these options, XLA-compiled if asked (built once)."""
-        key = (bool(multiply_by_inputs), outputs)
+        key = (form, outputs)
         if key not in self._reductions:
-            reduce = functools.partial(self._reduce_gradients, multiply_by_inputs=key[0], outputs=outputs)
+            reduce = functools.partial(self._reduce_gradients, form=form, outputs=outputs)
             self._reductions[key] = tf.function(reduce, jit_compile=True) if self.jit_compile else reduce
         return self._reductions[key]
 
-    def _reduce_gradients(self, points, offsets, weights, multiply_by_inputs: bool,
-                          outputs: tuple[str, ...]) -> dict[str, tf.Tensor]:
-        """Weighted gradients at ``points (C, G, K, L, A)`` summed per sequence.
-
-        The point weights ``weights (G, K)`` enter the differentiated total, so the tape
-        returns weighted gradients and every sum below is a plain reduction. Returns the
-        ``outputs`` asked for among: ``raw`` and ``corrected`` maps ``(C, L, A)`` (the gradient,
-        or ``offsets (C, G, L, A)`` times the per-start path gradient with
-        ``multiply_by_inputs``), the ``(C, L)`` ``angles`` of the gradient sum (valid when the
-        call holds all points of a sequence) and that sum, ``gradient``. Work for outputs not
-        asked for is pruned from the graph.
-        """
+    def _weighted_gradients(self, points, weights):
+        """Gradients of the target at ``points (C, G, K, L, A)`` times ``weights (G, K)``:
+        ``(C, G, K, L, A)``, or ``(C * T, G, K, L, A)`` (sequence-major) per target."""
         shape = tf.shape(points)
         flat = tf.reshape(points, tf.concat([[-1], shape[3:]], axis=0))
         point_weights = tf.reshape(tf.broadcast_to(weights, shape[:3]), [-1])
         with tf.GradientTape() as tape:
             tape.watch(flat)
-            values = tf.cast(select_target(self.forward(flat), self.target), points.dtype)
-            total = tf.reduce_sum(values * point_weights)
-        grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        grads = tf.reshape(tf.cast(grads, points.dtype), shape)
+            outputs = self.forward(flat)
+            if self.per_target is None:
+                total = tf.reduce_sum(tf.cast(select_target(outputs, self.target), points.dtype) * point_weights)
+            else:  # (T,) totals; the Jacobian's rows are vectorised backward passes
+                values = tf.cast(select_targets(outputs, self.per_target), points.dtype)
+                total = tf.reduce_sum(values * point_weights[:, None], axis=0)
+        if self.per_target is None:
+            grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return tf.reshape(tf.cast(grads, points.dtype), shape)
+        grads = tape.jacobian(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # (T, P, L, A)
+        grads = tf.reshape(tf.cast(grads, points.dtype), tf.concat([[len(self.per_target)], shape], axis=0))
+        grads = tf.transpose(grads, [1, 0, 2, 3, 4, 5])  # (C, T, G, K, L, A)
+        return tf.reshape(grads, tf.concat([[-1], shape[1:]], axis=0))
+
+    def _reduce_gradients(self, x, starts, points, weights, form: str, outputs: tuple[str, ...]) -> dict[str, tf.Tensor]:
+        """Weighted gradients at ``points (C, G, K, L, A)`` of ``x (C, L, A)`` summed per sequence.
+
+        The point weights ``weights (G, K)`` enter the differentiated total, so the tape
+        returns weighted gradients and every sum below is a plain reduction. ``form`` says what
+        the maps are (``GradientMethod.form``): ``"gradient"`` (the gradient sum),
+        ``"contribution"`` (``x - start`` times each start's path gradient, summed over the
+        starts ``starts (C or 1, G, L, A)``) or ``"hypothetical"`` (each start's path gradient
+        ``m`` minus ``<start, m>`` at every position, summed: the contribution every letter
+        would have had). Returns the ``outputs`` asked for among: ``raw`` and ``corrected``
+        maps ``(C, L, A)`` (``(C, T, L, A)`` per target), the ``angles`` of the gradient sum
+        (valid when the call holds all points of a sequence) and that sum, ``gradient``. Work
+        for outputs not asked for is pruned from the graph.
+        """
+        grads = self._weighted_gradients(points, weights)
         gradient = tf.reduce_sum(grads, axis=[1, 2])
         results = {"gradient": gradient, "angles": simplex_angle(gradient)}
-        if multiply_by_inputs:
-            path = tf.reduce_sum(grads, axis=2)  # (C, G, L, A)
-            results["raw"] = tf.reduce_sum(offsets * path, axis=1)
-            results["corrected"] = tf.reduce_sum(offsets * project_to_simplex(path), axis=1)
-        else:  # the projection is linear: project the sum
+        if form == "gradient":  # the projection is linear: project the sum
             results["raw"] = gradient
             results["corrected"] = project_to_simplex(gradient)
-        return {name: results[name] for name in outputs}
+        else:
+            path = tf.reduce_sum(grads, axis=2)  # (C [* T], G, L, A)
+            starts = tf.broadcast_to(starts, tf.concat([tf.shape(x)[:1], tf.shape(starts)[1:]], axis=0))
+            if self.per_target is not None:
+                x, starts = (tf.repeat(a, len(self.per_target), axis=0) for a in (x, starts))
+            for name, per_start in (("raw", path), ("corrected", project_to_simplex(path))):
+                if form == "contribution":
+                    results[name] = tf.reduce_sum((x[:, None] - starts) * per_start, axis=1)
+                else:
+                    reference = tf.reduce_sum(starts * per_start, axis=-1, keepdims=True)
+                    results[name] = tf.reduce_sum(per_start - reference, axis=1)
+        results = {name: results[name] for name in outputs}
+        if self.per_target is not None:  # (C * T, ...) -> (C, T, ...)
+            targets = len(self.per_target)
+            results = {name: tf.reshape(value, tf.concat([[-1, targets], tf.shape(value)[1:]], axis=0))
+                       for name, value in results.items()}
+        return results
 
     def graph_attribution(self, x, starts, group_weights, alphas, step_weights, noise=None,
-                          multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
+                          form: str = "gradient", outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
         """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a
         serving signature): points from ``x (C, L, A)`` and ``starts (C or 1, G, L, A)`` at
         fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, weighted by
-        ``group_weights (G,)`` and ``step_weights (K,)``. Returns the ``outputs`` asked for:
-        ``raw``, ``corrected`` ``(C, L, A)``, ``angles (C, L)`` or ``gradient (C, L, A)`` (see
-        ``_reduce_gradients``)."""
+        ``group_weights (G,)`` and ``step_weights (K,)``; ``form`` as in ``_reduce_gradients``.
+        Returns the ``outputs`` asked for: ``raw``, ``corrected`` ``(C, L, A)``, ``angles
+        (C, L)`` or ``gradient (C, L, A)`` (with a target axis after C per target)."""
         offsets = x[:, None] - starts  # (C, G, L, A)
         points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
         if noise is not None:
             points = points + noise
         weights = group_weights[:, None] * step_weights[None, :]
-        return self._reduction(multiply_by_inputs, tuple(outputs))(points, offsets, weights)
+        return self._reduction(form, tuple(outputs))(x, starts, points, weights)
 
-    def compiled_function(self, noisy: bool = False, multiply_by_inputs: bool = False, outputs: tuple[str, ...] = MAPS):
+    def compiled_function(self, noisy: bool = False, form: str = "gradient", outputs: tuple[str, ...] = MAPS):
         """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes).
 
         Inputs: ``x (C, L, A)``, ``starts (C or 1, G, L, A)``, ``group_weights (G,)``,
@@ -103,12 +135,12 @@ class GradientKernel:
         ``(total_steps, L, A)`` draw, so results do not depend on chunking).
         Returns the dictionary of ``graph_attribution``.
         """
-        key = (bool(noisy), bool(multiply_by_inputs), tuple(outputs))
+        key = (bool(noisy), form, tuple(outputs))
         if key not in self._functions:
             self._functions[key] = self._build(*key)
         return self._functions[key]
 
-    def _build(self, noisy: bool, multiply_by_inputs: bool, outputs: tuple[str, ...]):
+    def _build(self, noisy: bool, form: str, outputs: tuple[str, ...]):
         length, size, dtype = self.sequence_length, self.alphabet_size, self.dtype
         signature = [
             tf.TensorSpec([None, length, size], dtype, name="x"),
@@ -138,6 +170,6 @@ class GradientKernel:
 
                 draws = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
                 noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
-            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, multiply_by_inputs, outputs)
+            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs)
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)

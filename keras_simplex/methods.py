@@ -47,6 +47,16 @@ class GradientMethod:
       sigma: standard deviation of the Gaussian noise added to every point (0: none).
       multiply_by_inputs: map = ``mean_b (x - start_b) * gradient_b`` instead of the gradient.
       seed: seed of the shuffles and the noise (an int; None in a factory draws one).
+      hypothetical: with ``multiply_by_inputs``, return the hypothetical contributions
+        ``mean_b (m_b - <start_b, m_b>)`` (``m_b``: the path-averaged gradient of start b,
+        ``<.,.>`` over the alphabet at each position) instead: the contribution each letter
+        would have made in place of the observed one. Their product with the one-hot ``x`` is
+        the contribution map (per position, ``<x, hyp> = mean_b <x - start_b, m_b>``); this is
+        what TF-MoDISco reads (the DeepLIFT/DeepSHAP convention). Starts on the simplex (shuffles,
+        ``uniform``) make the simplex correction drop out of this form: ``<start_b, 1> = 1`` so
+        subtracting the mean of ``m_b`` changes ``m_b`` and ``<start_b, m_b>`` by the same
+        amount; raw and corrected hypothetical maps agree then. With ``zeros`` starts they are
+        the raw and corrected path gradients.
     """
 
     name: str
@@ -57,6 +67,41 @@ class GradientMethod:
     sigma: float = 0.0
     multiply_by_inputs: bool = False
     seed: int = 0
+    hypothetical: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hypothetical and not self.multiply_by_inputs:
+            raise ValueError("hypothetical contributions are the per-letter form of the multiply_by_inputs map; "
+                             "with multiply_by_inputs=False the map is already the gradient")
+
+    @property
+    def form(self) -> str:
+        """What the maps are: ``"gradient"``, ``"contribution"`` or ``"hypothetical"``."""
+        if self.hypothetical:
+            return "hypothetical"
+        return "contribution" if self.multiply_by_inputs else "gradient"
+
+    def hypothetical_form(self) -> "GradientMethod":
+        """This method with per-letter maps, as TF-MoDISco reads them: the hypothetical
+        contributions of methods that multiply by the input, else the method itself (its map
+        is a gradient: saliency, SmoothGrad)."""
+        return dataclasses.replace(self, hypothetical=self.multiply_by_inputs)
+
+    def reverse_complemented(self) -> "GradientMethod":
+        """This method for reverse-complemented sequences: a baseline array is read on the
+        other strand too (its position and letter axes reversed, ACGT order)."""
+        if isinstance(self.baseline, str):
+            return self
+        return dataclasses.replace(self, baseline=np.asarray(self.baseline)[..., ::-1, ::-1])
+
+    def options(self) -> dict[str, Any]:
+        """The method's settings as plain values, for provenance records."""
+        settings = {"name": self.name, "num_baselines": self.num_baselines, "steps": len(self.alphas),
+                    "alphas": [float(a) for a in self.alphas], "step_weights": [float(w) for w in self.step_weights],
+                    "sigma": self.sigma, "multiply_by_inputs": self.multiply_by_inputs, "seed": self.seed,
+                    "hypothetical": self.hypothetical}
+        settings["baseline"] = self.baseline if isinstance(self.baseline, str) else f"array{np.shape(self.baseline)}"
+        return settings
 
     @property
     def random_starts(self) -> bool:
@@ -136,6 +181,7 @@ def integrated_gradients(
     num_baselines: int = 1,
     seed: int | None = 0,
     multiply_by_inputs: bool = True,
+    hypothetical: bool = False,
 ) -> GradientMethod:
     """Integrated gradients, averaged over ``num_baselines`` baselines.
 
@@ -148,11 +194,13 @@ def integrated_gradients(
       seed: seed of the shuffles (None: a fresh one).
       multiply_by_inputs: True for ``(x - b) * mean path gradient`` (completeness:
         ``sum(map) = f(x) - mean_b f(b)``); False for the path-averaged gradient (the paper's).
+      hypothetical: per-letter hypothetical contributions (see ``GradientMethod``), for
+        TF-MoDISco; needs ``multiply_by_inputs``.
     """
     alphas, weights = integration_rule(steps, rule)
     _check_baseline_name(baseline)
     return GradientMethod("integrated_gradients", baseline, _count("num_baselines", num_baselines), alphas, weights,
-                          multiply_by_inputs=bool(multiply_by_inputs), seed=_seed(seed))
+                          multiply_by_inputs=bool(multiply_by_inputs), seed=_seed(seed), hypothetical=bool(hypothetical))
 
 
 def expected_gradients(
@@ -162,11 +210,12 @@ def expected_gradients(
     rule: str = "trapezoid",
     seed: int | None = 0,
     multiply_by_inputs: bool = True,
+    hypothetical: bool = False,
 ) -> GradientMethod:
     """Expected gradients: integrated gradients averaged over several baselines (default 10
     dinucleotide shuffles of each sequence x 20 steps; the paper used ``"shuffle"``).
     Arguments as in ``integrated_gradients``."""
-    method = integrated_gradients(baseline, steps, rule, num_baselines, seed, multiply_by_inputs)
+    method = integrated_gradients(baseline, steps, rule, num_baselines, seed, multiply_by_inputs, hypothetical)
     return dataclasses.replace(method, name="expected_gradients")
 
 

@@ -1,4 +1,9 @@
-"""Which scalar of a model's output is differentiated."""
+"""Which scalar (or scalars) of a model's output is differentiated.
+
+A target picks units of the model output's last axis. By default the picked units are summed
+into one scalar per sequence (one map); with ``reduce=None`` (or ``target="all"``) each unit
+keeps its own map, a target axis ``T`` after the sequence axis.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,17 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-Target = Union[None, int, slice, Sequence[int], Callable[[Any], tf.Tensor]]
+Target = Union[None, int, slice, Sequence[int], str, Callable[[Any], tf.Tensor]]
+REDUCTIONS = ("sum", None)
 
 
 def normalize_target(target: Target) -> Target:
     """``target`` with numpy integers as ``int`` and index sequences as a tuple of ints.
 
     Raises TypeError for anything that is not None, an integer, a slice, a sequence of
-    integers or a callable.
+    integers, ``"all"`` or a callable.
     """
-    if target is None or callable(target) or isinstance(target, slice):
+    if target is None or callable(target) or isinstance(target, slice) or _is_all(target):
         return target
     if isinstance(target, numbers.Integral) and not isinstance(target, (bool, np.bool_)):
         return int(target)
@@ -27,7 +33,7 @@ def normalize_target(target: Target) -> Target:
             if not indices:
                 raise ValueError("target is an empty list: it selects no output to explain")
             return tuple(int(i) for i in indices)
-    raise TypeError(f"target must be None, an int, a slice, a list of ints or a callable, got {target!r}")
+    raise TypeError(f"target must be None, an int, a slice, a list of ints, 'all' or a callable, got {target!r}")
 
 
 def target_key(target: Target) -> Any:
@@ -35,6 +41,8 @@ def target_key(target: Target) -> Any:
     target = normalize_target(target)
     if isinstance(target, slice):
         return ("slice", target.start, target.stop, target.step)
+    if _is_all(target):
+        return ("all",)
     if callable(target):
         return ("callable", id(target))
     return ("indices", target) if isinstance(target, tuple) else ("index", target)
@@ -53,6 +61,10 @@ def check_target(target: Target, output_shape: Any) -> Target:
             f"that picks the scalar to explain"
         )
     units = output_shape[-1] if len(output_shape) > 1 else 1
+    if _is_all(target):
+        if units is None:
+            raise ValueError("target='all' needs a model whose last output axis has a known size")
+        return tuple(range(units))
     if target is None:
         known = [d for d in output_shape[1:] if d is not None]
         if len(known) != len(output_shape) - 1 or any(d != 1 for d in known):
@@ -73,8 +85,43 @@ def check_target(target: Target, output_shape: Any) -> Target:
     return target
 
 
+def per_target_indices(target: Target, reduce: str | None, output_shape: Any) -> tuple[int, ...] | None:
+    """The output units that keep their own map, or None when the target is summed into one.
+
+    ``target="all"`` always keeps one map per unit; a list of indices or a slice does with
+    ``reduce=None``; ``reduce="sum"`` (the default elsewhere) sums them. Raises for
+    ``reduce=None`` with a target that names no list of units (None, an int, a callable).
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be 'sum' or None, got {reduce!r}")
+    if _is_all(target):
+        return check_target("all", output_shape)
+    if reduce == "sum":
+        return None
+    target = check_target(target, output_shape)
+    if isinstance(target, tuple):
+        return target
+    if isinstance(target, slice) and output_shape[-1] is not None:
+        return tuple(range(output_shape[-1]))[target]
+    raise ValueError(f"reduce=None keeps one map per output unit: give target='all', a list of indices or a "
+                     f"slice of a known output axis, not {target!r}")
+
+
+def _is_all(target: Any) -> bool:
+    return isinstance(target, str) and target == "all"
+
+
 def _is_shape(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(d is None or isinstance(d, int) for d in value)
+
+
+def select_targets(outputs: Any, indices: tuple[int, ...]) -> tf.Tensor:
+    """One scalar per example and unit, ``(P, T)``: units ``indices`` of the last axis of
+    ``outputs (P, ..., units)``, any other non-batch axes summed."""
+    value = tf.gather(tf.convert_to_tensor(outputs), list(indices), axis=-1)
+    if value.shape.rank is not None and value.shape.rank > 2:
+        value = tf.reduce_sum(tf.reshape(value, [tf.shape(value)[0], -1, len(indices)]), axis=1)
+    return value
 
 
 def select_target(outputs: Any, target: Target) -> tf.Tensor:

@@ -154,8 +154,8 @@ def test_engine_is_traced_once_for_all_batch_sizes(cnn):
     for n in (1, 3, 10, 100):
         ks.saliency(explainer, random_one_hot(n, 40, seed=n))
         ks.integrated_gradients(explainer, random_one_hot(n, 40, seed=n), steps=9)
-    for multiply_by_inputs in (False, True):  # saliency, integrated gradients (corrected maps)
-        function = explainer.engine.kernel().compiled_function(False, multiply_by_inputs, ("corrected",))
+    for form in ("gradient", "contribution"):  # saliency, integrated gradients (corrected maps)
+        function = explainer.engine.kernel().compiled_function(False, form, ("corrected",))
         assert function.experimental_get_tracing_count() == 1
 
 

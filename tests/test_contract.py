@@ -62,7 +62,9 @@ def reference_maps(entry, model, x: np.ndarray, method: ks.GradientMethod) -> di
         path[i] = np.einsum("bkla,k->bla", gradients, weights)
     projected = path - path.mean(-1, keepdims=True)
     gradient = path.mean(1)
-    if method.multiply_by_inputs:
+    if method.hypothetical:  # per letter: m_b - <start_b, m_b>, averaged over the starts b
+        raw, corrected = ((m - (starts * m).sum(-1, keepdims=True)).mean(1) for m in (path, projected))
+    elif method.multiply_by_inputs:
         offsets = xs[:, None] - starts
         raw, corrected = (offsets * path).mean(1), (offsets * projected).mean(1)
     else:
@@ -93,6 +95,24 @@ def test_method_equals_the_tape_reference(entry_name, method_name):
         assert_maps_close(getattr(result, field), expected[field], entry.rtol, field)
     clear = expected["norm"] > 1e-3 * expected["norm"].max()  # angles of ~zero gradients are noise
     np.testing.assert_allclose(result.angles[clear], expected["angles"][clear], atol=max(0.05, 100 * entry.rtol))
+
+
+@pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.parametrize("entry_name", list(ENTRIES))
+def test_hypothetical_contributions_equal_the_tape_reference(entry_name):
+    """Hypothetical contributions of expected gradients (shuffles) and IG (zeros) on every
+    zoo model; their product with x is the contribution map."""
+    entry, model = ENTRIES[entry_name], zoo_model(entry_name)
+    x = zoo_inputs(entry, 3)
+    explainer = ks.Explainer(model, **entry.settings)
+    for name in ("expected_gradients", "integrated_gradients"):
+        method = ks.methods.method(name, **BATTERY_OPTIONS[name], hypothetical=True)
+        result = explainer.explain(x, method)
+        expected = reference_maps(entry, model, x, method)
+        for field in ("raw", "corrected"):
+            assert_maps_close(getattr(result, field), expected[field], entry.rtol, f"{name} {field}")
+        contributions = explainer.explain(x, battery_method(name))
+        assert_maps_close((x * result.corrected).sum(-1), contributions.corrected.sum(-1), entry.rtol, name)
 
 
 @pytest.mark.filterwarnings(NO_FALLBACK)

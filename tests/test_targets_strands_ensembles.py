@@ -1,0 +1,162 @@
+"""Several targets, both strands and several models in one call (issue: peaks to motifs, item 5)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_simplex as ks
+from conftest import random_one_hot
+from zoo import randomize_batch_norm
+
+METHODS = {  # small settings
+    "saliency": {},
+    "gradient_x_input": {},
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 3, "seed": 4},
+    "expected_gradients": {"num_baselines": 2, "steps": 3, "seed": 5},
+}
+
+
+def multitask_cnn(units=5, length=30, seed=0):
+    """Conv + batch norm (the fast path folds it) + max pooling, ``units`` sigmoid outputs."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4))
+    x = keras.layers.BatchNormalization()(keras.layers.Conv1D(8, 5, padding="same")(inputs))
+    x = keras.layers.MaxPooling1D(2)(keras.layers.ReLU()(x))
+    outputs = keras.layers.Dense(units, activation="sigmoid")(keras.layers.Flatten()(x))
+    return randomize_batch_norm(keras.Model(inputs, outputs))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return multitask_cnn()
+
+
+@pytest.fixture(scope="module")
+def x():
+    return random_one_hot(7, 30, seed=3)
+
+
+def assert_close(actual, expected, tolerance=1e-5):
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_all_targets_equal_the_per_target_maps(model, x, method):
+    result = ks.Explainer(model, "all").explain(x, method, **METHODS[method])
+    assert result.raw.shape == (7, 5, 30, 4) and result.angles.shape == (7, 5, 30)
+    for t in range(5):
+        single = ks.Explainer(model, t).explain(x, method, **METHODS[method])
+        for field in ("raw", "corrected", "angles"):
+            assert_close(getattr(result, field)[:, t], getattr(single, field))
+
+
+@pytest.mark.parametrize("settings", [dict(max_points=4), dict(jit_compile=True), dict(logits=True), dict(fast=False)])
+def test_target_lists_keep_their_order_under_every_engine_setting(model, x, settings):
+    method = ks.methods.method("expected_gradients", hypothetical=True, **METHODS["expected_gradients"])
+    result = ks.Explainer(model, [3, 0], reduce=None, **settings).explain(x, method)
+    assert result.corrected.shape == (7, 2, 30, 4)
+    for column, t in enumerate([3, 0]):
+        single = ks.Explainer(model, t, logits=settings.get("logits", False)).explain(x, method)
+        assert_close(result.corrected[:, column], single.corrected)
+        assert_close(result.raw[:, column], single.raw)
+
+
+def test_reduce_sum_and_slices(model, x):
+    per_target = ks.saliency(model, x, target=slice(1, 4), reduce=None)
+    assert per_target.shape == (7, 3, 30, 4)
+    summed = ks.saliency(model, x, target=[1, 2, 3])
+    assert_close(summed, per_target.sum(axis=1))
+    assert ks.gradient_angles(model, x, target="all").shape == (7, 5, 30)
+
+
+def test_per_target_errors(model):
+    with pytest.raises(ValueError, match="reduce=None keeps one map per output unit"):
+        ks.Explainer(model, 2, reduce=None)
+    with pytest.raises(ValueError, match="reduce must be 'sum' or None"):
+        ks.Explainer(model, [1, 2], reduce="mean")
+    with pytest.raises(ValueError, match="out of range"):
+        ks.Explainer(model, [1, 7], reduce=None)
+    with pytest.raises(TypeError, match="'all'"):
+        ks.Explainer(model, "every")
+
+
+def other_strand(maps):
+    return maps[..., ::-1, ::-1]
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "smoothgrad", "expected_gradients"])
+def test_average_strands_is_the_mean_with_the_other_strands_map(model, x, method):
+    explainer = ks.Explainer(model, "all")
+    averaged = explainer.explain(x, method, average_strands=True, **METHODS[method])
+    forward = explainer.explain(x, method, **METHODS[method])
+    reverse = explainer.explain(np.ascontiguousarray(other_strand(x)), method, **METHODS[method])
+    for field in ("raw", "corrected"):
+        assert_close(getattr(averaged, field), (getattr(forward, field) + other_strand(getattr(reverse, field))) / 2)
+    gradient = ks.Explainer(model, "all")  # angles are those of the averaged gradient
+    g_forward = gradient.saliency(x).raw
+    g_reverse = other_strand(gradient.saliency(np.ascontiguousarray(other_strand(x))).raw)
+    expected_angles = ks.simplex_angle((g_forward + g_reverse) / 2).numpy()
+    np.testing.assert_allclose(explainer.saliency(x, average_strands=True).angles, expected_angles, atol=1e-3)
+
+
+def test_average_strands_of_an_equivariant_model_changes_nothing(x):
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((30, 4))
+    conv = keras.layers.Conv1D(4, 5, activation="relu")
+    pool = keras.layers.GlobalMaxPooling1D()
+    both = keras.layers.Add()([pool(conv(inputs)), pool(conv(keras.layers.Lambda(lambda t: t[:, ::-1, ::-1])(inputs)))])
+    model = keras.Model(inputs, keras.layers.Dense(1)(both))
+    plain = ks.saliency(model, x)
+    assert_close(ks.saliency(model, x, average_strands=True), plain)
+    assert_close(other_strand(ks.saliency(model, np.ascontiguousarray(other_strand(x)))), plain)
+
+
+def test_average_strands_reads_baseline_arrays_on_the_other_strand(model, x):
+    baselines = random_one_hot(7 * 2, 30, seed=9).reshape(7, 2, 30, 4)
+    explainer = ks.Explainer(model, 1)
+    averaged = explainer.integrated_gradients(x, baseline=baselines, steps=3, average_strands=True)
+    forward = explainer.integrated_gradients(x, baseline=baselines, steps=3)
+    reverse = explainer.integrated_gradients(np.ascontiguousarray(other_strand(x)), steps=3,
+                                             baseline=np.ascontiguousarray(other_strand(baselines)))
+    assert_close(averaged.corrected, (forward.corrected + other_strand(reverse.corrected)) / 2)
+
+
+def test_average_strands_needs_four_letters():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10, 20))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+    with pytest.raises(ValueError, match="4-letter"):
+        ks.saliency(model, random_one_hot(2, 10, 20), average_strands=True)
+
+
+def test_ensemble_mean_dispersion_and_angles(x):
+    models = [multitask_cnn(seed=s) for s in range(3)]
+    result = ks.EnsembleExplainer(models, target=2).integrated_gradients(x, steps=4)
+    singles = [ks.Explainer(m, 2).integrated_gradients(x, steps=4) for m in models]
+    assert result.models == 3
+    for field in ("raw", "corrected"):
+        maps = np.stack([getattr(s, field) for s in singles]).astype(np.float64)
+        mean = maps.mean(0)
+        assert_close(getattr(result, field), mean)
+        spread = np.sqrt(np.mean(np.sum((maps - mean) ** 2, axis=-1), axis=0))  # (N, L)
+        assert_close(getattr(result, f"{field}_dispersion"), spread)
+    mean_gradient = np.mean([ks.Explainer(m, 2).integrated_gradients(x, steps=4, multiply_by_inputs=False).raw
+                             for m in models], axis=0)
+    np.testing.assert_allclose(result.angles, ks.simplex_angle(mean_gradient).numpy(), atol=1e-3)
+
+
+def test_ensemble_of_one_model_twice_has_no_dispersion(model, x):
+    result = ks.EnsembleExplainer([model, ks.Explainer(model, "all")], target="all").saliency(x, average_strands=True)
+    assert result.corrected.shape == (7, 5, 30, 4) and result.corrected_dispersion.shape == (7, 5, 30)
+    np.testing.assert_allclose(result.corrected_dispersion, 0, atol=1e-7)
+    assert_close(result.corrected, ks.saliency(model, x, target="all", average_strands=True))
+
+
+def test_ensemble_errors(model):
+    with pytest.raises(ValueError, match="at least one model"):
+        ks.EnsembleExplainer([])
+    with pytest.raises(ValueError, match="different inputs"):
+        ks.EnsembleExplainer([model, multitask_cnn(length=20)], target=0)
+    with pytest.raises(ValueError, match="different target units"):
+        ks.EnsembleExplainer([ks.Explainer(model, "all"), ks.Explainer(model, [1, 2], reduce=None)])
