@@ -136,3 +136,87 @@ def test_builds_are_deterministic_with_and_without_beam(tmp_path):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x["sequence"], y["sequence"])
             assert x["label"] == y["label"]
+
+
+def tiny_manual(tmp_path):
+    """A manual folder with a 2-chromosome genome and 5 + 5 peaks (no overlaps, so nothing is
+    down-sampled once both classes keep all windows): the ChIP peaks on lines 4 and 5 give
+    20-nt windows past chr1's start (-5..15) and chr2's end (585..605 on 600 nt)."""
+    rng = np.random.default_rng(3)
+    genome = {"chr1": "".join(rng.choice(list("ACGT"), 800)), "chr2": "".join(rng.choice(list("ACGT"), 600))}
+    manual = tmp_path / "manual"
+    (manual / "chip" / "ctcf").mkdir(parents=True)
+    (manual / "dnase").mkdir()
+    (manual / "genome.fa").write_text("".join(f">{name}\n{seq}\n" for name, seq in genome.items()))
+    (manual / "chip" / "ctcf" / "peaks.bed").write_text(
+        "chr1\t100\t140\nchr1\t300\t340\nchr2\t200\t240\nchr1\t0\t10\nchr2\t590\t600\n")
+    (manual / "dnase" / "peaks.bed").write_text(
+        "chr1\t500\t540\nchr1\t700\t740\nchr2\t400\t440\nchr2\t50\t90\nchr1\t600\t640\n")
+    return manual, genome
+
+
+def build_tiny(tmp_path, out_of_bounds, **options):
+    config = encode_chipseq.EncodeChipseqConfig(
+        name=f"tiny_{out_of_bounds}", factor="ctcf", window=20, out_of_bounds=out_of_bounds, **options)
+    manual, genome = tiny_manual(tmp_path)
+    builder = encode_chipseq.Builder(config=config, data_dir=str(tmp_path / "data"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    examples = [e for split in decoded(builder).values() for e in split]
+    return builder, {(e["chrom"].decode(), int(e["start"])): e for e in examples}, genome
+
+
+def test_out_of_bounds_skip_drops_and_counts(tmp_path, caplog):
+    builder, examples, _ = build_tiny(tmp_path, "skip")
+    assert ("chr1", -5) not in examples and ("chr2", 585) not in examples
+    assert len(examples) == 6  # 3 positives inside, balanced with 3 of the 5 negatives
+    dropped = builder.info.metadata["dropped"]
+    assert dropped["positive_past_chromosome_end"] == 2 and dropped["negative_past_chromosome_end"] == 0
+    assert dropped["negative_downsampled"] == 2
+    reloaded = encode_chipseq.Builder(config=builder.builder_config, data_dir=str(tmp_path / "data"))
+    assert reloaded.info.metadata["dropped"]["positive_past_chromosome_end"] == 2
+    assert reloaded.info.metadata["out_of_bounds"] == "skip" and reloaded.info.metadata["padded"] == 0
+    assert "skipped 2 windows past a chromosome start or end" in caplog.text
+
+
+def test_out_of_bounds_pad_reads_genome_then_n(tmp_path):
+    from keras_simplex.encoding import one_hot_decode
+
+    builder, examples, genome = build_tiny(tmp_path, "pad")
+    assert len(examples) == 10 and builder.info.metadata["padded"] == 2
+    assert builder.info.metadata["dropped"]["positive_past_chromosome_end"] == 0
+    start, end = examples[("chr1", -5)], examples[("chr2", 585)]
+    assert (int(start["end"]), int(end["end"])) == (15, 605)
+    assert one_hot_decode(start["sequence"][None])[0] == "N" * 5 + genome["chr1"][:15]
+    assert one_hot_decode(end["sequence"][None])[0] == genome["chr2"][585:] + "N" * 5
+    np.testing.assert_array_equal(end["sequence"][15:], 0.25)  # N as n_policy="uniform" encodes it
+    inside = examples[("chr1", 110)]
+    assert one_hot_decode(inside["sequence"][None])[0] == genome["chr1"][110:130]
+
+
+def test_out_of_bounds_error_names_the_window_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=r"peaks.bed, line 4: the 20-nt window chr1:-5-15 runs past the start of "
+                                         r"chr1 \(length 800; 2 such ChIP-seq windows\)"):
+        build_tiny(tmp_path, "error")
+    assert not list((tmp_path / "data").rglob("*.tfrecord*"))
+    manual, _ = tiny_manual(tmp_path / "2")
+    (manual / "chip" / "ctcf" / "peaks.bed").write_text("chr2\t590\t600\n")
+    chip = encode.read_peaks(encode.peak_files(manual / "chip" / "ctcf"))
+    dnase = encode.read_peaks(encode.peak_files(manual / "dnase"))
+    with pytest.raises(ValueError, match=r"line 1: the 20-nt window chr2:585-605 runs past the end of chr2 "
+                                         r"\(length 600;"):
+        encode.chipseq_windows(chip, dnase, {"chr1": 800, "chr2": 600}, window=20, out_of_bounds="error")
+
+
+def test_out_of_bounds_invalid_policy(peaks):
+    chip, dnase, sizes = peaks
+    with pytest.raises(ValueError, match=r"out_of_bounds must be one of \('skip', 'pad', 'error'\), got 'clip'"):
+        encode_chipseq.EncodeChipseqConfig(name="bad", out_of_bounds="clip")
+    with pytest.raises(ValueError, match="out_of_bounds must be one of"):
+        encode.chipseq_windows(chip, dnase, sizes, out_of_bounds="clip")
+    windows = encode.chipseq_windows(chip, dnase, sizes, out_of_bounds="pad")
+    assert windows.dropped["positive_past_chromosome_end"] == 0
+    outside = encode.outside_chromosome(windows.chrom, windows.start, windows.end, sizes)
+    # the dummy data's ChIP peaks at chr1's start and chr3's end, one DNase peak at chr2's end
+    assert list(zip(windows.chrom[outside], windows.label[outside])) == [("chr1", 1), ("chr3", 1), ("chr2", 0)]
+    with pytest.raises(ValueError, match=r"window chr1:-85-115 runs past the start of chr1 \(length 6000\)"):
+        list(encode.window_examples(str(DUMMY / "genome.fa"), windows.take(np.flatnonzero(outside)), "uniform"))

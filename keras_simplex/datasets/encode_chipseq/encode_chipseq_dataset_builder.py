@@ -4,6 +4,8 @@ user downloads (manual download).
 One config per factor of the paper (GM12878): positives are 200-nt windows around ChIP-seq
 peak summits, negatives DNase-seq peaks of GM12878 overlapping no ChIP-seq peak, balanced by
 down-sampling, split 70/10/20 at random (or by held-out chromosomes in a custom config).
+Windows past a chromosome start or end are skipped by default (``out_of_bounds``; the count is
+in ``info.metadata["dropped"]``), or padded with N, or an error.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ class EncodeChipseqConfig(tfds.core.BuilderConfig):
       validation_chromosomes, test_chromosomes: hold out these chromosomes instead (every
         other chromosome is training data).
       n_policy: ``"uniform"`` encodes N as 0.25 at each letter; ``"drop"`` drops windows with N.
+      out_of_bounds: windows past a chromosome start or end: ``"skip"`` drops them before
+        balancing and splitting (counted in ``info.metadata["dropped"]``,
+        ``positive_past_chromosome_end`` / ``negative_past_chromosome_end``, and logged);
+        ``"pad"`` keeps them, read clipped and padded with N outside the chromosome (counted in
+        ``info.metadata["padded"]``; the N are encoded as ``n_policy`` says, so ``"drop"``
+        then drops these windows after balancing); ``"error"`` stops before any example is
+        written, naming the peak file, line and window and the chromosome length.
     """
 
     factor: str = "ctcf"
@@ -59,6 +68,10 @@ class EncodeChipseqConfig(tfds.core.BuilderConfig):
     validation_chromosomes: tuple[str, ...] = ()
     test_chromosomes: tuple[str, ...] = ()
     n_policy: str = "uniform"
+    out_of_bounds: str = "skip"
+
+    def __post_init__(self):
+        encode.check_out_of_bounds(self.out_of_bounds)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -96,7 +109,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             ),
             supervised_keys=("sequence", "label"),
             homepage="https://www.encodeproject.org",
-            metadata=tfds.core.MetadataDict(),  # "dropped": windows dropped while building, by reason
+            # "dropped": windows dropped while building, by reason; "out_of_bounds": the policy;
+            # "padded": windows padded with N past a chromosome start or end
+            metadata=tfds.core.MetadataDict(),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -109,24 +124,27 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         dnase = encode.read_peaks(encode.peak_files(os.path.join(manual, "dnase")))
         for peaks in (chip, dnase):
             encode.check_chromosomes(peaks, sizes, genome_path)
-        windows = encode.chipseq_windows(chip, dnase, sizes, config.window, config.seed)
+        windows = encode.chipseq_windows(chip, dnase, sizes, config.window, config.seed, config.out_of_bounds)
         self.info.metadata["dropped"] = windows.dropped
+        self.info.metadata["out_of_bounds"] = config.out_of_bounds
+        outside = encode.outside_chromosome(windows.chrom, windows.start, windows.end, sizes)
+        self.info.metadata["padded"] = int(outside.sum())  # 0 unless out_of_bounds="pad"
         splits = encode.split_windows(
             windows, config.seed, config.split_fractions, config.validation_chromosomes, config.test_chromosomes
         )
         return {name: self._generate_examples(genome_path, part) for name, part in splits.items()}
 
     def _generate_examples(self, genome_path: str, windows: encode.Windows):
-        n_policy = self.builder_config.n_policy
+        n_policy, out_of_bounds = self.builder_config.n_policy, self.builder_config.out_of_bounds
         if not self.use_beam:
-            return encode.window_examples(genome_path, windows, n_policy)
+            return encode.window_examples(genome_path, windows, n_policy, out_of_bounds)
         beam = tfds.core.lazy_imports.apache_beam
         shards = np.array_split(np.arange(len(windows)), max(1, len(windows) // 1000))
         return beam.Create([windows.take(index) for index in shards if len(index)]) | beam.FlatMap(
-            functools.partial(_shard_examples, genome_path=genome_path, n_policy=n_policy)
+            functools.partial(_shard_examples, genome_path=genome_path, n_policy=n_policy, out_of_bounds=out_of_bounds)
         )
 
 
-def _shard_examples(windows: encode.Windows, genome_path: str, n_policy: str):
+def _shard_examples(windows: encode.Windows, genome_path: str, n_policy: str, out_of_bounds: str = "skip"):
     """Beam worker: the examples of one shard of windows (opens the FASTA itself)."""
-    yield from encode.window_examples(genome_path, windows, n_policy)
+    yield from encode.window_examples(genome_path, windows, n_policy, out_of_bounds)
