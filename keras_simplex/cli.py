@@ -97,34 +97,190 @@ def cmd_train(args) -> None:
 
 def cmd_attribute(args) -> None:
     import keras
+    import numpy as np
 
     import keras_simplex as ks
-    from keras_simplex.sequence_io import AttributionWriter, open_input, prefetched
+    from keras_simplex.sequence_io import open_input, prefetched
 
-    writer = AttributionWriter(args.output, args.layout, {"method": args.method, "model": os.path.abspath(args.model)})
-    model = _load_model(args.model)
-    explainer = ks.Explainer(model, args.target, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
-    given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
-    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()  # --seed goes with every method
-                    if option in given and option not in ks.methods.method_options(args.method) and flag != "seed")
-    given = {option: value for option, value in given.items() if option in ks.methods.method_options(args.method)}
-    if unused:
-        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
-    method = ks.methods.method(args.method, **given)  # options checked before any input is read
-    engine = explainer.engine
+    target, reduce = _target_choice(args)
+    correct = args.map == "corrected"
+    output = _open_output(args)  # checked before any model is loaded
+    if args.bigwig:
+        _check_bigwig_request(args, reduce)
+    method = _method(args)
+    models = [_load_model(path) for path in args.model]
+    settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
+    explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
+                 else ks.EnsembleExplainer(models, target, **settings))
+    engine = (explainer if len(models) == 1 else explainer.explainers[0]).engine
+    targets = engine.per_target
     batches, provenance = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
                                      args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
-    writer.attributes.update(provenance)
+    output.open(_provenance(args, method, engine, provenance), targets)
     batches = prefetched(batches)
     progress = keras.utils.Progbar(None, unit_name="sequence")
+    track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
-    with writer:
+    with output:
         for names, x in batches:
-            result = explainer.explain(x, method, check_simplex=not args.allow_off_simplex)
-            writer.write(names, x=x, raw=result.raw, corrected=result.corrected, angles=result.angles)
+            result = explainer.explain(x, method, check_simplex=not args.allow_off_simplex,
+                                       average_strands=args.average_strands)
+            output.write(names, x, result)
+            if args.bigwig:  # per-base contribution: the map's value at the observed letter
+                track["names"] += names
+                track["scores"].append(np.sum(x * (result.corrected if correct else result.raw), axis=-1))
             count += len(x)
             progress.update(count)
-    print(f"\nwrote {count} {args.method} maps ({args.layout}) to {args.output} in {time.perf_counter() - start:.1f} s")
+    if args.bigwig:
+        _write_track(args, track)
+    form = f"{len(models)}-model ensemble " if len(models) > 1 else ""
+    print(f"\nwrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
+          f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
+
+
+def _target_choice(args) -> tuple[object, str | None]:
+    """``(target, reduce)`` from ``--target`` / ``--targets``."""
+    if args.targets is None:
+        return args.target, "sum"
+    if args.target is not None:
+        raise ValueError("give --target (one output) or --targets (several, one map each), not both")
+    if args.targets == "all":
+        return "all", None
+    try:
+        indices = [int(part) for part in args.targets.split(",")]
+    except ValueError:
+        raise ValueError(f"--targets takes 'all' or comma-separated output indices, got {args.targets!r}") from None
+    return indices, None
+
+
+def _method(args):
+    """The registry's method from the command-line options (checked before any input is read);
+    in hypothetical form for modisco (``GradientMethod.hypothetical_form``)."""
+    import keras_simplex as ks
+
+    given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
+    accepted = ks.methods.method_options(args.method)
+    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()  # --seed goes with every method
+                    if option in given and option not in accepted and flag != "seed")
+    if unused:
+        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
+    method = ks.methods.method(args.method, **{k: v for k, v in given.items() if k in accepted})
+    return method.hypothetical_form() if args.format == "modisco" else method
+
+
+def _provenance(args, method, engine, inputs: dict) -> dict:
+    """What produced the output, recorded with it."""
+    import json
+
+    import keras_simplex as ks
+
+    return {**inputs, "keras_simplex_version": ks.__version__, "method": args.method,
+            "method_options": json.dumps(method.options()), "seed": method.seed,
+            "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
+            "per_target": engine.per_target is not None, "logits": bool(args.logits),
+            "models": json.dumps([os.path.abspath(path) for path in args.model]),
+            "average_strands": bool(args.average_strands), "map": args.map, "format": args.format}
+
+
+def _open_output(args):
+    """The writer for ``--format`` (maps: HDF5/NPZ with every field; modisco: its inputs)."""
+    if args.format == "modisco":
+        if args.layout != "NLA":
+            raise ValueError("--layout does not apply to --format modisco (modisco's own layouts are written)")
+        return _ModiscoOutput(args.output, args.map)
+    return _MapsOutput(args.output, args.layout)
+
+
+class _Output:
+    """An attribution output: checked when made (before any model is loaded), opened with the
+    provenance and the target units once they are known, a context manager around its writer."""
+
+    writer = None
+
+    def __enter__(self):
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exception):
+        return self.writer.__exit__(*exception)
+
+
+class _MapsOutput(_Output):
+    """All fields (``x``, ``raw``, ``corrected``, ``angles``; ensembles: ``raw_dispersion``,
+    ``corrected_dispersion``) in ``layout``."""
+
+    def __init__(self, path: str, layout: str) -> None:
+        from keras_simplex.sequence_io import check_output_folder
+
+        if not path.endswith((".h5", ".hdf5", ".npz")):
+            raise ValueError(f"--output must be .h5/.hdf5 or .npz, got {path}")
+        check_output_folder(path)
+        self.path, self.layout, self.description = path, layout, layout
+
+    def open(self, attributes: dict, targets) -> None:
+        from keras_simplex.sequence_io import AttributionWriter
+
+        self.writer = AttributionWriter(self.path, {**attributes, "layout": self.layout})
+
+    def write(self, names, x, result) -> None:
+        import numpy as np
+
+        swap = (lambda a: np.swapaxes(a, -1, -2)) if self.layout == "NAL" else (lambda a: a)
+        arrays = {"x": swap(x), "raw": swap(result.raw), "corrected": swap(result.corrected), "angles": result.angles}
+        for name in ("raw_dispersion", "corrected_dispersion"):
+            if getattr(result, name, None) is not None:
+                arrays[name] = getattr(result, name)
+        self.writer.write(names, **arrays)
+
+
+class _ModiscoOutput(_Output):
+    """``modisco motifs`` inputs (``keras_simplex.modisco.ModiscoWriter``) from one map."""
+
+    def __init__(self, path: str, map_name: str) -> None:
+        from keras_simplex.modisco import check_modisco_path
+
+        check_modisco_path(path)
+        self.path, self.correct = path, map_name == "corrected"
+        self.description = "modisco " + ("legacy HDF5" if path.endswith((".h5", ".hdf5")) else "folder")
+
+    def open(self, attributes: dict, targets) -> None:
+        from keras_simplex.modisco import ModiscoWriter
+
+        names = None if targets is None else [str(t) for t in targets]
+        self.writer = ModiscoWriter(self.path, attributes, names)
+
+    def write(self, names, x, result) -> None:
+        self.writer.write(names, x, result.select(self.correct))
+
+
+def _check_bigwig_request(args, reduce) -> None:
+    if not args.input.lower().endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
+        raise ValueError("--bigwig needs BED/narrowPeak input (genome coordinates)")
+    if reduce is None:
+        raise ValueError("--bigwig writes one track: use --target, not --targets")
+    from keras_simplex.sequence_io import check_output_folder
+    from keras_simplex.tracks import SUFFIXES
+
+    if not args.bigwig.endswith(SUFFIXES):
+        raise ValueError(f"--bigwig must end with one of {', '.join(SUFFIXES)}, got {args.bigwig}")
+
+    check_output_folder(args.bigwig)
+
+
+def _write_track(args, track: dict) -> None:
+    """The per-base contributions of every window at its genome coordinates (windows read on
+    the minus strand are flipped back; overlaps by ``--bigwig-overlap``)."""
+    import numpy as np
+
+    from keras_simplex.datasets.encode import open_genome
+    from keras_simplex.tracks import window_coordinates, write_bigwig
+
+    chroms, starts, reverse = window_coordinates(track["names"])
+    scores = np.concatenate(track["scores"])
+    scores[reverse] = scores[reverse, ::-1]
+    genome = open_genome(args.genome)
+    write_bigwig(args.bigwig, chroms, starts, scores, {c: len(genome[c]) for c in genome.keys()},
+                 overlap=args.bigwig_overlap)
 
 
 def cmd_evaluate(args) -> None:
@@ -156,6 +312,15 @@ def cmd_export(args) -> None:
                           ig_baseline=args.ig_baseline, require_one_hot=not args.allow_non_one_hot,
                           fast=False if args.no_fast else None)
     print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
+
+
+def cmd_jaspar_meme(args) -> None:
+    from keras_simplex.datasets.motifs import core_vertebrate_motifs
+    from keras_simplex.modisco import write_meme
+
+    motifs = core_vertebrate_motifs(args.release)
+    write_meme(args.output, {f"{m.matrix_id}_{m.name}": m.pwm for m in motifs})
+    print(f"wrote {len(motifs)} JASPAR CORE vertebrate motifs ({args.release}) to {args.output}")
 
 
 def cmd_reproduce(args) -> None:
@@ -205,7 +370,8 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("attribute", help="raw and corrected maps and angles for sequences in a file (streamed)")
-    p.add_argument("--model", required=True, help="trained model (.keras)")
+    p.add_argument("--model", required=True, action="append",
+                   help="trained model (.keras); repeat for an ensemble (mean maps and their dispersion)")
     p.add_argument("--input", required=True, help=".fa/.fasta, .bed/.narrowPeak (with --genome), .h5 or .npz")
     p.add_argument("--genome", help="indexed genome FASTA for BED input")
     p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
@@ -213,10 +379,23 @@ def parser() -> argparse.ArgumentParser:
                    help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
     p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
     p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
-    p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with x, raw, corrected, angles, names")
-    p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="NAL = (N, A, L), tfmodisco-lite's layout")
+    p.add_argument("--output", required=True,
+                   help="maps: .h5 (streamed) or .npz with x, raw, corrected, angles, names; modisco: a folder "
+                        "(ohe.npz, attr.npz) or a legacy .h5 (input_seqs, hyp_scores)")
+    p.add_argument("--format", default="maps", choices=["maps", "modisco"],
+                   help="modisco: what `modisco motifs` reads (-s/-a or -i), hypothetical contributions")
+    p.add_argument("--map", default="corrected", choices=["corrected", "raw"],
+                   help="the map written by --format modisco and --bigwig (default corrected)")
+    p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="maps and x as (N, L, A) or (N, A, L)")
+    p.add_argument("--bigwig", help="also write the per-base contribution (BED input: sum over the alphabet of "
+                                    "map x input) as a bigWig track")
+    p.add_argument("--bigwig-overlap", default="mean", choices=["mean", "max"],
+                   help="bases in several windows: the mean, or the value of largest magnitude (default mean)")
     p.add_argument("--method", default="saliency", choices=METHODS)
     p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
+    p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis)")
+    p.add_argument("--average-strands", action="store_true",
+                   help="average each map with the reverse-complement strand's map")
     p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
     p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
     p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
@@ -249,6 +428,12 @@ def parser() -> argparse.ArgumentParser:
                    help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
     p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("jaspar-meme", help="JASPAR CORE vertebrate motifs as a MEME file (offline), e.g. for "
+                                           "`modisco report -m`")
+    p.add_argument("--release", default="JASPAR2024", help="JASPAR release (2014-2026; default JASPAR2024)")
+    p.add_argument("--output", required=True, help="MEME file to write")
+    p.set_defaults(run=cmd_jaspar_meme)
 
     p = sub.add_parser("reproduce", help="the paper's experiments (arguments as python -m keras_simplex.experiments)")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -43,24 +43,31 @@ def angle_report(angles: np.ndarray, thresholds=DEFAULT_ANGLE_THRESHOLDS) -> dic
     return report
 
 
-def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: int = 20, seed: int = 0,
-             first_activation: str = "exponential", verbose: int = 2) -> dict:
-    """Run the demo and return its results (also written to ``output_dir/results.json``)."""
-    os.makedirs(output_dir, exist_ok=True)
-    start = time.perf_counter()
+def train_demo_model(sequences: int = 20000, epochs: int = 20, seed: int = 0, first_activation: str = "exponential",
+                     verbose: int = 2) -> tuple[keras.Model, synthetic.SyntheticData, float]:
+    """The demo's synthetic data (``sequences``, half positive, L = 200) and a CNN-deep trained
+    on it: ``(model, data, test AUROC)``."""
     recipe = dataclasses.replace(synthetic.ORIGINAL, num_positives=sequences // 2, num_negatives=sequences // 2, seed=seed)
     data = synthetic.generate(recipe)
     train, valid, test = (data.splits[s] for s in ("train", "validation", "test"))
     print(f"synthetic data: {len(data.y)} sequences x {recipe.length} nt (train {len(train)}, "
           f"validation {len(valid)}, test {len(test)})")
-
     keras.utils.set_random_seed(seed)  # the initial weights too
     model = models.cnn_deep(first_activation=first_activation)
     print(f"training {model.name} ({model.count_params():,} parameters) for up to {epochs} epochs on CPU ...")
     train_paper_protocol(model, (data.x[train], data.y[train]), (data.x[valid], data.y[valid]),
                          epochs=epochs, seed=seed, verbose=verbose)
-    test_auroc = roc_auc(data.y[test], model.predict(data.x[test], verbose=0)[:, 0])
+    return model, data, float(roc_auc(data.y[test], model.predict(data.x[test], verbose=0)[:, 0]))
 
+
+def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: int = 20, seed: int = 0,
+             first_activation: str = "exponential", verbose: int = 2) -> dict:
+    """Run the demo and return its results (also written to ``output_dir/results.json``)."""
+    os.makedirs(output_dir, exist_ok=True)
+    start = time.perf_counter()
+    model, data, test_auroc = train_demo_model(sequences, epochs, seed, first_activation, verbose)
+    test = data.splits["test"]
+    length = data.x.shape[1]
     positives = test[data.y[test] == 1][:500]
     x, truth = data.x[positives], data.ground_truth[positives]
     result = Explainer(model).saliency(x)
@@ -82,7 +89,7 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
     gain = cosine_similarity(result.corrected, truth) - cosine_similarity(result.raw, truth)
     pick = int(np.argsort(gain)[len(gain) // 2])
     first = data.annotations(positives[pick])[0][1]
-    patch = (max(0, first - 15), min(recipe.length, first + 45))
+    patch = (max(0, first - 15), min(length, first + 45))
     figure = os.path.join(output_dir, "saliency_logos.png")
     plotting.close_figure(plotting.plot_attribution_logos(
         figure, result.raw[pick], result.angles[pick], result.corrected[pick], truth[pick] - 0.25, *patch,

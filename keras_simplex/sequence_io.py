@@ -96,7 +96,6 @@ def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batc
         yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
 
 
-OUT_OF_BOUNDS = ("skip", "pad", "error")  # policies for windows past a chromosome end
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
@@ -111,23 +110,22 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
     reverse-complemented and named ``chrom:start-end(-)``.
     """
-    from keras_simplex.datasets.encode import open_genome
+    from keras_simplex.datasets.encode import check_out_of_bounds, open_genome, outside_chromosome
 
-    if out_of_bounds not in OUT_OF_BOUNDS:
-        raise ValueError(f"out_of_bounds must be one of {OUT_OF_BOUNDS}, got {out_of_bounds!r}")
+    check_out_of_bounds(out_of_bounds)
     intervals = read_bed(path)
     genome = open_genome(genome_path)
     starts, ends = centered_windows(intervals, length)
     sizes = {chrom: len(genome[chrom]) for chrom in genome.keys()}
+    known = np.array([chrom in sizes for chrom in intervals.chrom], bool)
     outside = np.zeros(len(starts), bool)
-    for i in range(len(starts)):
+    outside[known] = outside_chromosome(intervals.chrom[known], starts[known], ends[known], sizes)
+    for i in np.flatnonzero(~known | (outside & (out_of_bounds == "error")))[:1]:  # the first problem, in file order
         chrom = intervals.chrom[i]
         if chrom not in sizes:
             raise ValueError(f"{path}, line {intervals.line[i]}: chromosome {chrom!r} is not in {genome_path}")
-        outside[i] = starts[i] < 0 or ends[i] > sizes[chrom]
-        if outside[i] and out_of_bounds == "error":
-            raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the "
-                             f"chromosome end (--out-of-bounds skip or pad to go on)")
+        raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the "
+                         f"chromosome end (--out-of-bounds skip or pad to go on)")
     keep = ~outside if out_of_bounds == "skip" else np.ones(len(starts), bool)
     if not keep.any():
         raise ValueError(f"{path}: every window runs past its chromosome end")
@@ -136,19 +134,18 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     provenance = {"input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
                   "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,
                   "windows_padded": int(outside.sum()) if out_of_bounds == "pad" else 0, "stranded": bool(stranded)}
-    return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows], sizes,
+    return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows],
                            batch_size), provenance
 
 
-def _genome_batches(genome, chroms, starts, ends, reverse, sizes: dict, batch_size: int) -> Iterator[Batch]:
+def _genome_batches(genome, chroms, starts, ends, reverse, batch_size: int) -> Iterator[Batch]:
     from keras_simplex.datasets.encode import read_window
 
     for begin in range(0, len(starts), batch_size):
         names, sequences = [], []
         for i in range(begin, min(begin + batch_size, len(starts))):
             chrom, start, end = chroms[i], int(starts[i]), int(ends[i])
-            inside = read_window(genome, chrom, max(start, 0), min(end, sizes[chrom]))
-            sequence = "N" * max(-start, 0) + inside + "N" * max(end - sizes[chrom], 0)
+            sequence = read_window(genome, chrom, start, end, pad=True)
             if reverse[i]:
                 sequence = sequence.translate(_COMPLEMENT)[::-1]
             names.append(f"{chrom}:{start}-{end}" + ("(-)" if reverse[i] else ""))
@@ -256,26 +253,22 @@ def prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:
 
 
 class AttributionWriter:
-    """Append raw and corrected maps, angles and inputs to an HDF5 file (streaming) or collect
-    them for one NPZ file. ``layout="NAL"`` stores maps and inputs as ``(N, A, L)``
-    (tfmodisco-lite's layout); angles are always ``(N, L)``.
+    """Append arrays batch by batch to an HDF5 file (streaming) or collect them for one NPZ
+    file, with the sequence names (``names``, plain strings) and ``attributes`` (HDF5
+    attributes; NPZ arrays) recording the provenance.
 
     A context manager: the output appears at ``path`` only when the block ends normally
     (``keras_simplex.atomic``); on any error or interruption a previous file at ``path`` is
     left as it was and no partial file remains.
     """
 
-    FIELDS = ("x", "raw", "corrected", "angles")
-
-    def __init__(self, path: str, layout: str = "NLA", attributes: dict | None = None):
-        if layout not in ("NLA", "NAL"):
-            raise ValueError(f"layout must be NLA or NAL, got {layout!r}")
+    def __init__(self, path: str, attributes: dict | None = None):
         if not path.endswith((".h5", ".hdf5", ".npz")):
             raise ValueError(f"output must be .h5/.hdf5 or .npz, got {path}")
         check_output_folder(path)
-        self.path, self.layout, self.attributes = path, layout, attributes or {}
+        self.path, self.attributes = path, attributes or {}
         self.h5 = None
-        self.parts: dict[str, list] = {f: [] for f in self.FIELDS + ("names",)}
+        self.parts: dict[str, list] = {}
         self._output = atomic_output(path)
         self._temporary: str | None = None
 
@@ -283,7 +276,7 @@ class AttributionWriter:
         self._temporary = self._output.__enter__()
         if not self.path.endswith(".npz"):
             self.h5 = h5py.File(self._temporary, "w")
-            self.h5.attrs.update({"layout": self.layout, **self.attributes})
+            self.h5.attrs.update(self.attributes)
         return self
 
     def __exit__(self, kind, error, trace) -> bool:
@@ -298,14 +291,12 @@ class AttributionWriter:
         return bool(self._output.__exit__(kind, error, trace))
 
     def write(self, names: list[str], **arrays: np.ndarray) -> None:
-        """Append one batch (HDF5: written to disk now; a failed write raises here)."""
+        """Append one batch: ``arrays`` (the same fields every batch, sequence axis first) and
+        the sequences' ``names`` (HDF5: written to disk now; a failed write raises here)."""
         try:
             with _h5py_failures() as failures:
-                for field in self.FIELDS:
-                    array = arrays[field]
-                    if self.layout == "NAL" and array.ndim == 3:
-                        array = np.swapaxes(array, 1, 2)
-                    self._append(field, array)
+                for field, array in arrays.items():
+                    self._append(field, np.asarray(array))
                 self._append("names", np.array(names, dtype=object))
                 if self.h5 is not None:
                     self.h5.flush()
@@ -316,7 +307,7 @@ class AttributionWriter:
 
     def _append(self, field: str, array: np.ndarray) -> None:
         if self.h5 is None:
-            self.parts[field].append(array)
+            self.parts.setdefault(field, []).append(array)
             return
         if field not in self.h5:
             dtype = h5py.string_dtype() if array.dtype == object else array.dtype
@@ -333,10 +324,9 @@ class AttributionWriter:
             self.h5.close()
             self.h5 = None
         else:
-            arrays = {f: np.concatenate(v) if v else np.zeros(0) for f, v in self.parts.items()}
+            arrays = {f: np.concatenate(v) for f, v in self.parts.items()}
             arrays["names"] = arrays["names"].astype(str)  # plain strings: readable without allow_pickle
-            np.savez_compressed(self._temporary, layout=self.layout, **arrays,
-                                **{k: np.asarray(v) for k, v in self.attributes.items()})
+            np.savez_compressed(self._temporary, **arrays, **{k: np.asarray(v) for k, v in self.attributes.items()})
 
     def _close_quietly(self, failure_traceback=None) -> None:
         """Close the HDF5 file, after a failure too (a file whose writes failed cannot flush;

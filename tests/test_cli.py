@@ -121,18 +121,133 @@ def test_reproduce_and_demo_commands(tmp_path):
 def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     rng = np.random.default_rng(8)
     chrom = "".join(rng.choice(list("ACGT"), 1000))
+    chrom = chrom[:650] + "N" * 20 + chrom[670:]  # an assembly gap inside the BED12 window
     (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
-    # a narrowPeak on '-' (summit 150 -> window 50-250), a BED6 on '+', and one past the end
-    (tmp_path / "peaks.bed").write_text("chr1\t0\t400\tp\t0\t-\t1\t1\t1\t150\nchr1\t400\t600\tq\t0\t+\nchr1\t900\t1000\n")
+    # a narrowPeak on '-' (summit 150 -> window 50-250), a BED6 on '+', a BED12 (its 10th column,
+    # blockCount 1, is no summit: window 600-800 around the midpoint) and one past the end
+    (tmp_path / "peaks.bed").write_text("chr1\t0\t400\tp\t0\t-\t1\t1\t1\t150\nchr1\t400\t600\tq\t0\t+\n"
+                                        "chr1\t600\t800\tb\t0\t+\t600\t800\t0\t1\t200,\t0,\nchr1\t900\t1000\n")
     model = workspace / "model.keras"
     common = ["attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa"]
     run(*common, "--output", tmp_path / "skip.h5", "--stranded")
     complement = str.maketrans("ACGT", "TGCA")
     with h5py.File(tmp_path / "skip.h5") as f:
-        assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600"]
-        assert ks.one_hot_decode(f["x"][()]) == [chrom[50:250].translate(complement)[::-1], chrom[400:600]]
+        assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600", "chr1:600-800"]
+        assert ks.one_hot_decode(f["x"][()]) == [chrom[50:250].translate(complement)[::-1], chrom[400:600],
+                                                 chrom[600:800]]
         assert f.attrs["windows_skipped"] == 1 and f.attrs["out_of_bounds"] == "skip" and f.attrs["stranded"]
-    run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad")
+    # N (the gap, the padding) with expected gradients: shuffles keep N as its own symbol
+    run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad", "--method", "expected_gradients",
+        "--baselines", "2", "--steps", "3")
     saved = np.load(tmp_path / "pad.npz")
-    assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:850-1050"]
-    assert ks.one_hot_decode(saved["x"])[2] == chrom[850:] + "N" * 50 and int(saved["windows_padded"]) == 1
+    assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:600-800", "chr1:850-1050"]
+    decoded = ks.one_hot_decode(saved["x"])
+    assert decoded[2] == chrom[600:800] and decoded[3] == chrom[850:] + "N" * 50 and int(saved["windows_padded"]) == 1
+    assert np.isfinite(saved["corrected"]).all() and np.abs(saved["corrected"][2]).max() > 0
+
+
+@pytest.fixture(scope="module")
+def three_task_model(workspace):
+    """An untrained 3-output CNN saved as .keras (the multi-task case)."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((200, 4))
+    x = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(6, 9, activation="relu")(inputs))
+    path = workspace / "three.keras"
+    keras.Model(inputs, keras.layers.Dense(3)(x)).save(path)
+    return path
+
+
+def test_modisco_format_folder_and_legacy_h5(workspace):
+    import keras
+
+    model, x = workspace / "model.keras", random_one_hot(12, 200, seed=6)
+    np.savez(workspace / "m.npz", x=x)
+    common = ["attribute", "--model", model, "--input", workspace / "m.npz", "--method", "expected_gradients",
+              "--baselines", "2", "--steps", "3", "--seed", "4", "--format", "modisco"]
+    run(*common, "--output", workspace / "modisco_in")
+    folder = workspace / "modisco_in"
+    assert sorted(os.listdir(folder)) == ["attr.npz", "names.txt", "ohe.npz", "provenance.json"]
+    ohe, attr = (np.load(folder / f"{name}.npz")["arr_0"] for name in ("ohe", "attr"))  # no pickle needed
+    assert ohe.dtype == attr.dtype == np.float32 and ohe.shape == attr.shape == (12, 4, 200)
+    np.testing.assert_array_equal(ohe, np.swapaxes(x, 1, 2))
+    loaded = keras.saving.load_model(model)
+    expected = ks.expected_gradients(loaded, x, num_baselines=2, steps=3, seed=4, hypothetical=True)
+    np.testing.assert_allclose(attr, np.swapaxes(expected, 1, 2), atol=1e-5)
+    assert (folder / "names.txt").read_text().split() == [str(i) for i in range(12)]
+    provenance = json.loads((folder / "provenance.json").read_text())
+    options = json.loads(provenance["method_options"])
+    assert provenance["keras_simplex_version"] == ks.__version__ and provenance["seed"] == 4
+    assert options["hypothetical"] and options["num_baselines"] == 2 and options["baseline"] == "dinucleotide_shuffle"
+    assert json.loads(provenance["models"]) == [str(model)] and provenance["input"] == str(workspace / "m.npz")
+    assert provenance["map"] == "corrected" and not provenance["logits"]
+    run(*common, "--output", workspace / "legacy.h5", "--map", "raw")
+    with h5py.File(workspace / "legacy.h5") as f:
+        assert sorted(f) == ["hyp_scores", "input_seqs", "names"]
+        np.testing.assert_array_equal(f["input_seqs"][()], x)
+        raw = ks.expected_gradients(loaded, x, num_baselines=2, steps=3, seed=4, hypothetical=True, correct=False)
+        np.testing.assert_allclose(f["hyp_scores"][()], raw, atol=1e-5)
+        assert f.attrs["map"] == "raw" and f.attrs["method"] == "expected_gradients"
+
+
+def test_several_targets_strands_and_models(workspace, three_task_model):
+    import keras
+
+    x = random_one_hot(10, 200, seed=7)
+    np.savez(workspace / "t.npz", x=x)
+    three = keras.saving.load_model(three_task_model)
+    run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "t.h5",
+        "--targets", "2,0", "--average-strands", "--method", "integrated_gradients", "--steps", "4")
+    with h5py.File(workspace / "t.h5") as f:
+        assert f["corrected"].shape == (10, 2, 200, 4) and f["angles"].shape == (10, 2, 200)
+        for column, t in enumerate([2, 0]):
+            np.testing.assert_allclose(f["corrected"][:, column], ks.integrated_gradients(
+                three, x, target=t, steps=4, average_strands=True), atol=1e-5)
+        assert json.loads(f.attrs["target"]) == [2, 0] and f.attrs["average_strands"]
+    run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "t_modisco",
+        "--targets", "all", "--format", "modisco")
+    assert sorted(os.listdir(workspace / "t_modisco")) == ["attr.0.npz", "attr.1.npz", "attr.2.npz", "names.txt",
+                                                           "ohe.npz", "provenance.json"]
+    np.testing.assert_allclose(np.load(workspace / "t_modisco" / "attr.1.npz")["arr_0"],
+                               np.swapaxes(ks.saliency(three, x, target=1), 1, 2), atol=1e-5)
+    model = workspace / "model.keras"
+    run("attribute", "--model", model, "--model", model, "--input", workspace / "t.npz", "--output", workspace / "e.npz")
+    saved = np.load(workspace / "e.npz")
+    np.testing.assert_allclose(saved["corrected"], ks.saliency(keras.saving.load_model(model), x), atol=1e-5)
+    np.testing.assert_allclose(saved["corrected_dispersion"], 0, atol=1e-6)
+    assert saved["raw_dispersion"].shape == (10, 200) and len(json.loads(str(saved["models"]))) == 2
+    both = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "o.h5",
+               "--target", "1", "--targets", "all", expect=1)
+    assert "not both" in last_error_line(both)
+    legacy = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--targets", "all",
+                 "--format", "modisco", "--output", workspace / "o.h5", expect=1)
+    assert "one target" in last_error_line(legacy)
+
+
+def test_bigwig_track_at_genome_coordinates(workspace, tmp_path):
+    import keras
+    import pyBigWig
+
+    rng = np.random.default_rng(9)
+    chrom = "".join(rng.choice(list("ACGT"), 1000))
+    (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
+    # two overlapping windows (300-500 and 400-600, the second read on '-') and one past the end
+    (tmp_path / "peaks.bed").write_text("chr1\t300\t500\nchr1\t400\t600\tq\t0\t-\nchr1\t900\t1000\n")
+    model = workspace / "model.keras"
+    run("attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa",
+        "--stranded", "--output", tmp_path / "maps.h5", "--bigwig", tmp_path / "track.bw")
+    loaded = keras.saving.load_model(model)
+    complement = str.maketrans("ACGT", "TGCA")
+    x = ks.one_hot_encode([chrom[300:500], chrom[400:600].translate(complement)[::-1]])
+    contribution = (x * ks.saliency(loaded, x)).sum(-1)
+    expected = np.full(1000, np.nan)
+    expected[300:500] = contribution[0]
+    expected[400:600] = contribution[1][::-1]  # back on the genome's strand
+    expected[400:500] = (contribution[0][100:] + contribution[1][::-1][:100]) / 2  # overlaps: the mean
+    with pyBigWig.open(str(tmp_path / "track.bw")) as track:
+        assert track.chroms() == {"chr1": 1000}
+        np.testing.assert_allclose(track.values("chr1", 0, 1000, numpy=True), expected, rtol=1e-5, atol=1e-7)
+    fasta = run("attribute", "--model", model, "--input", workspace / "seqs.fa", "--output", tmp_path / "o.h5",
+                "--bigwig", tmp_path / "t.bw", expect=1)
+    assert "needs BED" in last_error_line(fasta)
