@@ -11,8 +11,10 @@ from keras_simplex.attribution import (
     gradient_angles,
     gradient_x_input,
     integrated_gradients,
+    ism,
     saliency,
     smoothgrad,
+    taylor_ism,
 )
 from keras_simplex.baselines import dinucleotide_shuffle, make_baselines, shuffle
 from keras_simplex.callbacks import SimplexAngleCallback, warmup
@@ -20,7 +22,7 @@ from keras_simplex.constraints import ZeroMeanAlphabet, fold_simplex_projection
 from keras_simplex.encoding import DNA, PROTEIN, RNA, one_hot_decode, one_hot_encode
 from keras_simplex.ensemble import EnsembleAttribution, EnsembleExplainer
 from keras_simplex.explainer import CorrectedSaliency, Explainer
-from keras_simplex.geometry import fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
+from keras_simplex.geometry import diagnose_maps, fix_gauge, large_angle_fraction, project_to_simplex, simplex_angle
 from keras_simplex.jit_policy import resolve_jit_compile
 from keras_simplex.methods import GradientMethod, integration_rule
 from keras_simplex.results import Attribution
@@ -39,6 +41,7 @@ __all__ = [
     "check_sequences",
     "CorrectedSaliency",
     "dinucleotide_shuffle",
+    "diagnose_maps",
     "DNA",
     "expected_gradients",
     "export_saved_model",
@@ -53,6 +56,7 @@ __all__ = [
     "gradient_x_input",
     "integrated_gradients",
     "integration_rule",
+    "ism",
     "large_angle_fraction",
     "make_baselines",
     "methods",
@@ -71,6 +75,7 @@ __all__ = [
     "SimplexAngleCallback",
     "SimplexAngleRegularizer",
     "smoothgrad",
+    "taylor_ism",
     "train_paper_protocol",
     "warmup",
     "ZeroMeanAlphabet",

@@ -94,3 +94,22 @@ def gradient_angles(model: Any, x: Any, *, check_simplex: bool = True, average_s
     settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
                     fast=fast)
     return explainer_for(model, **settings).angles(x, check_simplex=check_simplex, average_strands=average_strands)
+
+
+def ism(model: Any, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True,
+        target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET, jit_compile: Any = UNSET,
+        max_points: Any = UNSET, fast: Any = UNSET) -> np.ndarray:
+    """In-silico mutagenesis, ``(N, P, A)`` (``P`` = L, or the ``positions`` asked for): the
+    change of the target for every single-letter substitution (``Explainer.ism``)."""
+    settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
+                    fast=fast)
+    return explainer_for(model, **settings).ism(x, positions=positions, mean_centered=mean_centered,
+                                                check_simplex=check_simplex)
+
+
+def taylor_ism(model: Any, x: Any, *, check_simplex: bool = True, target: Target = UNSET, reduce: Any = UNSET,
+               logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET) -> np.ndarray:
+    """First-order ISM from one gradient, ``g[l, b] - <x[l], g[l]>``, ``(N, L, A)``."""
+    settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
+                    fast=fast)
+    return explainer_for(model, **settings).taylor_ism(x, check_simplex=check_simplex)

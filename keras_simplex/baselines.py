@@ -179,11 +179,14 @@ def make_baselines(
 
     Args:
       x: ``(N, L, A)`` validated sequences.
-      baseline: ``"zeros"``, ``"uniform"``, ``"shuffle"``, ``"dinucleotide_shuffle"``, or an
+      baseline: ``"zeros"``, ``"uniform"``, ``"shuffle"``, ``"dinucleotide_shuffle"``, an
         array: ``(L, A)`` (one reference for all), ``(N, L, A)`` (one per sequence),
-        ``(N, B, L, A)`` (B per sequence) or ``(1, B, L, A)`` (B shared by all).
-      num_baselines: B for the shuffle baselines (zeros/uniform are deterministic: B = 1).
-      seed: seed of the shuffles.
+        ``(N, B, L, A)`` (B per sequence) or ``(1, B, L, A)`` (B shared by all), or a callable
+        ``baseline(x, num_baselines, seed) -> (N, num_baselines, L, A)`` (e.g. GC-matched
+        references or a user's null model; for maps that do not depend on batching, its
+        references for a sequence should depend only on that sequence and the seed).
+      num_baselines: B for the shuffle and callable baselines (zeros/uniform: B = 1).
+      seed: seed of the shuffles (passed to a callable).
 
     Returns:
       ``(N, B, L, A)`` or ``(1, B, L, A)`` array of x's dtype.
@@ -200,6 +203,12 @@ def make_baselines(
         if baseline == "dinucleotide_shuffle":
             return dinucleotide_shuffle(x, num_baselines, seed)
         raise ValueError(f"unknown baseline {baseline!r}; choose one of {BASELINE_NAMES} or pass an array")
+    if callable(baseline):
+        made = normalize_baseline_array(baseline(x, num_baselines, seed), None)
+        if made.shape != (len(x), num_baselines) + x.shape[1:]:
+            raise ValueError(f"the baseline function returned shape {made.shape}; expected (N, num_baselines, L, A) = "
+                             f"{(len(x), num_baselines) + x.shape[1:]}")
+        return made.astype(x.dtype, copy=False)
     return normalize_baseline_array(baseline, x.shape).astype(x.dtype, copy=False)
 
 

@@ -100,10 +100,14 @@ def cmd_attribute(args) -> None:
     import numpy as np
 
     import keras_simplex as ks
+    from keras_simplex.results import MAPS
     from keras_simplex.sequence_io import open_input, prefetched
 
     target, reduce = _target_choice(args)
     correct = args.map == "corrected"
+    if args.delta and args.format != "maps":
+        raise ValueError("--delta goes with --format maps")
+    outputs = MAPS + (("delta",) if args.delta else ())
     output = _open_output(args)  # checked before any model is loaded
     if args.bigwig:
         _check_bigwig_request(args, reduce)
@@ -123,7 +127,7 @@ def cmd_attribute(args) -> None:
     count, start = 0, time.perf_counter()
     with output:
         for names, x in batches:
-            result = explainer.explain(x, method, check_simplex=not args.allow_off_simplex,
+            result = explainer.explain(x, method, outputs=outputs, check_simplex=not args.allow_off_simplex,
                                        average_strands=args.average_strands)
             output.write(names, x, result)
             if args.bigwig:  # per-base contribution: the map's value at the observed letter
@@ -227,7 +231,7 @@ class _MapsOutput(_Output):
 
         swap = (lambda a: np.swapaxes(a, -1, -2)) if self.layout == "NAL" else (lambda a: a)
         arrays = {"x": swap(x), "raw": swap(result.raw), "corrected": swap(result.corrected), "angles": result.angles}
-        for name in ("raw_dispersion", "corrected_dispersion"):
+        for name in ("delta", "raw_dispersion", "corrected_dispersion"):
             if getattr(result, name, None) is not None:
                 arrays[name] = getattr(result, name)
         self.writer.write(names, **arrays)
@@ -314,6 +318,29 @@ def cmd_export(args) -> None:
     print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
 
 
+def cmd_angles(args) -> None:
+    import numpy as np
+
+    from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS, diagnose_maps
+    from keras_simplex.sequence_io import AttributionWriter, read_arrays
+
+    if not os.path.exists(args.maps):
+        raise FileNotFoundError(f"maps file not found: {args.maps}")
+    batches = read_arrays(args.maps, args.key, args.batch_size, args.channels_first, check_simplex=False)
+    attributes = {"maps": os.path.abspath(args.maps), "key": args.key, "thresholds": list(DEFAULT_ANGLE_THRESHOLDS)}
+    count, sums = 0, np.zeros(1 + len(DEFAULT_ANGLE_THRESHOLDS))
+    with AttributionWriter(args.output, attributes) as writer:
+        for names, maps in batches:
+            found = diagnose_maps(maps)
+            writer.write(names, **found)
+            count += len(maps)
+            sums += [np.abs(found["angles"]).mean(1).sum(), *found["large_angle_fraction"].sum(0)]
+    mean = sums / count
+    print(f"{count} maps: mean |angle| {mean[0]:.1f} deg; positions above "
+          f"{'/'.join(f'{t:g}' for t in DEFAULT_ANGLE_THRESHOLDS)} deg: "
+          + " / ".join(f"{100 * f:.1f}%" for f in mean[1:]) + f"; written to {args.output}")
+
+
 def cmd_jaspar_meme(args) -> None:
     from keras_simplex.datasets.motifs import core_vertebrate_motifs
     from keras_simplex.modisco import write_meme
@@ -394,6 +421,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="saliency", choices=METHODS)
     p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
     p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis)")
+    p.add_argument("--delta", action="store_true",
+                   help="also write the convergence delta f(x) - mean f(baseline) - sum(raw map) per sequence "
+                        "(integrated and expected gradients)")
     p.add_argument("--average-strands", action="store_true",
                    help="average each map with the reverse-complement strand's map")
     p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
@@ -428,6 +458,16 @@ def parser() -> argparse.ArgumentParser:
                    help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
     p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("angles", help="angles to the simplex and corrected maps of gradient maps made by any tool")
+    p.add_argument("--maps", required=True, help=".npz, .npy or .h5 with (N, L, A) gradient maps (hypothetical/"
+                                                 "saliency, not gradient x input)")
+    p.add_argument("--key", default="arr_0", help="array name in .npz/.h5 (default arr_0, numpy's for np.savez)")
+    p.add_argument("--channels-first", action="store_true", help="the maps are (N, A, L), e.g. from PyTorch tools")
+    p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with angles, corrected, "
+                                                   "large_angle_fraction, names")
+    p.add_argument("--batch-size", type=positive_int, default=4096)
+    p.set_defaults(run=cmd_angles)
 
     p = sub.add_parser("jaspar-meme", help="JASPAR CORE vertebrate motifs as a MEME file (offline), e.g. for "
                                            "`modisco report -m`")

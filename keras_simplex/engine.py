@@ -22,11 +22,12 @@ from keras_simplex._fast.rewrite import FastForward, fast_paths_enabled
 from keras_simplex.functional_graph import functional_graph, graph_forward
 from keras_simplex.geometry import simplex_angle
 from keras_simplex.introspection import input_spec, output_shape
+from keras_simplex.ism import MutagenesisKernel, ism_positions, run_ism
 from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
 from keras_simplex.logits import logit_wrappers
 from keras_simplex.methods import GradientMethod
-from keras_simplex.results import MAPS, Attribution
+from keras_simplex.results import MAPS, OUTPUTS, Attribution
 from keras_simplex.seeding import sequence_keys
 from keras_simplex.targets import Target, check_target, per_target_indices
 from keras_simplex.validation import check_sequences
@@ -97,6 +98,7 @@ class AttributionEngine:
         self.sequence_length, self.alphabet_size, self.dtype = input_spec(model, sequence_shape)
         shape = output_shape(model, self.sequence_length, self.alphabet_size)
         self.per_target = per_target_indices(target, reduce, shape)
+        self.reduce = reduce
         self.target = self.per_target if self.per_target is not None else check_target(target, shape)
         wrappers = logit_wrappers(model) if self.logits else {}
         plain = graph_forward(functional_graph(model), {}, wrappers) if self.logits else (
@@ -104,6 +106,7 @@ class AttributionEngine:
         self.fast = fast_paths_enabled(fast)
         self._forward = FastForward(model, plain, wrappers, self.fast, fold_batch_norm, block_convolutions)
         self._kernel: GradientKernel | None = None
+        self._mutagenesis: MutagenesisKernel | None = None
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
 
     def kernel(self, length: int | None = None) -> GradientKernel:
@@ -145,6 +148,21 @@ class AttributionEngine:
 
         return maps
 
+    def ism(self, x: Any, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True) -> np.ndarray:
+        """In-silico mutagenesis of ``x (N, L, A)`` (``keras_simplex.ism``): ``(N, P, A)`` target
+        changes for every letter at the ``positions`` (a slice or list; None: all L), 0 at
+        observed one-hot letters (``(N, T, P, A)`` per target); ``mean_centered`` subtracts the
+        per-position mean. Runs through the same verified forward as the gradients."""
+        if self.strategy is not None:
+            raise ValueError("ism runs on one device; build an explainer without a tf.distribute strategy for it")
+        x = check_sequences(x, alphabet_size=self.alphabet_size, length=self.sequence_length,
+                            check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
+        chosen = ism_positions(positions, x.shape[1])
+        if self._mutagenesis is None:
+            self._mutagenesis = MutagenesisKernel(self.kernel(x.shape[1]).forward, self.target, self.per_target,
+                                                  self.alphabet_size, self.dtype, self.jit_compile)
+        return run_ism(self._mutagenesis, x, chosen, self.max_points, mean_centered)
+
     # --- host loop -----------------------------------------------------------------------
 
     def run(self, x: Any, method: GradientMethod, outputs: tuple[str, ...] = MAPS,
@@ -173,10 +191,13 @@ class AttributionEngine:
         are the angles of (``finish_angles``). Sums of several runs (strands, models) average
         linearly."""
         outputs = tuple(outputs)
-        if not outputs or set(outputs) - set(MAPS):
-            raise ValueError(f"outputs must be a non-empty selection of {MAPS}, got {outputs}")
+        if not outputs or set(outputs) - set(OUTPUTS):
+            raise ValueError(f"outputs must be a non-empty selection of {OUTPUTS}, got {outputs}")
         if not isinstance(method, GradientMethod):
             raise TypeError(f"method must be a GradientMethod (keras_simplex.methods), got {type(method).__name__}")
+        if "delta" in outputs and method.form == "gradient":
+            raise ValueError(f"the convergence delta is defined for maps that multiply by the input; {method.name} "
+                             f"here returns a gradient (multiply_by_inputs=False)")
         x = check_sequences(x, alphabet_size=self.alphabet_size, length=self.sequence_length,
                             check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
         if average_strands and self.alphabet_size != 4:
@@ -187,7 +208,8 @@ class AttributionEngine:
         result = self._strand_sums(x, method, requested)
         if average_strands:
             other = self._strand_sums(np.ascontiguousarray(reverse_complement(x)), method.reverse_complemented(), requested)
-            result = {name: (value + reverse_complement(other[name])) / 2 for name, value in result.items()}
+            result = {name: (value + (other[name] if name == "delta" else reverse_complement(other[name]))) / 2
+                      for name, value in result.items()}
         return result
 
     def _strand_sums(self, x: np.ndarray, method: GradientMethod, requested: tuple[str, ...]) -> dict[str, np.ndarray]:

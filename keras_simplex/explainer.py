@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simplex.engine import AttributionEngine, resolve_max_points
+from keras_simplex.ism import taylor_ism
 from keras_simplex.jit_policy import resolve_jit_compile
 from keras_simplex._fast.rewrite import fast_paths_enabled
 from keras_simplex.methods import GradientMethod, method as registered_method
@@ -68,11 +69,10 @@ class Explainer:
     ) -> None:
         self.engine = AttributionEngine(model, target, reduce=reduce, logits=logits, jit_compile=jit_compile,
                                         max_points=max_points, sequence_shape=sequence_shape, strategy=strategy, fast=fast)
-        self._reduce = reduce
 
     model = property(lambda self: self.engine.model, doc="The explained Keras model.")
     target = property(lambda self: self.engine.target, doc="The explained target.")
-    reduce = property(lambda self: self._reduce, doc="'sum' (one map) or None (one map per target unit).")
+    reduce = property(lambda self: self.engine.reduce, doc="'sum' (one map) or None (one map per target unit).")
     targets = property(lambda self: self.engine.per_target, doc="Units with a map each (None: one map).")
     logits = property(lambda self: self.engine.logits, doc="Whether logits are differentiated.")
     jit_compile = property(lambda self: self.engine.jit_compile, doc="Whether XLA is used.")
@@ -117,6 +117,19 @@ class Explainer:
         ``multiply_by_inputs=False`` (``keras_simplex.methods.smoothgrad``)."""
         return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex,
                             average_strands=average_strands, **options)
+
+    def ism(self, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True) -> np.ndarray:
+        """In-silico mutagenesis: ``(N, P, A)`` change of the target when position ``l`` is set
+        to letter ``b``, for the ``positions`` (a slice or list; None: all L), 0 at the observed
+        letter of one-hot positions; ``mean_centered`` subtracts the per-position mean
+        (``keras_simplex.ism``). ``(N, T, P, A)`` per target."""
+        return self.engine.ism(x, positions, mean_centered, check_simplex)
+
+    def taylor_ism(self, x: Any, *, check_simplex: bool = True) -> np.ndarray:
+        """First-order ISM from one gradient, ``g[l, b] - <x[l], g[l]>``, ``(N, L, A)``: the
+        hypothetical form of the corrected gradient (``keras_simplex.ism.taylor_ism``)."""
+        x = np.asarray(x)
+        return taylor_ism(self.saliency(x, outputs=("raw",), check_simplex=check_simplex).raw, x)
 
     def angles(self, x: Any, *, check_simplex: bool = True, average_strands: bool = False) -> np.ndarray:
         """``(N, L)`` angle (degrees) between the input gradient and the simplex."""

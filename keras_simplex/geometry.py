@@ -11,7 +11,9 @@ float16/32/64 inputs of any rank (typically ``(N, L, A)``).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 import tensorflow as tf
 
@@ -140,3 +142,26 @@ def large_angle_fraction(
     limits = tf.constant(list(thresholds), dtype=angles.dtype)
     above = tf.abs(angles)[..., None] > limits  # (N, L, T)
     return tf.reduce_mean(tf.cast(above, angles.dtype), axis=-2)
+
+
+def diagnose_maps(gradients: Any, thresholds: Sequence[float] = DEFAULT_ANGLE_THRESHOLDS) -> dict[str, np.ndarray]:
+    """The simplex diagnosis of gradient maps made by any tool (tangermeme, CREsted, captum...).
+
+    Args:
+      gradients: ``(N, L, A)`` input gradients (saliency, SmoothGrad, path-averaged or
+        hypothetical maps; not gradient x input, whose zeros at unobserved letters hide the
+        off-simplex component).
+      thresholds: angle thresholds in degrees.
+
+    Returns:
+      ``angles (N, L)`` in degrees, ``corrected (N, L, A)`` (the per-position mean removed)
+      and ``large_angle_fraction (N, len(thresholds))`` in [0, 1].
+    """
+    gradients = np.asarray(gradients)
+    if gradients.ndim != 3 or gradients.shape[-1] < 2:
+        raise ValueError(f"maps must be (N, L, A) with A >= 2, got shape {gradients.shape}")
+    if not np.isfinite(gradients).all():
+        raise ValueError("maps contain NaN or infinite values")
+    angles = simplex_angle(gradients).numpy()
+    return {"angles": angles, "corrected": project_to_simplex(gradients).numpy(),
+            "large_angle_fraction": large_angle_fraction(angles, thresholds).numpy()}

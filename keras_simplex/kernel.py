@@ -90,9 +90,14 @@ class GradientKernel:
         gradient = tf.reduce_sum(grads, axis=[1, 2])
         results = {"gradient": gradient, "angles": simplex_angle(gradient)}
         if form == "gradient":  # the projection is linear: project the sum
+            if "delta" in outputs:
+                raise ValueError("the convergence delta is defined for maps that multiply by the input (integrated "
+                                 "and expected gradients, gradient x input)")
             results["raw"] = gradient
             results["corrected"] = project_to_simplex(gradient)
         else:
+            if "delta" in outputs:  # before x and the starts are repeated per target
+                endpoints = self._endpoint_difference(x, starts, weights)
             path = tf.reduce_sum(grads, axis=2)  # (C [* T], G, L, A)
             starts = tf.broadcast_to(starts, tf.concat([tf.shape(x)[:1], tf.shape(starts)[1:]], axis=0))
             if self.per_target is not None:
@@ -103,13 +108,35 @@ class GradientKernel:
                 else:
                     reference = tf.reduce_sum(starts * per_start, axis=-1, keepdims=True)
                     results[name] = tf.reduce_sum(per_start - reference, axis=1)
+            if "delta" in outputs:  # f(x) - f(start) - sum(map), for this call's share of the weights
+                contribution = results["raw"] if form == "contribution" else x * results["raw"]
+                results["delta"] = endpoints - tf.reshape(tf.reduce_sum(contribution, axis=[1, 2]), tf.shape(endpoints))
         results = {name: results[name] for name in outputs}
         if self.per_target is not None:  # (C * T, ...) -> (C, T, ...)
             targets = len(self.per_target)
-            results = {name: tf.reshape(value, tf.concat([[-1, targets], tf.shape(value)[1:]], axis=0))
+            results = {name: value if name == "delta" else
+                       tf.reshape(value, tf.concat([[-1, targets], tf.shape(value)[1:]], axis=0))
                        for name, value in results.items()}
         return results
 
+    def _endpoint_difference(self, x, starts, weights):
+        """``sum_g (f(x) - f(start_g)) * sum_k weights[g, k]``, ``(C,)`` (``(C, T)``): the part
+        of ``f(x) - mean_g f(start_g)`` that this call's weights (a share of the steps) carry,
+        so that the parts of all calls add up to it."""
+        shape = tf.shape(starts)
+        flat_starts = tf.reshape(tf.broadcast_to(starts, tf.concat([tf.shape(x)[:1], shape[1:]], axis=0)),
+                                 tf.concat([[-1], shape[2:]], axis=0))
+        outputs = self.forward(tf.concat([x, flat_starts], axis=0))
+        if self.per_target is None:
+            values = tf.cast(select_target(outputs, self.target), x.dtype)[:, None]
+        else:
+            values = tf.cast(select_targets(outputs, self.per_target), x.dtype)
+        count = tf.shape(x)[0]
+        at_x = values[:count]  # (C, T')
+        at_starts = tf.reshape(values[count:], [count, shape[1], -1])  # (C, G, T')
+        share = tf.reduce_sum(weights, axis=1)  # (G,)
+        difference = tf.reduce_sum((at_x[:, None] - at_starts) * share[None, :, None], axis=1)
+        return difference[:, 0] if self.per_target is None else difference
     def graph_attribution(self, x, starts, group_weights, alphas, step_weights, noise=None,
                           form: str = "gradient", outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
         """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a

@@ -39,9 +39,10 @@ class GradientMethod:
     Attributes:
       name: the registry name.
       baseline: start points: ``"zeros"``, ``"uniform"``, ``"shuffle"``,
-        ``"dinucleotide_shuffle"`` or an array ``(L, A)``, ``(N, L, A)``, ``(N, B, L, A)``,
-        ``(1, B, L, A)`` (see ``baselines.make_baselines``).
-      num_baselines: B for the shuffle baselines.
+        ``"dinucleotide_shuffle"``, an array ``(L, A)``, ``(N, L, A)``, ``(N, B, L, A)``,
+        ``(1, B, L, A)``, or a function ``(x, B, seed) -> (N, B, L, A)``
+        (see ``baselines.make_baselines``).
+      num_baselines: B for the shuffle and function baselines.
       alphas: ``(K,)`` fractions of the way from the start to ``x`` (1 = at ``x``).
       step_weights: ``(K,)`` weights of the steps (summing to 1).
       sigma: standard deviation of the Gaussian noise added to every point (0: none).
@@ -89,8 +90,9 @@ class GradientMethod:
 
     def reverse_complemented(self) -> "GradientMethod":
         """This method for reverse-complemented sequences: a baseline array is read on the
-        other strand too (its position and letter axes reversed, ACGT order)."""
-        if isinstance(self.baseline, str):
+        other strand too (its position and letter axes reversed, ACGT order); a baseline function
+        is called on the reverse-complemented sequences as it is."""
+        if isinstance(self.baseline, str) or callable(self.baseline):
             return self
         return dataclasses.replace(self, baseline=np.asarray(self.baseline)[..., ::-1, ::-1])
 
@@ -100,24 +102,30 @@ class GradientMethod:
                     "alphas": [float(a) for a in self.alphas], "step_weights": [float(w) for w in self.step_weights],
                     "sigma": self.sigma, "multiply_by_inputs": self.multiply_by_inputs, "seed": self.seed,
                     "hypothetical": self.hypothetical}
-        settings["baseline"] = self.baseline if isinstance(self.baseline, str) else f"array{np.shape(self.baseline)}"
+        if isinstance(self.baseline, str):
+            settings["baseline"] = self.baseline
+        elif callable(self.baseline):
+            settings["baseline"] = f"function {getattr(self.baseline, '__qualname__', repr(self.baseline))}"
+        else:
+            settings["baseline"] = f"array{np.shape(self.baseline)}"
         return settings
 
     @property
     def random_starts(self) -> bool:
-        """Whether the start points are random draws (shuffles of each sequence)."""
-        return isinstance(self.baseline, str) and self.baseline in ("shuffle", "dinucleotide_shuffle")
+        """Whether the start points are drawn per sequence (shuffles, a baseline function)."""
+        return callable(self.baseline) or (isinstance(self.baseline, str)
+                                           and self.baseline in ("shuffle", "dinucleotide_shuffle"))
 
     def check(self, x: np.ndarray) -> None:
         """Raise before any work if the baseline cannot serve the sequences ``x (N, L, A)``."""
-        if not isinstance(self.baseline, str):
+        if not isinstance(self.baseline, str) and not callable(self.baseline):
             normalize_baseline_array(self.baseline, x.shape)
 
     def starts(self, x: np.ndarray, begin: int = 0) -> np.ndarray:
         """Start points ``(n or 1, B, L, A)`` for ``x[begin : begin + n]`` given as ``x``
-        (n sequences of a larger batch): shuffles are drawn for them, and a per-sequence
-        baseline array is sliced to the same rows."""
-        if isinstance(self.baseline, str):
+        (n sequences of a larger batch): shuffles are drawn (a baseline function called) for
+        them, and a per-sequence baseline array is sliced to the same rows."""
+        if isinstance(self.baseline, str) or callable(self.baseline):
             return make_baselines(x, self.baseline, self.num_baselines, self.seed)
         array = normalize_baseline_array(self.baseline, None).astype(x.dtype, copy=False)
         return array if len(array) == 1 else array[begin : begin + len(x)]
@@ -187,7 +195,8 @@ def integrated_gradients(
 
     Args:
       baseline: ``"uniform"`` (1/A, on the simplex; default), ``"zeros"`` (off the simplex),
-        ``"shuffle"``, ``"dinucleotide_shuffle"`` or an array (see ``make_baselines``).
+        ``"shuffle"``, ``"dinucleotide_shuffle"``, an array or a function
+        ``baseline(x, num_baselines, seed) -> (N, num_baselines, L, A)`` (see ``make_baselines``).
       steps: gradient evaluations per baseline (an integer).
       rule: quadrature, see ``integration_rule`` (default: trapezoid, as in the paper).
       num_baselines: shuffled baselines per sequence (the shuffle baselines).

@@ -73,15 +73,17 @@ def cnn_deep(
     l2: float = 1e-6,
     first_layer: dict | None = None,
     name: str | None = None,
+    first_filters: int = 24,
 ) -> keras.Model:
     """CNN-deep: conv(24, 19) -> conv(32, 7) -> pool 4 -> conv(48, 7) -> pool 4 -> conv(64, 3)
-    -> pool 3 -> dense(96) -> output.
+    -> pool 3 -> dense(96) -> output (``first_filters``: the first layer's 24 filters, varied
+    by the paper's ensembles from 12 to 30).
 
     Input ``(input_length, alphabet_size)``; 53,161 parameters at L=200, A=4, one output.
     """
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
-    x = _conv_block(inputs, 24, 19, first_activation, 0.1, 1, options, **(first_layer or {}))
+    x = _conv_block(inputs, first_filters, 19, first_activation, 0.1, 1, options, **(first_layer or {}))
     x = _conv_block(x, 32, 7, "relu", 0.2, 4, options)
     x = _conv_block(x, 48, 7, "relu", 0.3, 4, options)
     x = _conv_block(x, 64, 3, "relu", 0.4, 3, options)

@@ -124,6 +124,16 @@ def plot_improvement_vs_angle(path: str | os.PathLike | None, angles: np.ndarray
     return _finish(fig, ax, path, "angle (degrees)", "cosine improvement", title)
 
 
+def plot_reduction_vs_angle(path: str | os.PathLike | None, angles: np.ndarray, reduction: np.ndarray, title: str = "",
+                            ax: Any = None) -> Any:
+    """Percent reduction of a distance by the correction (e.g. each model's distance to an
+    ensemble's mean map) against the |angle| bin centre (degrees)."""
+    fig, ax = _axes(ax)
+    ax.plot(angles, reduction, marker="o", color="steelblue", label="corrected vs raw")
+    ax.axhline(0, color="black", linewidth=0.5)
+    return _finish(fig, ax, path, "|angle| (degrees)", "% reduction by the correction", title)
+
+
 def plot_study_curve(
     path: str | os.PathLike | None,
     values: Sequence[float],

@@ -182,7 +182,16 @@ def _chunks(source, batch_size: int, channels_first: bool) -> Iterator[tuple[int
 
 @contextlib.contextmanager
 def _open_array(path: str, key: str):
-    """The ``(N, L, A)`` array ``key`` of an NPZ (loaded) or HDF5 file (a lazy dataset)."""
+    """The ``(N, L, A)`` array ``key`` of an NPZ (loaded) or HDF5 file (a lazy dataset), or the
+    array of an NPY file (memory-mapped; ``key`` unused)."""
+    if path.endswith(".npy"):
+        try:
+            source = np.load(path, mmap_mode="r")
+        except Exception as error:  # noqa: BLE001 - numpy raises several types for bad files
+            raise ValueError(f"cannot read NPY file {path}: {error}") from None
+        _check_array_shape(path, "array", source)
+        yield source
+        return
     if path.endswith(".npz"):
         try:
             archive = np.load(path)

@@ -198,9 +198,12 @@ def test_several_targets_strands_and_models(workspace, three_task_model):
     np.savez(workspace / "t.npz", x=x)
     three = keras.saving.load_model(three_task_model)
     run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "t.h5",
-        "--targets", "2,0", "--average-strands", "--method", "integrated_gradients", "--steps", "4")
+        "--targets", "2,0", "--average-strands", "--method", "integrated_gradients", "--steps", "4", "--delta")
     with h5py.File(workspace / "t.h5") as f:
         assert f["corrected"].shape == (10, 2, 200, 4) and f["angles"].shape == (10, 2, 200)
+        expected = ks.Explainer(three, [2, 0], reduce=None).integrated_gradients(x, steps=4, outputs=("delta",),
+                                                                               average_strands=True)
+        np.testing.assert_allclose(f["delta"][()], expected.delta, atol=1e-5)
         for column, t in enumerate([2, 0]):
             np.testing.assert_allclose(f["corrected"][:, column], ks.integrated_gradients(
                 three, x, target=t, steps=4, average_strands=True), atol=1e-5)
@@ -251,3 +254,22 @@ def test_bigwig_track_at_genome_coordinates(workspace, tmp_path):
     fasta = run("attribute", "--model", model, "--input", workspace / "seqs.fa", "--output", tmp_path / "o.h5",
                 "--bigwig", tmp_path / "t.bw", expect=1)
     assert "needs BED" in last_error_line(fasta)
+
+
+def test_angles_of_maps_made_elsewhere(tmp_path):
+    rng = np.random.default_rng(3)
+    maps = rng.normal(size=(9, 30, 4)).astype(np.float32)
+    maps[:, :, :] += rng.normal(size=(9, 30, 1)).astype(np.float32) * 3  # a large off-simplex part
+    np.save(tmp_path / "maps.npy", np.swapaxes(maps, 1, 2))  # (N, A, L), as PyTorch tools write them
+    out = run("angles", "--maps", tmp_path / "maps.npy", "--channels-first", "--output", tmp_path / "a.npz",
+              "--batch-size", "4").stdout
+    saved = np.load(tmp_path / "a.npz")
+    norm = np.linalg.norm(maps, axis=-1)
+    expected = np.degrees(np.arcsin(maps.sum(-1) / (2 * norm)))  # sqrt(A) = 2
+    np.testing.assert_allclose(saved["angles"], expected, atol=1e-3)
+    np.testing.assert_allclose(saved["corrected"], maps - maps.mean(-1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(saved["large_angle_fraction"][:, 1], (np.abs(expected) > 45).mean(1))
+    assert f"mean |angle| {np.abs(expected).mean():.1f} deg" in out
+    np.savez(tmp_path / "bad.npz", arr_0=np.full((2, 5, 4), np.nan, np.float32))
+    bad = run("angles", "--maps", tmp_path / "bad.npz", "--output", tmp_path / "b.npz", expect=1)
+    assert "NaN" in last_error_line(bad) and not (tmp_path / "b.npz").exists()

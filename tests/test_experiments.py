@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from keras_simplex import demo
@@ -16,7 +17,7 @@ def tiny_config(output_dir):
     return ReproductionConfig(
         output_dir=str(output_dir), sequences=300, seeds=(0,), models=("cnn_shallow_relu", "cnn_deep_exponential"),
         epochs=1, eval_sequences=12, ig_steps=3, smoothgrad_samples=2, eg_baselines=2, eg_steps=2,
-        study_model="cnn_shallow_relu", init_sigmas=(0.01, 0.1), strengths=(0.0, 1e-3),
+        study_model="cnn_shallow_relu", init_sigmas=(0.01, 0.1), strengths=(0.0, 1e-3), ensemble_size=2,
     )
 
 
@@ -46,6 +47,33 @@ def test_every_experiment_writes_its_results(reproduction):
     assert [r["value"] for r in results["regularization"]] == [0.0, 1e-3]
     assert {"constrained", "unconstrained"} <= set(results["constraint"][0])
     assert results["constraint"][0]["constrained"]["angle_std"] < 1e-2  # zero angles by construction
+    (f_row,) = results["ensemble"]
+    assert f_row["members"] == ["ensemble_w12_seed0", "ensemble_w30_seed1"]
+    assert len(f_row["reduction_percent"]) == 18 and sum(f_row["positions"]) == 2 * 12 * 200
+    assert is_png(os.path.join(config.output_dir, f_row["figure"]))
+
+
+def test_dispersion_by_angle_against_a_written_out_case():
+    """Models that share an on-simplex map and differ only off the simplex (offsets summing to
+    zero over the models): the correction removes every difference."""
+    from keras_simplex.experiments.ensemble import dispersion_by_angle
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(3, 10, 4))
+    shared -= shared.mean(-1, keepdims=True)
+    offsets = np.array([-1.0, 0.5, 0.5])[:, None, None, None] * rng.uniform(1, 2, size=(1, 3, 10, 1))
+    raw = shared[None] + offsets  # (M, N, L, A)
+    corrected = raw - raw.mean(-1, keepdims=True)
+    angles = rng.uniform(-90, 90, size=(3, 3, 10))
+    table = dispersion_by_angle(raw, corrected, angles)
+    distance = 2 * np.abs(offsets[..., 0])  # |c * (1, 1, 1, 1)| = 2 |c|
+    bins = np.minimum((np.abs(angles) // 5).astype(int), 17)
+    for b in range(18):
+        if (bins == b).any():
+            assert table["raw"][b] == pytest.approx(distance[bins == b].mean())
+            assert table["corrected"][b] == pytest.approx(0, abs=1e-12)
+            assert table["reduction_percent"][b] == pytest.approx(100)
+    assert table["positions"] == np.bincount(bins.ravel(), minlength=18).tolist()
 
 
 def test_files_report_and_figures(reproduction):

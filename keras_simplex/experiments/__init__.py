@@ -1,7 +1,7 @@
 """The paper's experiments in one command: ``python -m keras_simplex.experiments``.
 
 Sub-experiments: ``correction`` (a), ``angles`` (b), ``initialization`` (c),
-``regularization`` (d) and ``constraint`` (e). Each writes JSON results per trial
+``regularization`` (d), ``constraint`` (e) and ``ensemble`` (f). Each writes JSON results per trial
 (``results/``), CSV tables (``tables/``), PNG figures (``figures/``) and the markdown report
 ``report.md`` under the output directory. Trained models are kept in ``models/``; a rerun
 skips every finished trial.
@@ -17,7 +17,7 @@ import time
 
 from keras_simplex import plotting
 from keras_simplex.atomic import write_json
-from keras_simplex.experiments import angles, correction, report, studies
+from keras_simplex.experiments import angles, correction, ensemble, report, studies
 from keras_simplex.experiments.common import MODEL_NAMES, ReproductionConfig, load_data, log
 
 EXPERIMENTS = {
@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "initialization": studies.run_initialization,
     "regularization": studies.run_regularization,
     "constraint": studies.run_constraint,
+    "ensemble": ensemble.run,
 }
 
 
@@ -57,6 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-sequences", type=int, default=defaults.eval_sequences)
     parser.add_argument("--models", nargs="+", default=list(defaults.models), choices=MODEL_NAMES)
     parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
+    parser.add_argument("--ensemble-size", type=int, default=defaults.ensemble_size,
+                        help="models in the ensemble of (f) (CNN-deep-exp, first-layer widths 12-30)")
     args = parser.parse_args(argv)
     plotting.use_file_backend()  # this program owns the process and writes figures to files
     unknown = set(args.experiments) - set(EXPERIMENTS)
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
         defaults, output_dir=args.output_dir, seeds=tuple(range(args.seed, args.seed + args.trials)),
         study_seeds=tuple(range(args.seed, args.seed + args.study_trials)), data_seed=args.data_seed,
         epochs=args.epochs, sequences=args.sequences, eval_sequences=args.eval_sequences, models=tuple(args.models),
-        study_model=args.study_model,
+        study_model=args.study_model, ensemble_size=args.ensemble_size,
     )
     command = "python -m keras_simplex.experiments " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     run(config, tuple(args.experiments) or tuple(EXPERIMENTS), command.strip())

@@ -45,6 +45,7 @@ class ReproductionConfig:
     study_seeds: tuple[int, ...] = (0,)
     init_sigmas: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.2)
     strengths: tuple[float, ...] = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+    ensemble_size: int = 5
 
     def path(self, *parts: str) -> str:
         path = os.path.join(self.output_dir, *parts)

@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_simplex.atomic import atomic_output, write_text
 from keras_simplex.experiments.common import ReproductionConfig
+from keras_simplex.experiments.ensemble import BIN_WIDTH
 
 METRICS = ("cosine", "auroc", "aupr")
 
@@ -81,6 +82,22 @@ def constraint_table(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def ensemble_table(rows: list[dict]) -> list[str]:
+    lines = ["## (f) Ensemble: distance to the ensemble's mean map by angle (Figs. 3e, 10)", ""]
+    for r in rows:
+        lines += [f"{len(r['members'])} models ({', '.join(r['members'])}); every position of the evaluation set. "
+                  f"Overall reduction of the distance to the ensemble's raw mean map by the correction: "
+                  f"{r['overall_reduction_percent']:.1f}%.", "",
+                  "| abs(angle) bin (deg) | positions | raw distance | corrected distance | reduction |", "|---|---|---|---|---|"]
+        for angle, count, raw, corrected, reduction in zip(r["angle"], r["positions"], r["raw"], r["corrected"],
+                                                            r["reduction_percent"]):
+            if count:
+                lines.append(f"| {angle - BIN_WIDTH / 2:.0f}-{angle + BIN_WIDTH / 2:.0f} | {count} | {raw:.4f} | "
+                             f"{corrected:.4f} | {reduction:.1f}% |")
+        lines += ["", f"![ensemble]({r['figure']})", ""]
+    return lines
+
+
 def write_report(config: ReproductionConfig, results: dict[str, list[dict]], seconds: float, command: str) -> str:
     lines = ["# Reproduction report", "", f"Command: `{command}`", "",
              f"Run time: {seconds / 60:.1f} min. Data: synthetic `original` recipe, {config.sequences} sequences; "
@@ -95,6 +112,8 @@ def write_report(config: ReproductionConfig, results: dict[str, list[dict]], sec
         lines += study_table("## (d) Angle regularization (Figs. 4d, 15)", "strength", results["regularization"], "regularization")
     if "constraint" in results:
         lines += constraint_table(results["constraint"])
+    if "ensemble" in results:
+        lines += ensemble_table(results["ensemble"])
     path = config.path("report.md")
     write_text(path, "\n".join(lines))
     return path
