@@ -118,6 +118,15 @@ class Explainer:
         return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex,
                             average_strands=average_strands, **options)
 
+    def deep_lift_shap(self, x: Any, *, references: Any = "dinucleotide_shuffle", num_references: int = 20,
+                       seed: int = 0, hypothetical: bool = False, check_simplex: bool = True) -> Attribution:
+        """DeepSHAP: DeepLIFT (rescale rule) averaged over ``num_references`` references
+        (default 20 dinucleotide shuffles of each sequence), ``Attribution(raw, corrected,
+        angles, delta)``: the contributions of the observed letters (``hypothetical=True``:
+        of every letter), ``(N, L, A)``; ``delta (N,)`` the summation-to-delta error
+        (``keras_simplex.deeplift``)."""
+        return self.engine.deep_lift_shap(x, references, num_references, seed, hypothetical, check_simplex)
+
     def ism(self, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True) -> np.ndarray:
         """In-silico mutagenesis: ``(N, P, A)`` change of the target when position ``l`` is set
         to letter ``b``, for the ``positions`` (a slice or list; None: all L), 0 at the observed

@@ -1,0 +1,232 @@
+"""DeepLIFT (rescale rule) and DeepSHAP for functional Keras models, with the simplex correction.
+
+DeepSHAP explains ``x`` against K references ``r_k`` (default: 20 dinucleotide shuffles of
+``x``): for each pair, the model runs on ``concat([x, r_k])`` with every nonlinearity's
+gradient replaced by a DeepLIFT rule, and the input multipliers ``m_k`` satisfy
+``sum((x - r_k) * m_k) = f(x) - f(r_k)`` (summation to delta). The rules, as tangermeme's
+``deep_lift_shap`` (the reference; captum 0.9.0 agrees where its max-pooling rule is not
+affected by its known bugs):
+
+- linear layers (convolutions, dense, batch normalization at inference, dropout, reshapes,
+  average pooling, additions, concatenation): their gradient;
+- element-wise nonlinearities (``Activation`` layers and the activations of convolution/dense
+  layers; ``ReLU``, ``ELU``, ``LeakyReLU``, ``PReLU`` layers; relu/sigmoid/exp/... ops): the
+  rescale multiplier ``(f(z) - f(z_ref)) / (z - z_ref)``, the gradient where
+  ``|z - z_ref| < 1e-6``;
+- max pooling (``MaxPooling1D``, ``GlobalMaxPooling1D``): the change above the reference,
+  ``max(o, o_ref) - o_ref``, goes to the input's arg-max and ``o - max(o, o_ref)`` to the
+  reference's, divided by the input difference (the pooling gradient where it is 0);
+- anything else (softmax, attention, recurrent layers, ``Lambda``, products of tensors): a
+  ``ValueError`` naming the layer, never a silent gradient.
+
+Maps, per sequence: hypothetical contributions ``h = mean_k (m_k - <r_k, m_k>)`` (per
+position; ``hypothetical=True``), or ``h * x`` (default, the contribution of the observed
+letters). The corrected maps use ``m_k - mean_a m_k``; with references on the simplex (shuffles)
+both forms are unchanged by it (see docs/motifs.md), the raw and corrected maps agree, and the
+angles say how far the multipliers were off the simplex.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.ops import nn as nn_ops
+from keras.src.ops import numpy as numpy_ops
+
+from keras_simplex.functional_graph import Wrapper, functional_graph
+from keras_simplex.geometry import project_to_simplex, simplex_angle
+from keras_simplex.logits import linear_activations
+from keras_simplex.targets import select_target
+
+EPSILON = 1e-6  # |z - z_ref| below which the rescale rule falls back to the gradient (tangermeme's)
+
+LINEAR_LAYERS = (
+    keras.layers.InputLayer, keras.layers.Dense, keras.layers.EinsumDense, keras.layers.Conv1D, keras.layers.Conv2D,
+    keras.layers.SeparableConv1D, keras.layers.DepthwiseConv1D, keras.layers.BatchNormalization, keras.layers.Dropout,
+    keras.layers.SpatialDropout1D, keras.layers.GaussianDropout, keras.layers.GaussianNoise, keras.layers.Flatten,
+    keras.layers.Reshape, keras.layers.Permute, keras.layers.Add, keras.layers.Subtract, keras.layers.Average,
+    keras.layers.Concatenate, keras.layers.AveragePooling1D, keras.layers.GlobalAveragePooling1D,
+    keras.layers.ZeroPadding1D, keras.layers.Cropping1D, keras.layers.Identity, keras.layers.RepeatVector,
+)
+ELEMENTWISE_LAYERS = (keras.layers.ReLU, keras.layers.ELU, keras.layers.LeakyReLU, keras.layers.PReLU)
+ELEMENTWISE_OPS = (nn_ops.Relu, nn_ops.Relu6, nn_ops.Sigmoid, nn_ops.Softplus, nn_ops.Silu, nn_ops.Gelu, nn_ops.Elu,
+                   nn_ops.Selu, nn_ops.LeakyRelu, numpy_ops.Exp, numpy_ops.Tanh)
+LINEAR_OPS = (numpy_ops.Add, numpy_ops.Subtract, numpy_ops.Reshape, numpy_ops.Transpose, numpy_ops.Concatenate,
+              numpy_ops.ExpandDims, numpy_ops.Squeeze, numpy_ops.Sum, numpy_ops.Mean, numpy_ops.GetItem)
+NOT_ELEMENTWISE = ("softmax", "log_softmax")
+
+
+def rescale(function: Callable) -> Callable:
+    """``function`` (element-wise) on a paired batch ``concat([z, z_ref])`` with the rescale
+    multiplier as its gradient, the same for both halves."""
+
+    def call(z, *args, **kwargs):
+        y = function(z, *args, **kwargs)
+        z_x, z_r = tf.split(z, 2)
+        y_x, y_r = tf.split(y, 2)
+        difference = z_x - z_r
+        small = tf.abs(difference) < EPSILON
+        secant = (y_x - y_r) / tf.where(small, tf.ones_like(difference), difference)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            local = function(z, *args, **kwargs)
+        slope = tape.gradient(local, z)  # the gradient of each half, for the fallback
+        multiplier = tf.stop_gradient(tf.where(tf.concat([small, small], 0), slope, tf.concat([secant, secant], 0)))
+        return tf.stop_gradient(y) + multiplier * (z - tf.stop_gradient(z))
+
+    return call
+
+
+def paired_max(pool: Callable) -> Callable:
+    """The max-pooling ``pool`` on a paired batch with DeepLIFT's max rule as its gradient."""
+
+    @tf.custom_gradient
+    def call(z):
+        y = pool(z)
+
+        def gradient(upstream):
+            z_x, z_r = tf.split(z, 2)
+            o_x, o_r = tf.split(y, 2)
+            g_x, g_r = tf.split(upstream, 2)
+            top = tf.maximum(o_x, o_r)
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([z_x, z_r])
+                p_x, p_r = pool(z_x), pool(z_r)
+            routed = (tape.gradient(p_x, z_x, output_gradients=g_x * (top - o_r))
+                      + tape.gradient(p_r, z_r, output_gradients=g_r * (o_x - top)))
+            plain = tape.gradient(p_x, z_x, output_gradients=g_x)
+            difference = z_x - z_r
+            zero = tf.equal(difference, 0.0)
+            half = tf.where(zero, plain, routed / tf.where(zero, tf.ones_like(difference), difference))
+            return tf.concat([half, half], 0)
+
+        return y, gradient
+
+    return call
+
+
+def deeplift_wrappers(model: keras.Model, skip: set[int] = frozenset()) -> dict[int, Wrapper]:
+    """Wrappers (``functional_graph.graph_forward``) giving ``model``'s graph DeepLIFT
+    gradients on paired batches; operations in ``skip`` (by id) are left alone. Raises
+    ValueError naming the first operation without a rule."""
+    graph = functional_graph(model)
+    if graph is None:
+        raise ValueError(f"DeepLIFT needs a Sequential or functional model, got {type(model).__name__}")
+    wrappers: dict[int, Wrapper] = {}
+    for op in graph.operations:
+        if id(op) in skip:
+            continue
+        wrapper = _wrapper(op)
+        if wrapper is not None:
+            wrappers[id(op)] = wrapper
+    return wrappers
+
+
+def _wrapper(op: Any) -> Wrapper | None:
+    activation = getattr(op, "activation", None)
+    if isinstance(op, keras.layers.Activation):
+        _check_elementwise(op, activation)
+        return lambda call: rescale(call)
+    if isinstance(op, LINEAR_LAYERS):
+        if activation is None or activation is keras.activations.linear:
+            return None
+        _check_elementwise(op, activation)
+        return lambda call: _linear_then_rescaled(op, call)
+    if isinstance(op, ELEMENTWISE_LAYERS) or isinstance(op, ELEMENTWISE_OPS):
+        return lambda call: rescale(call)
+    if isinstance(op, LINEAR_OPS):
+        return None
+    if isinstance(op, keras.layers.MaxPooling1D) and op.data_format == "channels_last":
+        size, stride, padding = op.pool_size[0], op.strides[0], op.padding.upper()
+        return lambda call: _ignore_options(paired_max(lambda v: tf.nn.max_pool1d(v, size, stride, padding)))
+    if isinstance(op, keras.layers.GlobalMaxPooling1D) and op.data_format == "channels_last":
+        return lambda call: _ignore_options(paired_max(lambda v: _global_max(v, op.keepdims)))
+    name = getattr(op, "name", type(op).__name__)
+    raise ValueError(f"DeepLIFT has no rule for '{name}' ({type(op).__name__}); supported: linear layers, "
+                     f"element-wise activations and max pooling (for softmax outputs use logits=True)")
+
+
+def _check_elementwise(op: Any, activation: Any) -> None:
+    if getattr(activation, "__name__", "") in NOT_ELEMENTWISE:
+        raise ValueError(f"DeepLIFT has no rule for the {activation.__name__} activation of '{op.name}' "
+                         f"(not element-wise); explain the logits (logits=True) if it is the output")
+
+
+def _linear_then_rescaled(layer: Any, call: Callable) -> Callable:
+    def run(*args, **kwargs):
+        with linear_activations([layer]) as saved:
+            z = call(*args, **kwargs)
+        return rescale(saved[0])(z)
+
+    return run
+
+
+def _ignore_options(function: Callable) -> Callable:
+    return lambda inputs, *args, **kwargs: function(inputs)
+
+
+def _global_max(v: tf.Tensor, keepdims: bool) -> tf.Tensor:
+    length = v.shape[1]
+    if length is None:
+        raise ValueError("DeepLIFT's global max pooling rule needs a known sequence length")
+    pooled = tf.nn.max_pool1d(v, length, length, "VALID")  # TF's gradient: the first maximum, like torch
+    return pooled if keepdims else pooled[:, 0]
+
+
+class DeepLiftKernel:
+    """Compiled DeepSHAP maps of one paired forward function and (scalar) target.
+
+    ``function(x (C, L, A), references (C, K, L, A))`` returns the ``raw`` and ``corrected``
+    maps ``(C, L, A)`` (hypothetical or observed), the multipliers' mean ``gradient`` and the
+    per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k) * m_k)``) as numpy
+    arrays via ``run``.
+    """
+
+    def __init__(self, forward: Callable, target: Any, jit_compile: bool) -> None:
+        self.forward, self.target = forward, target
+        self._functions: dict[bool, Any] = {}
+        self.jit_compile = jit_compile
+
+    def function(self, hypothetical: bool):
+        if hypothetical not in self._functions:
+            self._functions[hypothetical] = tf.function(lambda x, r: self._maps(x, r, hypothetical),
+                                                        jit_compile=self.jit_compile, reduce_retracing=True)
+        return self._functions[hypothetical]
+
+    def _maps(self, x, references, hypothetical: bool) -> dict[str, tf.Tensor]:
+        shape = tf.shape(references)
+        count, per = shape[0], shape[1]
+        xs = tf.repeat(x, per, axis=0)  # pairs, sequence-major
+        rs = tf.reshape(references, tf.concat([[-1], shape[2:]], axis=0))
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            values = tf.cast(select_target(self.forward(tf.concat([xs, rs], 0)), self.target), x.dtype)
+            total = tf.reduce_sum(values)  # both halves: the max rule reads the reference's upstream gradient
+        multipliers = tf.cast(tape.gradient(total, xs), x.dtype)
+        v_x, v_r = tf.split(values, 2)
+        results = {}
+        for name, m in (("raw", multipliers), ("corrected", project_to_simplex(multipliers))):
+            per_letter = m - tf.reduce_sum(rs * m, axis=-1, keepdims=True)  # hypothetical contributions
+            mean = tf.reduce_mean(tf.reshape(per_letter, tf.concat([[count, per], shape[2:]], axis=0)), axis=1)
+            results[name] = mean if hypothetical else mean * x
+        summed = tf.reduce_sum((xs - rs) * multipliers, axis=[1, 2])
+        results["delta"] = tf.reduce_mean(tf.reshape(v_x - v_r - summed, [count, per]), axis=1)
+        results["gradient"] = tf.reduce_mean(tf.reshape(multipliers, tf.concat([[count, per], shape[2:]], 0)), axis=1)
+        return results
+
+
+def run_deeplift(kernel: DeepLiftKernel, x: np.ndarray, references: np.ndarray, hypothetical: bool,
+                 max_points: int) -> dict[str, np.ndarray]:
+    """DeepSHAP maps of ``x (N, L, A)`` against ``references (N, K, L, A)`` in calls of at
+    most ``max_points`` model evaluations (2 per pair); ``angles`` from the mean multipliers."""
+    per = references.shape[1]
+    chunk = max(1, max_points // (2 * per))
+    function = kernel.function(hypothetical)
+    parts = [{k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk]).items()}
+             for i in range(0, len(x), chunk)]
+    result = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    result["angles"] = simplex_angle(result.pop("gradient")).numpy()
+    return result

@@ -1,0 +1,147 @@
+"""DeepLIFT / DeepSHAP: summation to delta, exact linear results, clear errors, and equality with
+tangermeme on a PyTorch twin (issue: reference methods, item 2)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_simplex as ks
+from conftest import random_one_hot
+from zoo import ZOO, randomize_batch_norm
+
+SUPPORTED = ("plain_cnn", "plain_cnn_logits", "batch_norm_placements", "causal_dilated_batch_norm",
+             "strided_grouped_separable", "multi_task", "softmax_output_logits", "length_agnostic", "float64",
+             "float64_input_float32_layers")
+UNSUPPORTED = {"recurrent": "Bidirectional", "attention": "MultiHeadAttention"}
+ENTRIES = {entry.name: entry for entry in ZOO}
+
+
+def summation_error(entry, model, x, result, references):
+    """|f(x) - mean_k f(r_k) - sum(map)| per sequence, the model called directly."""
+    f_x = np.asarray(entry.score(model, x), np.float64)
+    flat = references.reshape((-1,) + x.shape[1:])
+    f_r = np.asarray(entry.score(model, flat), np.float64).reshape(references.shape[:2]).mean(1)
+    return np.abs(f_x - f_r - result.raw.astype(np.float64).sum(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_summation_to_delta_on_the_zoo(name):
+    entry = ENTRIES[name]
+    model = entry.build()
+    dtype = np.float64 if "float64" in name else np.float32
+    x = random_one_hot(4, entry.length, seed=3, dtype=dtype)
+    references = ks.dinucleotide_shuffle(x, 5, seed=2)
+    result = ks.Explainer(model, **entry.settings).deep_lift_shap(x, references=references, num_references=5)
+    scale = np.abs(np.asarray(entry.score(model, x))).max() + 1
+    assert summation_error(entry, model, x, result, references).max() < 1e-4 * scale
+    assert np.abs(result.delta).max() < 1e-4 * scale
+    np.testing.assert_allclose(result.corrected, result.raw, atol=1e-6 * np.abs(result.raw).max())  # shuffles
+
+
+@pytest.mark.parametrize("build", [lambda: ks.models.cnn_deep(first_activation="exponential"),
+                                   lambda: ks.models.cnn_deep(), lambda: ks.models.cnn_shallow(first_activation="exponential")])
+def test_summation_to_delta_on_the_paper_models(build):
+    keras.utils.set_random_seed(0)
+    model = randomize_batch_norm(build())
+    x = random_one_hot(3, 200, seed=4)
+    explainer = ks.Explainer(model, logits=True)
+    result = explainer.deep_lift_shap(x, num_references=4, seed=1)
+    hypothetical = explainer.deep_lift_shap(x, num_references=4, seed=1, hypothetical=True)
+    np.testing.assert_allclose((hypothetical.raw * x).sum(-1), result.raw.sum(-1), atol=1e-6)
+    assert np.abs(result.delta).max() < 1e-4 * max(1.0, np.abs(result.raw.sum((1, 2))).max())
+
+
+def test_a_linear_model_gives_the_exact_form():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((10, 4))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+    weights = model.layers[-1].kernel.numpy().reshape(10, 4)
+    x = random_one_hot(3, 10, seed=5)
+    references = random_one_hot(6, 10, seed=6).reshape(3, 2, 10, 4)
+    result = ks.Explainer(model).deep_lift_shap(x, references=references, hypothetical=True)
+    expected = (weights - (references * weights).sum(-1, keepdims=True)).mean(1)
+    np.testing.assert_allclose(result.raw, expected, atol=1e-6)
+    corrected = weights - weights.mean(-1, keepdims=True)
+    np.testing.assert_allclose(result.angles, np.broadcast_to(ks.simplex_angle(weights).numpy(), (3, 10)), atol=1e-4)
+    np.testing.assert_allclose(result.corrected, (corrected - (references * corrected).sum(-1, keepdims=True)).mean(1),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(UNSUPPORTED))
+def test_layers_without_a_rule_are_errors(name):
+    model = ENTRIES[name].build()
+    with pytest.raises(ValueError, match=f"no rule for .*{UNSUPPORTED[name]}"):
+        ks.Explainer(model).deep_lift_shap(random_one_hot(2, 24), num_references=2)
+
+
+def test_a_softmax_output_needs_logits():
+    model = ENTRIES["softmax_output_logits"].build()
+    with pytest.raises(ValueError, match=r"no rule for 'softmax.*\(Softmax\).*logits=True"):
+        ks.Explainer(model, 1).deep_lift_shap(random_one_hot(2, 24), num_references=2)
+
+
+def twin_of(model, activation):
+    """A PyTorch module with ``model``'s weights, as tangermeme's deep_lift_shap wants it."""
+    torch = pytest.importorskip("torch")
+
+    class Exp(torch.nn.Module):
+        def forward(self, x):
+            return torch.exp(x)
+
+    conv1, conv2, dense1, dense2 = [layer for layer in model.layers
+                                    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Dense))]
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.a1 = torch.nn.Conv1d(4, 8, 5, padding=2), Exp() if activation == "exponential" else torch.nn.ReLU()
+            self.p1, self.c2 = torch.nn.MaxPool1d(4), torch.nn.Conv1d(8, 8, 3, padding=1)
+            self.bn, self.a2, self.p2 = torch.nn.BatchNorm1d(8, eps=norm.epsilon), torch.nn.ReLU(), torch.nn.MaxPool1d(3)
+            self.d1, self.a3, self.d2 = torch.nn.Linear(40, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)
+            for mine, theirs in ((self.c1, conv1), (self.c2, conv2)):
+                w, b = theirs.get_weights()
+                mine.weight.data, mine.bias.data = torch.tensor(w.transpose(2, 1, 0)), torch.tensor(b)
+            for mine, theirs in ((self.d1, dense1), (self.d2, dense2)):
+                w, b = theirs.get_weights()
+                mine.weight.data, mine.bias.data = torch.tensor(w.T), torch.tensor(b)
+            gamma, beta, mean, variance = norm.get_weights()
+            self.bn.weight.data, self.bn.bias.data = torch.tensor(gamma), torch.tensor(beta)
+            self.bn.running_mean.data, self.bn.running_var.data = torch.tensor(mean), torch.tensor(variance)
+            self.eval()
+
+        def forward(self, x):  # (N, 4, L)
+            h = self.p1(self.a1(self.c1(x)))
+            h = self.p2(self.a2(self.bn(self.c2(h))))
+            return self.d2(self.a3(self.d1(h.permute(0, 2, 1).flatten(1))))
+
+    return Twin(), Exp
+
+
+@pytest.mark.parametrize("activation", ["relu", "exponential"])
+def test_equal_to_tangermeme_on_a_pytorch_twin(activation):
+    """Runs where the bench extra (torch) and tangermeme are installed."""
+    pytest.importorskip("tangermeme")
+    import torch
+    from tangermeme._deep_lift_utils import _nonlinear
+    from tangermeme.deep_lift_shap import deep_lift_shap
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((60, 4))
+    h = keras.layers.Conv1D(8, 5, padding="same", activation=activation,
+                            kernel_initializer=keras.initializers.RandomNormal(0, 0.3))(inputs)
+    h = keras.layers.MaxPooling1D(4)(h)
+    h = keras.layers.BatchNormalization()(keras.layers.Conv1D(8, 3, padding="same")(h))
+    h = keras.layers.MaxPooling1D(3)(keras.layers.Activation("relu")(h))
+    h = keras.layers.Dense(5, activation="relu")(keras.layers.Flatten()(h))
+    model = randomize_batch_norm(keras.Model(inputs, keras.layers.Dense(2)(h)))
+    twin, exp = twin_of(model, activation)
+    x = random_one_hot(4, 60, seed=0)
+    references = ks.dinucleotide_shuffle(x, 10, seed=1)
+    for hypothetical in (False, True):
+        theirs = deep_lift_shap(twin, torch.tensor(np.swapaxes(x, 1, 2)),
+                                references=torch.tensor(np.swapaxes(references, 2, 3)), target=0,
+                                hypothetical=hypothetical, device="cpu", additional_nonlinear_ops={exp: _nonlinear})
+        theirs = np.swapaxes(theirs.numpy(), 1, 2)
+        ours = ks.Explainer(model, 0).deep_lift_shap(x, references=references, hypothetical=hypothetical)
+        np.testing.assert_allclose(ours.raw, theirs, atol=1e-4 * np.abs(theirs).max())
