@@ -26,8 +26,11 @@ LENGTH = 50
 
 
 def start(*args, file_size_limit=None, env=None):
-    """The command as a child process (stdout/stderr piped; optional RLIMIT_FSIZE in bytes)."""
+    """The command as a child process (stdout/stderr piped; optional RLIMIT_FSIZE in bytes),
+    with SIGINT at its default as in a terminal (a test run started in the background, e.g.
+    ``make test &``, would otherwise pass on the ignored SIGINT of background jobs)."""
     def limit():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if file_size_limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
