@@ -16,7 +16,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients")  # = the registry's
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients",  # the registry's
+           "deep_lift_shap")
 METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
                   "sigma": "sigma", "seed": "seed"}  # command-line option -> registry option
 
@@ -96,6 +97,8 @@ def cmd_train(args) -> None:
 
 
 def cmd_attribute(args) -> None:
+    import dataclasses
+
     import keras
     import numpy as np
 
@@ -111,7 +114,7 @@ def cmd_attribute(args) -> None:
     output = _open_output(args)  # checked before any model is loaded
     if args.bigwig:
         _check_bigwig_request(args, reduce)
-    method = _method(args)
+    method = _deep_lift_shap_options(args, reduce) if args.method == "deep_lift_shap" else _method(args)
     models = [_load_model(path) for path in args.model]
     settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
     explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
@@ -120,15 +123,23 @@ def cmd_attribute(args) -> None:
     targets = engine.per_target
     batches, provenance = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
                                      args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
-    output.open(_provenance(args, method, engine, provenance), targets)
+    options = method if isinstance(method, dict) else method.options()
+    output.open(_provenance(args, options, engine, provenance), targets)
     batches = prefetched(batches)
     progress = keras.utils.Progbar(None, unit_name="sequence")
     track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
     with output:
         for names, x in batches:
-            result = explainer.explain(x, method, outputs=outputs, check_simplex=not args.allow_off_simplex,
-                                       average_strands=args.average_strands)
+            if isinstance(method, dict):  # DeepSHAP: its own engine path, always with a delta
+                result = explainer.deep_lift_shap(x, references=method["references"], seed=method["seed"],
+                                                  num_references=method["num_references"],
+                                                  hypothetical=method["hypothetical"],
+                                                  check_simplex=not args.allow_off_simplex)
+                result = result if args.delta else dataclasses.replace(result, delta=None)
+            else:
+                result = explainer.explain(x, method, outputs=outputs, check_simplex=not args.allow_off_simplex,
+                                           average_strands=args.average_strands)
             output.write(names, x, result)
             if args.bigwig:  # per-base contribution: the map's value at the observed letter
                 track["names"] += names
@@ -172,14 +183,34 @@ def _method(args):
     return method.hypothetical_form() if args.format == "modisco" else method
 
 
-def _provenance(args, method, engine, inputs: dict) -> dict:
-    """What produced the output, recorded with it."""
+def _deep_lift_shap_options(args, reduce) -> dict:
+    """DeepSHAP's settings from the command line (checked before any model is loaded):
+    ``--baseline`` names the references (default dinucleotide_shuffle), ``--baselines`` their
+    number (20), ``--seed``; hypothetical contributions for ``--format modisco``."""
+    unused = [flag for flag in ("steps", "samples", "sigma") if getattr(args, flag) is not None]
+    if unused:
+        raise ValueError(f"--{', --'.join(unused)} does not apply to deep_lift_shap")
+    if reduce is None or len(args.model) > 1 or args.average_strands:
+        raise ValueError("deep_lift_shap explains one model and one output: not with --targets, several --model "
+                         "or --average-strands")
+    references = args.baseline or "dinucleotide_shuffle"
+    from keras_simplex.baselines import BASELINE_NAMES
+
+    if references not in BASELINE_NAMES:
+        raise ValueError(f"unknown baseline {references!r}; choose one of {BASELINE_NAMES}")
+    count = 20 if args.baselines is None else positive_int(str(args.baselines))
+    return {"name": "deep_lift_shap", "references": references, "num_references": count,
+            "seed": 0 if args.seed is None else args.seed, "hypothetical": args.format == "modisco"}
+
+
+def _provenance(args, options: dict, engine, inputs: dict) -> dict:
+    """What produced the output, recorded with it (``options``: the method's settings)."""
     import json
 
     import keras_simplex as ks
 
     return {**inputs, "keras_simplex_version": ks.__version__, "method": args.method,
-            "method_options": json.dumps(method.options()), "seed": method.seed,
+            "method_options": json.dumps(options), "seed": options["seed"],
             "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
             "per_target": engine.per_target is not None, "logits": bool(args.logits),
             "models": json.dumps([os.path.abspath(path) for path in args.model]),
@@ -429,8 +460,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
     p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
     p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
-                                      "gradients: dinucleotide_shuffle)")
-    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10)")
+                                      "gradients and deep_lift_shap's references: dinucleotide_shuffle)")
+    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10; deep_lift_shap: 20)")
     p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
     p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
     p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")

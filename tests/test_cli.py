@@ -273,3 +273,25 @@ def test_angles_of_maps_made_elsewhere(tmp_path):
     np.savez(tmp_path / "bad.npz", arr_0=np.full((2, 5, 4), np.nan, np.float32))
     bad = run("angles", "--maps", tmp_path / "bad.npz", "--output", tmp_path / "b.npz", expect=1)
     assert "NaN" in last_error_line(bad) and not (tmp_path / "b.npz").exists()
+
+
+def test_deep_lift_shap_from_the_command_line(workspace):
+    import keras
+
+    model, x = workspace / "model.keras", random_one_hot(6, 200, seed=12)
+    np.savez(workspace / "d.npz", x=x)
+    common = ["attribute", "--model", model, "--input", workspace / "d.npz", "--method", "deep_lift_shap",
+              "--baselines", "3", "--seed", "2"]
+    run(*common, "--output", workspace / "dls.h5", "--delta", "--logits")
+    explainer = ks.Explainer(keras.saving.load_model(model), logits=True)
+    expected = explainer.deep_lift_shap(x, num_references=3, seed=2)
+    with h5py.File(workspace / "dls.h5") as f:
+        np.testing.assert_allclose(f["raw"][()], expected.raw, atol=1e-5)
+        np.testing.assert_allclose(f["delta"][()], expected.delta, atol=1e-5)
+        assert json.loads(f.attrs["method_options"])["num_references"] == 3 and f.attrs["seed"] == 2
+    run(*common, "--output", workspace / "dls_modisco", "--format", "modisco", "--logits")
+    hypothetical = explainer.deep_lift_shap(x, num_references=3, seed=2, hypothetical=True)
+    np.testing.assert_allclose(np.load(workspace / "dls_modisco" / "attr.npz")["arr_0"],
+                               np.swapaxes(hypothetical.corrected, 1, 2), atol=1e-5)
+    wrong = run(*common, "--output", workspace / "o.h5", "--steps", "4", expect=1)
+    assert last_error_line(wrong) == "keras-simplex: error: --steps does not apply to deep_lift_shap"
