@@ -20,6 +20,7 @@ import shutil
 from typing import Iterator
 
 _PARTIAL = ".partial"
+_ACTIVE: set[str] = set()  # temporaries this process is writing now
 
 
 def _split(path: str) -> tuple[str, str, str]:
@@ -118,6 +119,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     path = os.path.abspath(os.fspath(path))
     remove_stale_temporaries(path)
     temporary = temporary_sibling(path)
+    _ACTIVE.add(temporary)
     try:
         yield temporary
         if not os.path.exists(temporary):
@@ -139,6 +141,15 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         _remove(temporary)
         raise
+    finally:
+        _ACTIVE.discard(temporary)
+
+
+def remove_active_temporaries() -> None:
+    """Remove the temporaries this process is writing (before an immediate exit on a signal);
+    the targets keep their previous contents."""
+    for temporary in list(_ACTIVE):
+        _remove(temporary)
 
 
 def save_model(model, path: str | os.PathLike) -> None:

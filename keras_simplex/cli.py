@@ -519,12 +519,17 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM (as batch schedulers send)."""
-
-
 def _terminate(signum, frame):
-    raise Terminated()
+    """SIGTERM (as batch schedulers send): remove the temporaries this process is writing and
+    exit at once with 143. Unwinding an exception through Keras and TensorFlow while their
+    threads run can crash the interpreter; previous outputs are untouched either way."""
+    from keras_simplex.atomic import remove_active_temporaries
+
+    print("keras-simplex: terminated", file=sys.stderr)
+    remove_active_temporaries()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(143)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,9 +545,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keras-simplex: interrupted", file=sys.stderr)
         return _exit_code(130, at_once=True)
-    except Terminated:
-        print("keras-simplex: terminated", file=sys.stderr)
-        return _exit_code(143, at_once=True)
     except Exception as error:  # one line for the user; the traceback is noise here
         print(f"keras-simplex: error: {one_line(error)}", file=sys.stderr)
         return _exit_code(1)
