@@ -39,7 +39,7 @@ from keras.src.ops import numpy as numpy_ops
 from keras_simplex.functional_graph import Wrapper, functional_graph
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.logits import linear_activations
-from keras_simplex.targets import select_target
+from keras_simplex.targets import target_values
 
 EPSILON = 1e-6  # |z - z_ref| below which the rescale rule falls back to the gradient (tangermeme's)
 
@@ -203,7 +203,7 @@ class DeepLiftKernel:
         rs = tf.reshape(references, tf.concat([[-1], shape[2:]], axis=0))
         with tf.GradientTape() as tape:
             tape.watch(xs)
-            values = tf.cast(select_target(self.forward(tf.concat([xs, rs], 0)), self.target), x.dtype)
+            values = target_values(self.forward(tf.concat([xs, rs], 0)), self.target, None, x.dtype)
             total = tf.reduce_sum(values)  # both halves: the max rule reads the reference's upstream gradient
         multipliers = tf.cast(tape.gradient(total, xs), x.dtype)
         v_x, v_r = tf.split(values, 2)

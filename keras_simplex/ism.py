@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_simplex.targets import select_target, select_targets
+from keras_simplex.targets import target_values
 
 
 def ism_positions(positions: slice | Sequence[int] | None, length: int) -> np.ndarray:
@@ -55,12 +55,6 @@ class MutagenesisKernel:
         self.alphabet_size, self.dtype = alphabet_size, dtype
         self.function = tf.function(self._deltas, jit_compile=jit_compile, reduce_retracing=True)
 
-    def _values(self, x):
-        outputs = self.forward(x)
-        if self.per_target is None:
-            return tf.cast(select_target(outputs, self.target), x.dtype)
-        return tf.cast(select_targets(outputs, self.per_target), x.dtype)
-
     def _deltas(self, x, positions):
         """``x (C, L, A)``, ``positions (P,)`` -> ``(C, P, A)`` deltas (``(C, T, P, A)``)."""
         size = self.alphabet_size
@@ -69,7 +63,7 @@ class MutagenesisKernel:
         letters = tf.eye(size, dtype=x.dtype)  # letter b as a one-hot row
         mutants = tf.where(at[None, :, None, :, None], letters[None, None, :, None, :], x[:, None, None])
         flat = tf.reshape(mutants, tf.concat([[-1], shape[1:]], axis=0))
-        values = self._values(tf.concat([x, flat], axis=0))
+        values = target_values(self.forward(tf.concat([x, flat], axis=0)), self.target, self.per_target, x.dtype)
         reference, mutated = values[: shape[0]], values[shape[0] :]
         count = tf.shape(positions)[0]
         if self.per_target is None:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.results import MAPS
-from keras_simplex.targets import Target, select_target, select_targets
+from keras_simplex.targets import Target, target_values
 
 
 class GradientKernel:
@@ -58,11 +58,10 @@ class GradientKernel:
         point_weights = tf.reshape(tf.broadcast_to(weights, shape[:3]), [-1])
         with tf.GradientTape() as tape:
             tape.watch(flat)
-            outputs = self.forward(flat)
+            values = target_values(self.forward(flat), self.target, self.per_target, points.dtype)
             if self.per_target is None:
-                total = tf.reduce_sum(tf.cast(select_target(outputs, self.target), points.dtype) * point_weights)
+                total = tf.reduce_sum(values * point_weights)
             else:  # (T,) totals; the Jacobian's rows are vectorised backward passes
-                values = tf.cast(select_targets(outputs, self.per_target), points.dtype)
                 total = tf.reduce_sum(values * point_weights[:, None], axis=0)
         if self.per_target is None:
             grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
@@ -126,11 +125,9 @@ class GradientKernel:
         shape = tf.shape(starts)
         flat_starts = tf.reshape(tf.broadcast_to(starts, tf.concat([tf.shape(x)[:1], shape[1:]], axis=0)),
                                  tf.concat([[-1], shape[2:]], axis=0))
-        outputs = self.forward(tf.concat([x, flat_starts], axis=0))
+        values = target_values(self.forward(tf.concat([x, flat_starts], axis=0)), self.target, self.per_target, x.dtype)
         if self.per_target is None:
-            values = tf.cast(select_target(outputs, self.target), x.dtype)[:, None]
-        else:
-            values = tf.cast(select_targets(outputs, self.per_target), x.dtype)
+            values = values[:, None]
         count = tf.shape(x)[0]
         at_x = values[:count]  # (C, T')
         at_starts = tf.reshape(values[count:], [count, shape[1], -1])  # (C, G, T')

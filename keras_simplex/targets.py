@@ -124,6 +124,13 @@ def select_targets(outputs: Any, indices: tuple[int, ...]) -> tf.Tensor:
     return value
 
 
+def target_values(outputs: Any, target: Target, per_target: tuple[int, ...] | None, dtype: tf.DType) -> tf.Tensor:
+    """The differentiated values in ``dtype``: ``(P,)`` for a target, ``(P, T)`` for the units
+    ``per_target`` (``per_target_indices``) when each keeps its own map."""
+    values = select_target(outputs, target) if per_target is None else select_targets(outputs, per_target)
+    return tf.cast(values, dtype)
+
+
 def select_target(outputs: Any, target: Target) -> tf.Tensor:
     """Reduce model outputs to one scalar per example, ``(P,)``.
 
