@@ -3,21 +3,28 @@
 The paper's CNN-deep (L=200, A=4, logit target) in Keras and an identical PyTorch module with
 the weights copied across (outputs asserted equal). Sequences per second for saliency,
 integrated gradients (20 steps, midpoint rule), SmoothGrad (25 samples, sigma 0.1) and
-expected gradients (10 shuffled baselines x 20 steps), all corrected, for:
+expected gradients (10 shuffled baselines x 20 steps), all corrected, plus the reference
+methods DeepSHAP (20 dinucleotide-shuffled references per sequence, hypothetical
+contributions) and ISM (all L x A substitutions, mean-centred), for:
 
 - keras_simplex with default settings;
 - a plain batched ``tf.function`` written for this one model (1,000 points per call);
-- captum (PyTorch CPU), batching tuned (``internal_batch_size``, ``nt_samples_batch_size``);
+- captum (PyTorch CPU), batching tuned (``internal_batch_size``, ``nt_samples_batch_size``;
+  DeepLIFT on the sequence-reference pairs in batches of ``--captum-batch``);
+- tangermeme (PyTorch CPU): ``deep_lift_shap`` and ``saturation_mutagenesis``, whose fastISM
+  path (recomputing only the positions an edit changes) it takes only for jobs it expects to
+  last over 30 s; the row "tangermeme fastISM" forces that path;
 - the PAIR ``saliency`` library (TF, one sequence per call, its batching options);
 - a naive loop: one eager ``GradientTape`` per sequence.
 
-Also the hardware bound: model FLOPs per attribution (backward counted as twice forward) and
-the CPU's sustained float32 matmul rate, and the fraction of it each implementation reaches.
-Maps are compared with captum's per sequence. Needs the ``bench`` extra (torch 2.13.0, captum,
-saliency). Run on demand:
+Also the hardware bound: model FLOPs per attribution (backward counted as twice forward;
+DeepSHAP as one forward of the sequence and a forward and a backward per reference; an ISM
+mutant as one forward) and the CPU's sustained float32 matmul rate, and the fraction of it
+each implementation reaches. Maps are compared per sequence with captum's (gradient methods) or tangermeme's (DeepSHAP, ISM). Needs
+the ``bench`` extra (torch 2.13.0, captum, tangermeme, saliency). Run on demand:
 
     python benchmarks/peers.py [--sequences 1000] [--slow-sequences 50] [--repeats 3] [--min-seconds 1]
-                               [--methods saliency ...]
+                               [--methods saliency ... deep_lift_shap ism]
 """
 
 from __future__ import annotations
@@ -38,15 +45,24 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
 
-STEPS, SAMPLES, SIGMA, BASELINES = 20, 25, 0.1, 10
-EVALUATIONS = {"saliency": 1, "integrated_gradients": STEPS, "smoothgrad": SAMPLES, "expected_gradients": BASELINES * STEPS}
+STEPS, SAMPLES, SIGMA, BASELINES, REFERENCES, LENGTH = 20, 25, 0.1, 10, 20, 200
+# Forward passes of work per sequence: a gradient is a forward and a backward of twice its cost.
+FORWARDS = {"saliency": 3, "integrated_gradients": 3 * STEPS, "smoothgrad": 3 * SAMPLES,
+            "expected_gradients": 3 * BASELINES * STEPS, "deep_lift_shap": 3 * REFERENCES + 1, "ism": 3 * LENGTH + 1}
+REFERENCE_LIBRARY = {"deep_lift_shap": "tangermeme", "ism": "tangermeme"}  # the others: captum
 
 
 # --- the model in both frameworks ------------------------------------------------------------
 
 
+class Exp(torch.nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
 class TorchCNNDeep(torch.nn.Module):
-    """CNN-deep in inference mode, logit output, weights copied from the Keras model."""
+    """CNN-deep in inference mode, logit output ``(N,)``, weights copied from the Keras model;
+    every nonlinearity and pooling is its own module (DeepLIFT implementations hook modules)."""
 
     def __init__(self, keras_model, first_activation: str):
         super().__init__()
@@ -72,19 +88,31 @@ class TorchCNNDeep(torch.nn.Module):
         for layer, dense in ((self.hidden, denses[0]), (self.out, denses[1])):
             kernel, bias = dense.get_weights()
             layer.weight.data, layer.bias.data = torch.tensor(kernel.T), torch.tensor(bias)
-        self.first = torch.exp if first_activation == "exponential" else torch.relu
+        self.activations = torch.nn.ModuleList(
+            [Exp() if first_activation == "exponential" else torch.nn.ReLU()] + [torch.nn.ReLU() for _ in range(4)])
+        self.pools = torch.nn.ModuleList([torch.nn.Identity()] + [torch.nn.MaxPool1d(size) for size in (4, 4, 3)])
         self.eval()
 
     def forward(self, x):  # x: (N, L, A) channels last, like the Keras model
-        h = x.permute(0, 2, 1)
-        for i, (conv, pool) in enumerate(zip(self.convs, (1, 4, 4, 3))):
-            h = self.norms[i](conv(h))
-            h = self.first(h) if i == 0 else torch.relu(h)
-            if pool > 1:
-                h = torch.nn.functional.max_pool1d(h, pool)
+        return self.channels_first(x.permute(0, 2, 1))[:, 0]
+
+    def channels_first(self, h):  # (N, A, L) -> (N, 1), as tangermeme wants models
+        for conv, norm, activation, pool in zip(self.convs, self.norms, self.activations, self.pools):
+            h = pool(activation(norm(conv(h))))
         h = h.permute(0, 2, 1).flatten(1)  # Keras flattens (L, C)
-        h = torch.relu(self.norms[4](self.hidden(h)))
-        return self.out(h)[:, 0]
+        return self.out(self.activations[4](self.norms[4](self.hidden(h))))
+
+
+class ChannelsFirst(torch.nn.Module):
+    """The twin as tangermeme calls models: ``(N, A, L) -> (N, 1)``."""
+
+    def __init__(self, twin):
+        super().__init__()
+        self.twin = twin
+        self.eval()
+
+    def forward(self, x):
+        return self.twin.channels_first(x)
 
 
 # --- implementations ---------------------------------------------------------------------------
@@ -100,6 +128,8 @@ def ours(engine):
         "integrated_gradients": lambda x, b: ks.integrated_gradients(engine, x, steps=STEPS, rule="riemann_midpoint"),
         "smoothgrad": lambda x, b: ks.smoothgrad(engine, x, samples=SAMPLES, sigma=SIGMA),
         "expected_gradients": lambda x, b: ks.expected_gradients(engine, x, baseline=b, steps=STEPS, rule="riemann_midpoint"),
+        "deep_lift_shap": lambda x, r: engine.deep_lift_shap(x, references=r, hypothetical=True).corrected,
+        "ism": lambda x, r: engine.ism(x, mean_centered=True),
     }
 
 
@@ -126,8 +156,26 @@ def plain_tf(logit_model):
         path = correct(mean_gradients(points.astype(np.float32), STEPS)).reshape(baselines.shape)
         return ((x[:, None] - baselines) * path).mean(1)
 
+    @tf.function(input_signature=[tf.TensorSpec([None, 200, 4])])
+    def forward(points):
+        return logit_model(points, training=False)[:, 0]
+
+    def ism(x, _):  # all L x (A - 1) substitutions of a sequence, built in numpy, 1,000 per call
+        maps = []
+        for s in x:
+            observed = s.argmax(-1)
+            positions, letters = np.nonzero(np.arange(4)[None] != observed[:, None])
+            mutants = np.repeat(s[None], len(positions), axis=0)
+            mutants[np.arange(len(positions)), positions] = np.eye(4, dtype=np.float32)[letters]
+            values = np.concatenate([forward(mutants[i : i + 1000]).numpy() for i in range(0, len(mutants), 1000)])
+            deltas = np.zeros((200, 4), np.float32)
+            deltas[positions, letters] = values - forward(s[None]).numpy()[0]
+            maps.append(correct(deltas))
+        return np.stack(maps)
+
     uniform = np.full((1, 1, 200, 4), 0.25, np.float32)
     return {
+        "ism": ism,
         "saliency": lambda x, b: correct(mean_gradients(x, 1)),
         "integrated_gradients": lambda x, b: ig(x, np.broadcast_to(uniform, (len(x), 1, 200, 4))),
         "smoothgrad": lambda x, b: correct(mean_gradients(
@@ -137,7 +185,7 @@ def plain_tf(logit_model):
 
 
 def captum_methods(torch_model, batch: int):
-    from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+    from captum.attr import DeepLift, IntegratedGradients, NoiseTunnel, Saliency
 
     torch.set_grad_enabled(True)
     saliency, ig = Saliency(torch_model), IntegratedGradients(torch_model, multiply_by_inputs=False)
@@ -154,14 +202,56 @@ def captum_methods(torch_model, batch: int):
                                           internal_batch_size=batch), inputs)
         return ((inputs - flat) * path).reshape(n, count, 200, 4).mean(1)
 
+    def hypothetical(multipliers, inputs, baselines):  # captum's custom_attribution_func
+        (m,), (r,) = multipliers, baselines
+        m = m - m.mean(-1, keepdim=True)
+        return (m - (r * m).sum(-1, keepdim=True),)
+
+    deep_lift = DeepLift(torch_model)
+
+    def deep_lift_shap(x, references):  # DeepLIFT on every (sequence, reference) pair, averaged
+        count = references.shape[1]
+        inputs, flat = np.repeat(x, count, axis=0), references.reshape(-1, 200, 4)
+        maps = np.concatenate([deep_lift.attribute(
+            torch.tensor(inputs[i : i + batch]), baselines=torch.tensor(flat[i : i + batch]),
+            custom_attribution_func=hypothetical).detach().numpy() for i in range(0, len(inputs), batch)])
+        return maps.reshape(len(x), count, 200, 4).mean(1)
+
     uniform = np.full((1, 1, 200, 4), 0.25, np.float32)
     return {
+        "deep_lift_shap": deep_lift_shap,
         "saliency": lambda x, b: run(lambda t: saliency.attribute(t, abs=False), x),
         "integrated_gradients": lambda x, b: ig_map(x, np.broadcast_to(uniform, (len(x), 1, 200, 4))),
         "smoothgrad": lambda x, b: run(lambda t: tunnel.attribute(
             t, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA, nt_samples_batch_size=max(1, batch // len(x))), x),
         "expected_gradients": lambda x, b: ig_map(x, b),
     }
+
+
+def tangermeme_methods(torch_model, batch: int, force_fast_ism: bool):
+    import tangermeme.saturation_mutagenesis as tangermeme_ism
+    from tangermeme.deep_lift_shap import deep_lift_shap
+    from tangermeme._deep_lift_utils import _nonlinear
+
+    model = ChannelsFirst(torch_model)
+
+    def shap(x, references):
+        maps = deep_lift_shap(model, torch.tensor(x.transpose(0, 2, 1)), target=0, batch_size=batch,
+                              references=torch.tensor(references.transpose(0, 1, 3, 2)), hypothetical=True,
+                              device="cpu", additional_nonlinear_ops={Exp: _nonlinear}, warning_threshold=1e-2)
+        return maps.numpy().transpose(0, 2, 1)  # the same with corrected multipliers (references on the simplex)
+
+    def ism(x, _):
+        threshold = tangermeme_ism._FAST_MIN_SECONDS
+        tangermeme_ism._FAST_MIN_SECONDS = 0.0 if force_fast_ism else threshold
+        try:
+            maps = tangermeme_ism.saturation_mutagenesis(model, torch.tensor(x.transpose(0, 2, 1)), target=0,
+                                                         batch_size=batch, hypothetical=True, device="cpu")
+        finally:
+            tangermeme_ism._FAST_MIN_SECONDS = threshold
+        return maps.numpy().transpose(0, 2, 1)
+
+    return {"ism": ism} if force_fast_ism else {"deep_lift_shap": shap, "ism": ism}
 
 
 def pair_methods(logit_model):
@@ -283,11 +373,15 @@ def main():
     parser.add_argument("--sequences", type=int, default=1000)
     parser.add_argument("--slow-sequences", type=int, default=50, help="for the PAIR library and the naive loop")
     parser.add_argument("--eg-sequences", type=int, default=100, help="for expected gradients (200 evaluations each)")
+    parser.add_argument("--shap-sequences", type=int, default=100, help="for DeepSHAP (20 reference pairs each)")
+    parser.add_argument("--ism-sequences", type=int, default=20, help="for ISM (601 model evaluations each)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--min-seconds", type=float, default=1.0, help="least duration of one timed sample")
     parser.add_argument("--captum-batch", type=int, default=1000, help="captum's internal batch size (points per call)")
+    parser.add_argument("--tangermeme-batch", type=int, default=1000,
+                        help="tangermeme's batch size (sequence-reference pairs; edited sequences for ISM)")
     parser.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
-    parser.add_argument("--methods", nargs="+", default=list(EVALUATIONS), choices=list(EVALUATIONS))
+    parser.add_argument("--methods", nargs="+", default=list(FORWARDS), choices=list(FORWARDS))
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     keras_model = ks.models.cnn_deep(first_activation=args.first_activation, output_activation=None)
@@ -299,40 +393,46 @@ def main():
             layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
                                rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
     torch_model = TorchCNNDeep(keras_model, args.first_activation)
-    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, 200))]
-    baselines = ks.dinucleotide_shuffle(x, BASELINES, seed=1).astype(np.float32)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, LENGTH))]
+    starts = {"deep_lift_shap": ks.dinucleotide_shuffle(x[: args.shap_sequences], REFERENCES, seed=2).astype(np.float32)}
+    starts["expected_gradients"] = ks.dinucleotide_shuffle(x, BASELINES, seed=1).astype(np.float32)
     keras_out = keras_model.predict(x[:200], verbose=0)[:, 0]
     torch_out = torch_model(torch.tensor(x[:200])).detach().numpy()
     np.testing.assert_allclose(torch_out, keras_out, rtol=1e-4, atol=1e-4)
 
     engine = ks.Explainer(keras_model)
+    slow = x[: args.slow_sequences]
     implementations = {
         "keras_simplex": (ours(engine), x),
         "plain tf.function": (plain_tf(keras_model), x),
         "captum": (captum_methods(torch_model, args.captum_batch), x),
-        "PAIR saliency": (pair_methods(keras_model), x[: args.slow_sequences]),
-        "naive loop": (naive_methods(keras_model), x[: args.slow_sequences]),
+        "tangermeme": (tangermeme_methods(torch_model, args.tangermeme_batch, force_fast_ism=False), x),
+        "tangermeme fastISM": (tangermeme_methods(torch_model, args.tangermeme_batch, force_fast_ism=True), x),
+        "PAIR saliency": (pair_methods(keras_model), slow),
+        "naive loop": (naive_methods(keras_model), slow),
     }
+    counts = {"expected_gradients": args.eg_sequences, "deep_lift_shap": args.shap_sequences, "ism": args.ism_sequences}
     peak = matmul_rate()
     flops = forward_flops(keras_model)
     print(f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores; TensorFlow {tf.__version__} (oneDNN kernels "
           f"{'on' if ks._fast.cpu_defaults.onednn_enabled() else 'off'}), torch {torch.__version__}; "
           f"CNN-deep forward {flops / 1e6:.1f} MFLOP per sequence; sustained matmul {peak / 1e9:.1f} GFLOP/s")
-    print("agree: share of sequences whose map is within 1e-3 x max |map| of captum's (max-pool near-ties flip "
-          "a few; SmoothGrad noise differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")
+    print("agree: share of sequences whose map is within 1e-3 x max |map| of the reference library's (captum's for "
+          "gradient methods, tangermeme's for DeepSHAP and ISM; max-pool near-ties flip a few; SmoothGrad noise "
+          "differs; PAIR's IG returns (x - b) x raw gradient, which cannot be corrected)")
     print(f"{'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'% peak':>7s} {'agree':>6s}")
     for method in args.methods:
-        chosen = implementations
-        if method == "expected_gradients":
-            chosen = {name: (methods, x[: args.eg_sequences]) for name, (methods, x) in implementations.items()}
-        results = measure(chosen, method, baselines, args.repeats, args.min_seconds)
-        ours_rate, reference = results["keras_simplex"][0], results["captum"][1]
+        count = counts.get(method, len(x))
+        chosen = {name: (methods, inputs[:count]) for name, (methods, inputs) in implementations.items()
+                  if method in methods}
+        results = measure(chosen, method, starts.get(method, x[:, None]), args.repeats, args.min_seconds)
+        ours_rate, reference = results["keras_simplex"][0], results[REFERENCE_LIBRARY.get(method, "captum")][1]
         for name, (rate, maps) in results.items():
             count = min(20, len(maps))
             scale = np.abs(reference[:count]).max(axis=(1, 2)) + 1e-12
             agree = np.mean(np.abs(maps[:count] - reference[:count]).max(axis=(1, 2)) <= 1e-3 * scale)
             agreement = "-" if method == "smoothgrad" else f"{100 * agree:.0f}%"  # random noise differs
-            fraction = rate * EVALUATIONS[method] * 3 * flops / peak
+            fraction = rate * FORWARDS[method] * flops / peak
             print(f"{method:22s} {name:18s} {rate:9.1f} {rate / ours_rate:7.2f}x {100 * fraction:6.1f}% {agreement:>6s}",
                   flush=True)
 

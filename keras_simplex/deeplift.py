@@ -1,9 +1,13 @@
 """DeepLIFT (rescale rule) and DeepSHAP for functional Keras models, with the simplex correction.
 
 DeepSHAP explains ``x`` against K references ``r_k`` (default: 20 dinucleotide shuffles of
-``x``): for each pair, the model runs on ``concat([x, r_k])`` with every nonlinearity's
-gradient replaced by a DeepLIFT rule, and the input multipliers ``m_k`` satisfy
-``sum((x - r_k) * m_k) = f(x) - f(r_k)`` (summation to delta). The rules, as tangermeme's
+``x``): the model runs once on a batch of the C sequences followed by their C x K references
+(``Pairs``), with every nonlinearity's gradient replaced by a DeepLIFT rule that pairs each
+reference row with its sequence's row; the gradient of the references' outputs with respect
+to the references is then the input multipliers ``m_k``, which satisfy
+``sum((x - r_k) * m_k) = f(x) - f(r_k)`` (summation to delta). Each sequence's forward pass
+runs once, not once per reference, and no gradient flows through the sequences' rows. The
+rules, as tangermeme's
 ``deep_lift_shap`` (the reference; captum 0.9.0 agrees where its max-pooling rule is not
 affected by its known bugs):
 
@@ -59,59 +63,92 @@ LINEAR_OPS = (numpy_ops.Add, numpy_ops.Subtract, numpy_ops.Reshape, numpy_ops.Tr
 NOT_ELEMENTWISE = ("softmax", "log_softmax")
 
 
-def rescale(function: Callable) -> Callable:
-    """``function`` (element-wise) on a paired batch ``concat([z, z_ref])`` with the rescale
-    multiplier as its gradient, the same for both halves."""
+class Pairs:
+    """The layout of a DeepLIFT batch: ``sequences`` (C) sequence rows, then their ``C x
+    references`` (K) reference rows, sequence-major. Both are scalar tensors the kernel sets
+    while it traces."""
+
+    sequences: tf.Tensor | None = None
+    references: tf.Tensor | None = None
+
+    def split(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``z`` -> (sequence rows ``(C, ...)``, reference rows ``(C K, ...)``)."""
+        return z[: self.sequences], z[self.sequences :]
+
+    def by_sequence(self, z_r: tf.Tensor) -> tf.Tensor:
+        """Reference rows grouped by sequence: ``(C K, ...)`` -> ``(C, K, ...)``."""
+        return tf.reshape(z_r, tf.concat([[self.sequences, self.references], tf.shape(z_r)[1:]], axis=0))
+
+    def expand(self, z_x: tf.Tensor) -> tf.Tensor:
+        """Sequence rows repeated to face their references: ``(C, ...)`` -> ``(C K, ...)``."""
+        return tf.repeat(z_x, self.references, axis=0)
+
+
+def rescale(function: Callable, pairs: Pairs) -> Callable:
+    """``function`` (element-wise) on a DeepLIFT batch; the reference rows get the rescale
+    multiplier ``(f(z_x) - f(z_r)) / (z_x - z_r)`` as their gradient (the gradient at ``z_x``
+    where ``|z_x - z_r| < EPSILON``), the sequence rows none."""
 
     def call(z, *args, **kwargs):
         y = function(z, *args, **kwargs)
-        z_x, z_r = tf.split(z, 2)
-        y_x, y_r = tf.split(y, 2)
-        difference = z_x - z_r
-        small = tf.abs(difference) < EPSILON
-        secant = (y_x - y_r) / tf.where(small, tf.ones_like(difference), difference)
-        with tf.GradientTape() as tape:
-            tape.watch(z)
-            local = function(z, *args, **kwargs)
-        slope = tape.gradient(local, z)  # the gradient of each half, for the fallback
-        multiplier = tf.stop_gradient(tf.where(tf.concat([small, small], 0), slope, tf.concat([secant, secant], 0)))
-        return tf.stop_gradient(y) + multiplier * (z - tf.stop_gradient(z))
+
+        @tf.custom_gradient
+        def with_multiplier(z, y):
+            def gradient(upstream):
+                (z_x, z_r), (y_x, y_r) = pairs.split(z), pairs.split(y)
+                rows = tf.shape(z_r)
+                z_r, y_r, g = pairs.by_sequence(z_r), pairs.by_sequence(y_r), pairs.by_sequence(pairs.split(upstream)[1])
+                difference = z_x[:, None] - z_r
+                small = tf.abs(difference) < EPSILON
+                secant = (y_x[:, None] - y_r) / tf.where(small, tf.ones_like(difference), difference)
+                with tf.GradientTape() as tape:
+                    tape.watch(z_x)
+                    local = function(z_x, *args, **kwargs)
+                slope = tape.gradient(local, z_x)[:, None]  # the gradient at the sequence, for the fallback
+                multiplied = g * tf.where(small, slope, secant)
+                return tf.concat([tf.zeros_like(z_x), tf.reshape(multiplied, rows)], 0), None
+
+            return tf.identity(y), gradient
+
+        return with_multiplier(z, tf.stop_gradient(y))
 
     return call
 
 
-def paired_max(pool: Callable) -> Callable:
-    """The max-pooling ``pool`` on a paired batch with DeepLIFT's max rule as its gradient."""
+def paired_max(pool: Callable, pairs: Pairs) -> Callable:
+    """The max-pooling ``pool`` on a DeepLIFT batch with DeepLIFT's max rule as the gradient of
+    the reference rows: the change above the reference, ``max(o_x, o_r) - o_r``, is routed to
+    the sequence's arg-max and ``o_x - max(o_x, o_r)`` to the reference's, divided by
+    ``z_x - z_r`` (the pooling gradient at ``z_x`` where that is 0)."""
 
     @tf.custom_gradient
     def call(z):
         y = pool(z)
 
         def gradient(upstream):
-            z_x, z_r = tf.split(z, 2)
-            o_x, o_r = tf.split(y, 2)
-            g_x, g_r = tf.split(upstream, 2)
+            (z_x, z_r), (o_x, o_r) = pairs.split(z), pairs.split(y)
+            z_x, o_x, g = pairs.expand(z_x), pairs.expand(o_x), pairs.split(upstream)[1]
             top = tf.maximum(o_x, o_r)
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch([z_x, z_r])
                 p_x, p_r = pool(z_x), pool(z_r)
-            routed = (tape.gradient(p_x, z_x, output_gradients=g_x * (top - o_r))
-                      + tape.gradient(p_r, z_r, output_gradients=g_r * (o_x - top)))
-            plain = tape.gradient(p_x, z_x, output_gradients=g_x)
+            routed = (tape.gradient(p_x, z_x, output_gradients=g * (top - o_r))
+                      + tape.gradient(p_r, z_r, output_gradients=g * (o_x - top)))
+            plain = tape.gradient(p_x, z_x, output_gradients=g)
             difference = z_x - z_r
             zero = tf.equal(difference, 0.0)
             half = tf.where(zero, plain, routed / tf.where(zero, tf.ones_like(difference), difference))
-            return tf.concat([half, half], 0)
+            return tf.concat([tf.zeros_like(pairs.split(z)[0]), half], 0)
 
         return y, gradient
 
     return call
 
 
-def deeplift_wrappers(model: keras.Model, skip: set[int] = frozenset()) -> dict[int, Wrapper]:
+def deeplift_wrappers(model: keras.Model, pairs: Pairs, skip: set[int] = frozenset()) -> dict[int, Wrapper]:
     """Wrappers (``functional_graph.graph_forward``) giving ``model``'s graph DeepLIFT
-    gradients on paired batches; operations in ``skip`` (by id) are left alone. Raises
-    ValueError naming the first operation without a rule."""
+    gradients on batches laid out as ``pairs``; operations in ``skip`` (by id) are left
+    alone. Raises ValueError naming the first operation without a rule."""
     graph = functional_graph(model)
     if graph is None:
         raise ValueError(f"DeepLIFT needs a Sequential or functional model, got {type(model).__name__}")
@@ -119,31 +156,31 @@ def deeplift_wrappers(model: keras.Model, skip: set[int] = frozenset()) -> dict[
     for op in graph.operations:
         if id(op) in skip:
             continue
-        wrapper = _wrapper(op)
+        wrapper = _wrapper(op, pairs)
         if wrapper is not None:
             wrappers[id(op)] = wrapper
     return wrappers
 
 
-def _wrapper(op: Any) -> Wrapper | None:
+def _wrapper(op: Any, pairs: Pairs) -> Wrapper | None:
     activation = getattr(op, "activation", None)
     if isinstance(op, keras.layers.Activation):
         _check_elementwise(op, activation)
-        return lambda call: rescale(call)
+        return lambda call: rescale(call, pairs)
     if isinstance(op, LINEAR_LAYERS):
         if activation is None or activation is keras.activations.linear:
             return None
         _check_elementwise(op, activation)
-        return lambda call: _linear_then_rescaled(op, call)
+        return lambda call: _linear_then_rescaled(op, call, pairs)
     if isinstance(op, ELEMENTWISE_LAYERS) or isinstance(op, ELEMENTWISE_OPS):
-        return lambda call: rescale(call)
+        return lambda call: rescale(call, pairs)
     if isinstance(op, LINEAR_OPS):
         return None
     if isinstance(op, keras.layers.MaxPooling1D) and op.data_format == "channels_last":
         size, stride, padding = op.pool_size[0], op.strides[0], op.padding.upper()
-        return lambda call: _ignore_options(paired_max(lambda v: tf.nn.max_pool1d(v, size, stride, padding)))
+        return lambda call: _ignore_options(paired_max(lambda v: tf.nn.max_pool1d(v, size, stride, padding), pairs))
     if isinstance(op, keras.layers.GlobalMaxPooling1D) and op.data_format == "channels_last":
-        return lambda call: _ignore_options(paired_max(lambda v: _global_max(v, op.keepdims)))
+        return lambda call: _ignore_options(paired_max(lambda v: _global_max(v, op.keepdims), pairs))
     name = getattr(op, "name", type(op).__name__)
     raise ValueError(f"DeepLIFT has no rule for '{name}' ({type(op).__name__}); supported: linear layers, "
                      f"element-wise activations and max pooling (for softmax outputs use logits=True)")
@@ -155,11 +192,11 @@ def _check_elementwise(op: Any, activation: Any) -> None:
                          f"(not element-wise); explain the logits (logits=True) if it is the output")
 
 
-def _linear_then_rescaled(layer: Any, call: Callable) -> Callable:
+def _linear_then_rescaled(layer: Any, call: Callable, pairs: Pairs) -> Callable:
     def run(*args, **kwargs):
         with linear_activations([layer]) as saved:
             z = call(*args, **kwargs)
-        return rescale(saved[0])(z)
+        return rescale(saved[0], pairs)(z)
 
     return run
 
@@ -177,16 +214,16 @@ def _global_max(v: tf.Tensor, keepdims: bool) -> tf.Tensor:
 
 
 class DeepLiftKernel:
-    """Compiled DeepSHAP maps of one paired forward function and (scalar) target.
+    """Compiled DeepSHAP maps of one DeepLIFT forward function and (scalar) target.
 
+    ``forward`` is the model's graph with the wrappers of ``deeplift_wrappers(model, pairs)``.
     ``function(x (C, L, A), references (C, K, L, A))`` returns the ``raw`` and ``corrected``
     maps ``(C, L, A)`` (hypothetical or observed), the multipliers' mean ``gradient`` and the
-    per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k) * m_k)``) as numpy
-    arrays via ``run``.
+    per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k) * m_k)``).
     """
 
-    def __init__(self, forward: Callable, target: Any, jit_compile: bool) -> None:
-        self.forward, self.target = forward, target
+    def __init__(self, forward: Callable, pairs: Pairs, target: Any, jit_compile: bool) -> None:
+        self.forward, self.pairs, self.target = forward, pairs, target
         self._functions: dict[bool, Any] = {}
         self.jit_compile = jit_compile
 
@@ -199,31 +236,33 @@ class DeepLiftKernel:
     def _maps(self, x, references, hypothetical: bool) -> dict[str, tf.Tensor]:
         shape = tf.shape(references)
         count, per = shape[0], shape[1]
-        xs = tf.repeat(x, per, axis=0)  # pairs, sequence-major
-        rs = tf.reshape(references, tf.concat([[-1], shape[2:]], axis=0))
+        rs = tf.reshape(references, tf.concat([[-1], shape[2:]], axis=0))  # sequence-major
+        self.pairs.sequences, self.pairs.references = count, per
         with tf.GradientTape() as tape:
-            tape.watch(xs)
-            values = target_values(self.forward(tf.concat([xs, rs], 0)), self.target, None, x.dtype)
-            total = tf.reduce_sum(values)  # both halves: the max rule reads the reference's upstream gradient
-        multipliers = tf.cast(tape.gradient(total, xs), x.dtype)
-        v_x, v_r = tf.split(values, 2)
+            tape.watch(rs)
+            values = target_values(self.forward(tf.concat([x, rs], 0)), self.target, None, x.dtype)
+            v_x, v_r = values[:count], values[count:]
+            total = tf.reduce_sum(v_r)
+        multipliers = tf.cast(tape.gradient(total, rs), x.dtype)
+        by_sequence = tf.concat([[count, per], shape[2:]], axis=0)
         results = {}
         for name, m in (("raw", multipliers), ("corrected", project_to_simplex(multipliers))):
             per_letter = m - tf.reduce_sum(rs * m, axis=-1, keepdims=True)  # hypothetical contributions
-            mean = tf.reduce_mean(tf.reshape(per_letter, tf.concat([[count, per], shape[2:]], axis=0)), axis=1)
+            mean = tf.reduce_mean(tf.reshape(per_letter, by_sequence), axis=1)
             results[name] = mean if hypothetical else mean * x
-        summed = tf.reduce_sum((xs - rs) * multipliers, axis=[1, 2])
-        results["delta"] = tf.reduce_mean(tf.reshape(v_x - v_r - summed, [count, per]), axis=1)
-        results["gradient"] = tf.reduce_mean(tf.reshape(multipliers, tf.concat([[count, per], shape[2:]], 0)), axis=1)
+        summed = tf.reduce_sum(tf.reshape((tf.repeat(x, per, axis=0) - rs) * multipliers, by_sequence), axis=[2, 3])
+        results["delta"] = tf.reduce_mean(v_x[:, None] - tf.reshape(v_r, [count, per]) - summed, axis=1)
+        results["gradient"] = tf.reduce_mean(tf.reshape(multipliers, by_sequence), axis=1)
         return results
 
 
 def run_deeplift(kernel: DeepLiftKernel, x: np.ndarray, references: np.ndarray, hypothetical: bool,
                  max_points: int) -> dict[str, np.ndarray]:
     """DeepSHAP maps of ``x (N, L, A)`` against ``references (N, K, L, A)`` in calls of at
-    most ``max_points`` model evaluations (2 per pair); ``angles`` from the mean multipliers."""
+    most ``max_points`` model evaluations (K + 1 per sequence); ``angles`` from the mean
+    multipliers."""
     per = references.shape[1]
-    chunk = max(1, max_points // (2 * per))
+    chunk = max(1, max_points // (per + 1))
     function = kernel.function(hypothetical)
     parts = [{k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk]).items()}
              for i in range(0, len(x), chunk)]

@@ -23,7 +23,7 @@ from keras_simplex.functional_graph import functional_graph, graph_forward
 from keras_simplex.geometry import simplex_angle
 from keras_simplex.introspection import input_spec, output_shape
 from keras_simplex.baselines import make_baselines
-from keras_simplex.deeplift import DeepLiftKernel, deeplift_wrappers, run_deeplift
+from keras_simplex.deeplift import DeepLiftKernel, Pairs, deeplift_wrappers, run_deeplift
 from keras_simplex.ism import MutagenesisKernel, ism_positions, run_ism
 from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
@@ -182,9 +182,10 @@ class AttributionEngine:
         starts = np.ascontiguousarray(np.broadcast_to(starts, (len(x),) + starts.shape[1:]))
         if self._deeplift is None:
             wrappers = logit_wrappers(self.model) if self.logits else {}
-            wrappers = {**deeplift_wrappers(self.model, skip=set(wrappers)), **wrappers}
+            pairs = Pairs()
+            wrappers = {**deeplift_wrappers(self.model, pairs, skip=set(wrappers)), **wrappers}
             forward = graph_forward(functional_graph(self.model), {}, wrappers)
-            self._deeplift = DeepLiftKernel(forward, self.target, self.jit_compile)
+            self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile)
         return Attribution(**run_deeplift(self._deeplift, x, starts, hypothetical, self.max_points))
 
     # --- host loop -----------------------------------------------------------------------

@@ -22,6 +22,9 @@ import tensorflow as tf
 
 from keras_simplex.targets import target_values
 
+FORWARD_ONLY = 4  # a mutant is a forward pass, which keeps no activations for a backward one:
+# ISM calls hold up to 4 x max_points of them (about the memory of max_points gradient points)
+
 
 def ism_positions(positions: slice | Sequence[int] | None, length: int) -> np.ndarray:
     """The positions to mutate as an int32 array (None: all ``length``); checked in range."""
@@ -48,6 +51,10 @@ class MutagenesisKernel:
       forward: ``forward(x) -> outputs`` (the engine's verified forward).
       target: the engine's target; ``per_target``: its units with a map each, or None.
       alphabet_size, dtype: the input spec; ``jit_compile``: XLA.
+
+    ``function(x, positions, one_hot)``: with ``one_hot`` (every mutated position of the chunk
+    is one-hot) only the A - 1 substitutions per position are evaluated; otherwise all A
+    letters.
     """
 
     def __init__(self, forward, target, per_target, alphabet_size: int, dtype: tf.DType, jit_compile: bool) -> None:
@@ -55,23 +62,29 @@ class MutagenesisKernel:
         self.alphabet_size, self.dtype = alphabet_size, dtype
         self.function = tf.function(self._deltas, jit_compile=jit_compile, reduce_retracing=True)
 
-    def _deltas(self, x, positions):
+    def _deltas(self, x, positions, one_hot: bool):
         """``x (C, L, A)``, ``positions (P,)`` -> ``(C, P, A)`` deltas (``(C, T, P, A)``)."""
         size = self.alphabet_size
         shape = tf.shape(x)
-        at = tf.one_hot(positions, shape[1], on_value=True, off_value=False)  # (P, L)
-        letters = tf.eye(size, dtype=x.dtype)  # letter b as a one-hot row
-        mutants = tf.where(at[None, :, None, :, None], letters[None, None, :, None, :], x[:, None, None])
+        at = tf.one_hot(positions, shape[1], on_value=True, off_value=False)[None, :, None, :, None]  # (1, P, 1, L, 1)
+        if one_hot:  # letters (observed + j) mod A, j = 1..A-1: every substitution once
+            observed = tf.argmax(tf.gather(x, positions, axis=1), axis=-1, output_type=tf.int32)  # (C, P)
+            letters = tf.one_hot((observed[..., None] + tf.range(1, size)) % size, size, dtype=x.dtype)  # (C, P, A-1, A)
+        else:  # every letter: positions that are not one-hot change under all of them
+            letters = tf.broadcast_to(tf.eye(size, dtype=x.dtype), tf.stack([shape[0], tf.size(positions), size, size]))
+        mutants = tf.where(at, letters[:, :, :, None, :], x[:, None, None])  # (C, P, S, L, A)
         flat = tf.reshape(mutants, tf.concat([[-1], shape[1:]], axis=0))
         values = target_values(self.forward(tf.concat([x, flat], axis=0)), self.target, self.per_target, x.dtype)
         reference, mutated = values[: shape[0]], values[shape[0] :]
-        count = tf.shape(positions)[0]
+        substitutes = tf.shape(letters)[2]
         if self.per_target is None:
-            deltas = tf.reshape(mutated, [shape[0], count, size]) - reference[:, None, None]
+            deltas = tf.reshape(mutated, [shape[0], -1, substitutes]) - reference[:, None, None]
+            deltas = tf.einsum("cps,cpsa->cpa", deltas, letters)  # each delta at its letter
         else:
-            targets = len(self.per_target)
-            deltas = tf.reshape(mutated, [shape[0], count, size, targets]) - reference[:, None, None, :]
-            deltas = tf.transpose(deltas, [0, 3, 1, 2])  # (C, T, P, A)
+            deltas = tf.reshape(mutated, [shape[0], -1, substitutes, len(self.per_target)]) - reference[:, None, None, :]
+            deltas = tf.einsum("cpst,cpsa->ctpa", deltas, letters)
+        if one_hot:
+            return deltas  # 0 at the observed letters, which no substitute is
         observed = tf.gather(x, positions, axis=1) == 1  # one-hot letters: exactly 0
         if self.per_target is not None:
             observed = observed[:, None]
@@ -80,18 +93,24 @@ class MutagenesisKernel:
 
 def run_ism(kernel: MutagenesisKernel, x: np.ndarray, positions: np.ndarray, max_points: int,
             mean_centered: bool = False) -> np.ndarray:
-    """ISM of ``x (N, L, A)`` at ``positions (P,)`` in calls of at most ``max_points`` model
-    evaluations (mutants plus the unmutated sequences): ``(N, P, A)`` (``(N, T, P, A)``)."""
+    """ISM of ``x (N, L, A)`` at ``positions (P,)`` in calls of at most ``FORWARD_ONLY x
+    max_points`` model evaluations (mutants plus the unmutated sequences): ``(N, P, A)``
+    (``(N, T, P, A)``)."""
+    max_points *= FORWARD_ONLY
     size = x.shape[-1]
-    per_sequence = len(positions) * size + 1
+    chosen = x[:, positions]
+    one_hot = bool(np.all((chosen == 0) | (chosen == 1)) and np.all(chosen.sum(-1) == 1))
+    substitutes = size - 1 if one_hot else size
+    per_sequence = len(positions) * substitutes + 1
     if per_sequence <= max_points:
         chunk, block = max(1, max_points // per_sequence), len(positions)
     else:
-        chunk, block = 1, max(1, (max_points - 1) // size)
+        chunk, block = 1, max(1, (max_points - 1) // substitutes)
     pieces = []
     for first in range(0, len(x), chunk):
         x_chunk = x[first : first + chunk]
-        parts = [kernel.function(x_chunk, positions[p : p + block]).numpy() for p in range(0, len(positions), block)]
+        parts = [kernel.function(x_chunk, positions[p : p + block], one_hot).numpy()
+                 for p in range(0, len(positions), block)]
         pieces.append(np.concatenate(parts, axis=-2))
     deltas = np.concatenate(pieces)
     return deltas - deltas.mean(axis=-1, keepdims=True) if mean_centered else deltas
