@@ -4,7 +4,10 @@ Each method's maps and angles equal an independent computation (one ``tf.Gradien
 sequence on the original model, the points and the reduction written out in numpy from the
 method's record), and are invariant to batching, chunking, blocks of baselines, XLA, and
 leave the input and the model's weights untouched. A method added to the registry gets the
-battery by being registered (``BATTERY_OPTIONS`` only keeps it small).
+battery by being registered (``BATTERY_OPTIONS`` only keeps it small). The reference methods
+join it too: ISM equals every mutant built in numpy and scored by the model, and DeepSHAP sums
+to ``f(x) - mean_k f(r_k)`` with the model called directly (or is a clear error naming what it
+cannot explain), both under the same invariances.
 """
 
 import keras
@@ -136,9 +139,83 @@ def test_invariances(entry_name, monkeypatch):
     assert_maps_close(one_by_one, reference.corrected[:3], entry.rtol, "one by one")
     monkeypatch.setattr("keras_simplex.engine.BASELINE_BLOCK", 4)  # 9 sequences: three blocks
     assert_maps_close(explainer.explain(x, method).corrected, reference.corrected, entry.rtol, "blocks")
+    assert_untouched(model, x, x_before, weights_before)
+
+
+def assert_untouched(model, x, x_before, weights_before):
     np.testing.assert_array_equal(x, x_before)
     for after, before in zip(model.get_weights(), weights_before):
         np.testing.assert_array_equal(after, before)
+
+
+def mutant_loop(entry, model, x: np.ndarray) -> np.ndarray:
+    """ISM written out: every single-letter mutant of each sequence built in numpy and scored."""
+    length, size = x.shape[1:]
+    result = np.zeros(x.shape, np.float64)
+    for n in range(len(x)):
+        mutants = np.repeat(x[n][None, None], length, 0).repeat(size, 1)  # (L, A, L, A)
+        mutants[np.arange(length), :, np.arange(length)] = np.eye(size, dtype=x.dtype)
+        scores = np.asarray(entry.score(model, mutants.reshape((-1,) + x.shape[1:])), np.float64)
+        result[n] = scores.reshape(length, size) - np.asarray(entry.score(model, x[n : n + 1]), np.float64)[0]
+    return result
+
+
+@pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.parametrize("entry_name", list(ENTRIES))
+def test_ism_equals_the_mutant_loop(entry_name):
+    entry, model = ENTRIES[entry_name], zoo_model(entry_name)
+    x = zoo_inputs(entry, 3)
+    x_before, weights_before = x.copy(), [w.copy() for w in model.get_weights()]
+    expected = mutant_loop(entry, model, x)
+    variants = {"default": {}, "chunked": dict(max_points=5)}
+    if entry.jit:
+        variants["xla"] = dict(jit_compile=True)
+    for label, options in variants.items():
+        result = ks.Explainer(model, **entry.settings, **options).ism(x)
+        assert_maps_close(result, expected, max(entry.rtol, 1e-4), label)
+        assert (result[x == 1] == 0).all()
+    one_by_one = np.concatenate([ks.Explainer(model, **entry.settings).ism(x[i : i + 1]) for i in range(3)])
+    assert_maps_close(one_by_one, expected, max(entry.rtol, 1e-4), "one by one")
+    assert_untouched(model, x, x_before, weights_before)
+
+
+DEEP_LIFT_ERRORS = {  # what DeepLIFT cannot explain, and the error that says so
+    "recurrent": "no rule for .*Bidirectional",
+    "attention": "no rule for .*MultiHeadAttention",
+    "subclassed": "needs a Sequential or functional model",
+    "multi_output": "explains one output",
+}
+
+
+@pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.parametrize("entry_name", list(ENTRIES))
+def test_deep_lift_shap_sums_to_delta(entry_name):
+    entry, model = ENTRIES[entry_name], zoo_model(entry_name)
+    x = zoo_inputs(entry, 4)
+    references = ks.dinucleotide_shuffle(x, 3, seed=2)
+    if entry_name in DEEP_LIFT_ERRORS:
+        with pytest.raises(ValueError, match=DEEP_LIFT_ERRORS[entry_name]):
+            ks.Explainer(model, **entry.settings).deep_lift_shap(x, references=references)
+        return
+    x_before, weights_before = x.copy(), [w.copy() for w in model.get_weights()]
+    f_x = np.asarray(entry.score(model, x), np.float64)
+    f_r = np.asarray(entry.score(model, references.reshape((-1,) + x.shape[1:])), np.float64).reshape(4, 3).mean(1)
+    tolerance = max(1e-4, entry.rtol) * (np.abs(f_x).max() + 1)
+    result = ks.Explainer(model, **entry.settings).deep_lift_shap(x, references=references)
+    assert np.abs(f_x - f_r - result.raw.astype(np.float64).sum(axis=(1, 2))).max() < tolerance
+    assert np.abs(result.delta).max() < tolerance
+    assert_maps_close(result.corrected, result.raw, max(entry.rtol, 1e-5), "shuffles: raw = corrected")
+    variants = {"chunked": dict(max_points=2)}
+    if entry.jit:
+        variants["xla"] = dict(jit_compile=True)
+    for label, options in variants.items():
+        other = ks.Explainer(model, **entry.settings, **options).deep_lift_shap(x, references=references)
+        assert_maps_close(other.raw, result.raw, max(entry.rtol, 1e-5), label)
+    explainer = ks.Explainer(model, **entry.settings)
+    one_by_one = np.concatenate([explainer.deep_lift_shap(x[i : i + 1], references=references[i : i + 1]).raw
+                                 for i in range(4)])
+    assert_maps_close(one_by_one, result.raw, max(entry.rtol, 1e-5), "one by one")
+    assert_untouched(model, x, x_before, weights_before)
 
 
 def test_the_battery_covers_every_registered_method():
