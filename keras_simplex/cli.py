@@ -17,7 +17,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients",  # the registry's
-           "deep_lift_shap")
+           "deep_lift_shap", "ism")  # and the reference methods
 METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
                   "sigma": "sigma", "seed": "seed"}  # command-line option -> registry option
 
@@ -114,7 +114,7 @@ def cmd_attribute(args) -> None:
     output = _open_output(args)  # checked before any model is loaded
     if args.bigwig:
         _check_bigwig_request(args, reduce)
-    method = _deep_lift_shap_options(args, reduce) if args.method == "deep_lift_shap" else _method(args)
+    method = _reference_options(args, reduce) if args.method in REFERENCE_METHODS else _method(args)
     models = [_load_model(path) for path in args.model]
     settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
     explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
@@ -131,11 +131,8 @@ def cmd_attribute(args) -> None:
     count, start = 0, time.perf_counter()
     with output:
         for names, x in batches:
-            if isinstance(method, dict):  # DeepSHAP: its own engine path, always with a delta
-                result = explainer.deep_lift_shap(x, references=method["references"], seed=method["seed"],
-                                                  num_references=method["num_references"],
-                                                  hypothetical=method["hypothetical"],
-                                                  check_simplex=not args.allow_off_simplex)
+            if isinstance(method, dict):  # DeepSHAP and ISM: their own engine paths
+                result = _reference_maps(explainer, x, method, not args.allow_off_simplex)
                 result = result if args.delta else dataclasses.replace(result, delta=None)
             else:
                 result = explainer.explain(x, method, outputs=outputs, check_simplex=not args.allow_off_simplex,
@@ -183,16 +180,27 @@ def _method(args):
     return method.hypothetical_form() if args.format == "modisco" else method
 
 
-def _deep_lift_shap_options(args, reduce) -> dict:
-    """DeepSHAP's settings from the command line (checked before any model is loaded):
-    ``--baseline`` names the references (default dinucleotide_shuffle), ``--baselines`` their
-    number (20), ``--seed``; hypothetical contributions for ``--format modisco``."""
-    unused = [flag for flag in ("steps", "samples", "sigma") if getattr(args, flag) is not None]
+REFERENCE_METHODS = ("deep_lift_shap", "ism")
+
+
+def _reference_options(args, reduce) -> dict:
+    """The settings of DeepSHAP or ISM from the command line (checked before any model is
+    loaded). DeepSHAP: ``--baseline`` names the references (default dinucleotide_shuffle),
+    ``--baselines`` their number (20), ``--seed``; hypothetical contributions for ``--format
+    modisco``. ISM: no options (its raw map is the change of the target per substitution, its
+    corrected map the same mean-centred per position)."""
+    flags = ("steps", "samples", "sigma") + (("baseline", "baselines", "seed") if args.method == "ism" else ())
+    unused = [flag for flag in flags if getattr(args, flag) is not None]
     if unused:
-        raise ValueError(f"--{', --'.join(unused)} does not apply to deep_lift_shap")
-    if reduce is None or len(args.model) > 1 or args.average_strands:
-        raise ValueError("deep_lift_shap explains one model and one output: not with --targets, several --model "
-                         "or --average-strands")
+        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
+    if len(args.model) > 1 or args.average_strands:
+        raise ValueError(f"{args.method} explains one model: not with several --model or --average-strands")
+    if args.method == "ism":
+        if args.delta:
+            raise ValueError("--delta does not apply to ism (its maps are exact differences)")
+        return {"name": "ism", "seed": None}
+    if reduce is None:
+        raise ValueError("deep_lift_shap explains one output: use --target, not --targets")
     references = args.baseline or "dinucleotide_shuffle"
     from keras_simplex.baselines import BASELINE_NAMES
 
@@ -203,14 +211,27 @@ def _deep_lift_shap_options(args, reduce) -> dict:
             "seed": 0 if args.seed is None else args.seed, "hypothetical": args.format == "modisco"}
 
 
+def _reference_maps(explainer, x, method: dict, check_simplex: bool):
+    """The ``Attribution`` of a reference method (``_reference_options``) for the batch ``x``."""
+    from keras_simplex.results import Attribution
+
+    if method["name"] == "ism":
+        raw = explainer.ism(x, check_simplex=check_simplex)
+        return Attribution(raw=raw, corrected=raw - raw.mean(axis=-1, keepdims=True))
+    return explainer.deep_lift_shap(x, references=method["references"], seed=method["seed"],
+                                    num_references=method["num_references"], hypothetical=method["hypothetical"],
+                                    check_simplex=check_simplex)
+
+
 def _provenance(args, options: dict, engine, inputs: dict) -> dict:
     """What produced the output, recorded with it (``options``: the method's settings)."""
     import json
 
     import keras_simplex as ks
 
-    return {**inputs, "keras_simplex_version": ks.__version__, "method": args.method,
-            "method_options": json.dumps(options), "seed": options["seed"],
+    seeded = {} if options["seed"] is None else {"seed": options["seed"]}  # ISM draws nothing
+    return {**inputs, **seeded, "keras_simplex_version": ks.__version__, "method": args.method,
+            "method_options": json.dumps(options),
             "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
             "per_target": engine.per_target is not None, "logits": bool(args.logits),
             "models": json.dumps([os.path.abspath(path) for path in args.model]),
@@ -261,8 +282,8 @@ class _MapsOutput(_Output):
         import numpy as np
 
         swap = (lambda a: np.swapaxes(a, -1, -2)) if self.layout == "NAL" else (lambda a: a)
-        arrays = {"x": swap(x), "raw": swap(result.raw), "corrected": swap(result.corrected), "angles": result.angles}
-        for name in ("delta", "raw_dispersion", "corrected_dispersion"):
+        arrays = {"x": swap(x), "raw": swap(result.raw), "corrected": swap(result.corrected)}
+        for name in ("angles", "delta", "raw_dispersion", "corrected_dispersion"):  # ISM has no angles
             if getattr(result, name, None) is not None:
                 arrays[name] = getattr(result, name)
         self.writer.write(names, **arrays)

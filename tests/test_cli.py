@@ -295,3 +295,25 @@ def test_deep_lift_shap_from_the_command_line(workspace):
                                np.swapaxes(hypothetical.corrected, 1, 2), atol=1e-5)
     wrong = run(*common, "--output", workspace / "o.h5", "--steps", "4", expect=1)
     assert last_error_line(wrong) == "keras-simplex: error: --steps does not apply to deep_lift_shap"
+
+
+def test_ism_from_the_command_line(workspace, capsys):
+    import keras
+
+    from keras_simplex import cli
+
+    model, x = workspace / "model.keras", random_one_hot(3, 200, seed=13)
+    np.savez(workspace / "i.npz", x=x)
+    common = ["attribute", "--model", str(model), "--input", str(workspace / "i.npz"), "--method", "ism"]
+    run(*common, "--output", workspace / "ism.h5", "--logits")
+    expected = ks.Explainer(keras.saving.load_model(model), logits=True).ism(x)
+    with h5py.File(workspace / "ism.h5") as f:
+        np.testing.assert_allclose(f["raw"][()], expected, atol=1e-5)
+        np.testing.assert_allclose(f["corrected"][()], expected - expected.mean(-1, keepdims=True), atol=1e-5)
+        assert "angles" not in f and "seed" not in f.attrs and f.attrs["method"] == "ism"
+    for extra, message in ((["--seed", "1"], "--seed does not apply to ism"),
+                           (["--delta"], "--delta does not apply to ism (its maps are exact differences)"),
+                           (["--average-strands"], "ism explains one model: not with several --model or --average-strands")):
+        assert cli.main([*common, "--output", str(workspace / "never.h5"), *extra]) == 1
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"keras-simplex: error: {message}"
+    assert not (workspace / "never.h5").exists()
