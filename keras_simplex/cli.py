@@ -39,31 +39,6 @@ def _load_model(path: str):
         raise ValueError(f"cannot load the model {path}: {one_line(error)}") from None
 
 
-def _training_arrays(source: str, data_dir: str | None):
-    """``(train, validation, test)`` pairs from a TFDS name, an original-layout HDF5 file or an
-    NPZ with ``x_train, y_train, x_validation, ...``."""
-    import numpy as np
-
-    if source.endswith((".h5", ".hdf5")):
-        from keras_simplex.datasets.h5 import import_h5
-
-        splits = import_h5(source)
-        return tuple((splits[s]["x"], splits[s]["y"]) for s in ("train", "validation", "test"))
-    if source.endswith(".npz"):
-        if not os.path.exists(source):
-            raise FileNotFoundError(f"data file not found: {source}")
-        with np.load(source) as f:
-            return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "validation", "test"))
-    import tensorflow_datasets as tfds
-
-    import keras_simplex.datasets  # noqa: F401
-
-    builder = tfds.builder(source, data_dir=data_dir)
-    if not builder.is_prepared():
-        raise ValueError(f"dataset {source} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
-    return tuple(tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1, as_supervised=True)) for s in ("train", "validation", "test"))
-
-
 def cmd_build_dataset(args) -> None:
     from keras_simplex.datasets.build import build_dataset
 
@@ -82,7 +57,9 @@ def cmd_train(args) -> None:
     if not args.output.endswith(".keras"):  # checked before hours of training, not after
         raise ValueError(f"--output must end with .keras, got {args.output}")
     check_output_folder(args.output)
-    train, validation, test = _training_arrays(args.data, args.data_dir)
+    from keras_simplex.datasets.splits import load_splits
+
+    train, validation, test = load_splits(args.data, args.data_dir)
     keras.utils.set_random_seed(args.seed)
     builder = {"cnn_deep": ks.models.cnn_deep, "cnn_shallow": ks.models.cnn_shallow, "basset": ks.models.basset}[args.model]
     model = builder(input_length=train[0].shape[1], alphabet_size=train[0].shape[2],

@@ -108,6 +108,27 @@ def test_command_line_runs_a_sub_experiment(tmp_path):
     assert "python -m keras_simplex.experiments angles" in open(tmp_path / "report.md").read()
 
 
+def test_the_ensemble_experiment_on_a_built_encode_dataset(tmp_path, capsys):
+    """(f) on the encode_chipseq builder's dummy data (no ground truth needed)."""
+    import pathlib
+
+    from keras_simplex.datasets import build, encode_chipseq
+
+    dummy = pathlib.Path(encode_chipseq.__file__).parent / "dummy_data"
+    build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=dummy)
+    common = ["--data", "encode_chipseq/ctcf", "--data-dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        main(["angles", *common])
+    assert "goes with the ensemble experiment alone" in capsys.readouterr().err
+    assert main(["ensemble", *common, "--ensemble-size", "2", "--epochs", "1", "--eval-sequences", "10"]) == 0
+    results = json.load(open(tmp_path / "out" / "results.json"))["results"]["ensemble"][0]
+    assert results["data"] == "encode_chipseq/ctcf" and len(results["members"]) == 2
+    assert all(m.startswith("encode_chipseq_ctcf_ensemble_w") for m in results["members"])
+    assert sum(results["positions"]) > 0 and np.isfinite(results["overall_reduction_percent"])
+    assert is_png(tmp_path / "out" / results["figure"])
+    assert "Data: `encode_chipseq/ctcf`" in open(tmp_path / "out" / "report.md").read()
+
+
 def test_demo_prints_the_table_and_writes_the_figure(tmp_path, capsys):
     results = demo.run_demo(str(tmp_path), sequences=300, epochs=1, verbose=0)
     out = capsys.readouterr().out

@@ -33,7 +33,7 @@ EXPERIMENTS = {
 def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str = "") -> dict[str, list[dict]]:
     """Run the named experiments and write the report; returns their result rows."""
     start = time.perf_counter()
-    log(f"generating {config.sequences} synthetic sequences")
+    log(f"generating {config.sequences} synthetic sequences" if config.synthetic else f"reading {config.data}")
     data = load_data(config)
     results = {name: EXPERIMENTS[name](config, data) for name in experiments}
     write_json(config.path("results.json"), {"config": dataclasses.asdict(config), "results": results})
@@ -60,16 +60,23 @@ def main(argv=None) -> int:
     parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
     parser.add_argument("--ensemble-size", type=int, default=defaults.ensemble_size,
                         help="models in the ensemble of (f) (CNN-deep-exp, first-layer widths 12-30)")
+    parser.add_argument("--data", default="synthetic",
+                        help="synthetic (default), or for (f) alone a built dataset: a TFDS name such as "
+                             "encode_chipseq/ctcf (with --data-dir), an .h5 or an .npz")
+    parser.add_argument("--data-dir", help="where the TFDS dataset of --data was built")
     args = parser.parse_args(argv)
     plotting.use_file_backend()  # this program owns the process and writes figures to files
     unknown = set(args.experiments) - set(EXPERIMENTS)
     if unknown:
         parser.error(f"unknown experiment(s) {sorted(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    if args.data != "synthetic" and set(args.experiments) != {"ensemble"}:
+        parser.error("--data other than synthetic goes with the ensemble experiment alone (the others score maps "
+                     "against the planted motifs): run `ensemble --data ...`")
     config = dataclasses.replace(
         defaults, output_dir=args.output_dir, seeds=tuple(range(args.seed, args.seed + args.trials)),
         study_seeds=tuple(range(args.seed, args.seed + args.study_trials)), data_seed=args.data_seed,
         epochs=args.epochs, sequences=args.sequences, eval_sequences=args.eval_sequences, models=tuple(args.models),
-        study_model=args.study_model, ensemble_size=args.ensemble_size,
+        study_model=args.study_model, ensemble_size=args.ensemble_size, data=args.data, data_dir=args.data_dir,
     )
     command = "python -m keras_simplex.experiments " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     run(config, tuple(args.experiments) or tuple(EXPERIMENTS), command.strip())

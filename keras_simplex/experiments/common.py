@@ -46,6 +46,12 @@ class ReproductionConfig:
     init_sigmas: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.2)
     strengths: tuple[float, ...] = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
     ensemble_size: int = 5
+    data: str = "synthetic"  # or a built TFDS dataset (e.g. encode_chipseq/ctcf) for (f)
+    data_dir: str | None = None
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data == "synthetic"
 
     def path(self, *parts: str) -> str:
         path = os.path.join(self.output_dir, *parts)
@@ -55,17 +61,30 @@ class ReproductionConfig:
 
 @dataclasses.dataclass
 class Data:
-    """The synthetic dataset split into arrays, and the evaluation set: the first
-    ``eval_sequences`` positive test sequences (as the paper)."""
+    """The dataset split into arrays, and the evaluation set: the first ``eval_sequences``
+    positive test sequences (as the paper), with their ground truth for the synthetic data
+    (None for real data)."""
 
     train: tuple[np.ndarray, np.ndarray]
     validation: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
     eval_x: np.ndarray
-    eval_truth: np.ndarray
+    eval_truth: np.ndarray | None
 
 
 def load_data(config: ReproductionConfig) -> Data:
+    """The synthetic data of the config's recipe, or the built dataset ``config.data``."""
+    if not config.synthetic:
+        from keras_simplex.datasets.splits import load_splits
+
+        train, validation, test = load_splits(config.data, config.data_dir)
+        labels = test[1].reshape(len(test[1]), -1)
+        if labels.shape[1] != 1:
+            raise ValueError(f"{config.data} has {labels.shape[1]} labels per sequence; the experiments explain one")
+        positives = test[0][labels[:, 0] == 1][: config.eval_sequences]
+        if not len(positives):
+            raise ValueError(f"{config.data} has no positive test sequence to explain")
+        return Data(train, validation, test, positives, None)
     recipe = dataclasses.replace(
         synthetic.ORIGINAL, num_positives=config.sequences // 2, num_negatives=config.sequences // 2, seed=config.data_seed
     )

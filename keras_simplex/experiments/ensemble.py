@@ -18,9 +18,11 @@ BIN_WIDTH = 5.0  # degrees
 
 def ensemble_members(config: ReproductionConfig) -> list[tuple[str, int, int]]:
     """``(key, first-layer filters, seed)`` of each member: CNN-deep-exp with widths spread
-    over the paper's 12-30 and consecutive seeds."""
+    over the paper's 12-30 and consecutive seeds (keys name the dataset unless synthetic)."""
     widths = np.linspace(12, 30, config.ensemble_size).round().astype(int)
-    return [(f"ensemble_w{w}_seed{config.seeds[0] + i}", int(w), config.seeds[0] + i) for i, w in enumerate(widths)]
+    prefix = "" if config.synthetic else config.data.replace("/", "_") + "_"
+    return [(f"{prefix}ensemble_w{w}_seed{config.seeds[0] + i}", int(w), config.seeds[0] + i)
+            for i, w in enumerate(widths)]
 
 
 def dispersion_by_angle(raw: np.ndarray, corrected: np.ndarray, angles: np.ndarray) -> dict[str, list[float]]:
@@ -41,14 +43,15 @@ def dispersion_by_angle(raw: np.ndarray, corrected: np.ndarray, angles: np.ndarr
 
 def run(config: ReproductionConfig, data: Data) -> list[dict]:
     members = ensemble_members(config)
-    key = f"ensemble_{len(members)}_seed{config.seeds[0]}"
+    key = ("" if config.synthetic else config.data.replace("/", "_") + "_") + f"ensemble_{len(members)}_seed{config.seeds[0]}"
+    length = data.eval_x.shape[1]
 
     def compute():
         raw, corrected, angles = [], [], []
         for index, (member, width, seed) in enumerate(members, start=1):
             log(f"(f) ensemble member {index}/{len(members)}: {member}")
             model = trained_model(config, data, member, seed,
-                                  lambda: build_model("cnn_deep_exponential", first_filters=width))
+                                  lambda: build_model("cnn_deep_exponential", first_filters=width, input_length=length))
             result = explainer_for(model).saliency(data.eval_x)
             raw.append(result.raw)
             corrected.append(result.corrected)
@@ -56,8 +59,8 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
         table = dispersion_by_angle(np.stack(raw), np.stack(corrected), np.stack(angles))
         plotting.close_figure(plotting.plot_reduction_vs_angle(
             config.path("figures", f"{key}.png"), np.array(table["angle"]), np.array(table["reduction_percent"]),
-            title=f"(f) ensemble of {len(members)} CNN-deep-exp: distance to the ensemble mean",
+            title=f"(f) ensemble of {len(members)} CNN-deep-exp on {config.data}: distance to the ensemble mean",
         ))
-        return {"members": [m[0] for m in members], "figure": f"figures/{key}.png", **table}
+        return {"data": config.data, "members": [m[0] for m in members], "figure": f"figures/{key}.png", **table}
 
     return [cached(config, "ensemble", key, compute)]

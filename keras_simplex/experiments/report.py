@@ -100,8 +100,9 @@ def ensemble_table(rows: list[dict]) -> list[str]:
 
 def write_report(config: ReproductionConfig, results: dict[str, list[dict]], seconds: float, command: str) -> str:
     lines = ["# Reproduction report", "", f"Command: `{command}`", "",
-             f"Run time: {seconds / 60:.1f} min. Data: synthetic `original` recipe, {config.sequences} sequences; "
-             f"{config.epochs} epochs at most; seeds {list(config.seeds)}.", ""]
+             f"Run time: {seconds / 60:.1f} min. Data: "
+             + (f"synthetic `original` recipe, {config.sequences} sequences" if config.synthetic else f"`{config.data}`")
+             + f"; {config.epochs} epochs at most; seeds {list(config.seeds)}.", ""]
     if "correction" in results:
         lines += correction_tables(config, results["correction"])
     if "angles" in results:

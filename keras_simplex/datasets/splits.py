@@ -1,0 +1,34 @@
+"""Train, validation and test arrays from the data sources the package reads."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split, Split]:
+    """``(train, validation, test)`` ``(x (N, L, A), y)`` pairs from a built TFDS dataset
+    (``synthetic_motifs/original``, ``encode_chipseq/ctcf``, ... in ``data_dir``), an
+    original-layout HDF5 file or an NPZ with ``x_train, y_train, x_validation, ...``."""
+    if source.endswith((".h5", ".hdf5")):
+        from keras_simplex.datasets.h5 import import_h5
+
+        splits = import_h5(source)
+        return tuple((splits[s]["x"], splits[s]["y"]) for s in ("train", "validation", "test"))
+    if source.endswith(".npz"):
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"data file not found: {source}")
+        with np.load(source) as f:
+            return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "validation", "test"))
+    import tensorflow_datasets as tfds
+
+    import keras_simplex.datasets  # noqa: F401  (registers the builders)
+
+    builder = tfds.builder(source, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise ValueError(f"dataset {source} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
+    return tuple(tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1, as_supervised=True))
+                 for s in ("train", "validation", "test"))
