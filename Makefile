@@ -15,7 +15,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) -m keras_simplex.demo
+	$(VENV)/bin/keras-simplex demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

@@ -1,4 +1,4 @@
-"""Packaging shim: all metadata lives in setup.cfg."""
+"""Packaging shim for tools that still call setup.py: everything lives in pyproject.toml."""
 from setuptools import setup
 
 setup()

@@ -17,7 +17,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# First, as a user would: it picks TensorFlow's CPU kernels (keras_simplex._fast.cpu_defaults).
+# First, as the command line does: TensorFlow's CPU kernels chosen before it is imported
+# (keras_simplex_cli.prepare_process).
+import keras_simplex_cli  # noqa: E402, I001
+
+keras_simplex_cli.prepare_process()
 import keras_simplex as ks  # noqa: E402, I001
 
 import numpy as np  # noqa: E402

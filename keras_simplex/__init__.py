@@ -1,10 +1,11 @@
-"""keras_simplex: simplex-corrected gradient attributions for one-hot sequence models."""
+"""keras_simplex: simplex-corrected gradient attributions for one-hot sequence models.
 
-from keras_simplex._fast.cpu_defaults import prefer_onednn
+Importing it changes no process-wide state (environment variables, matplotlib's backend):
+the command line, the demo and the experiments, which own their process, make those choices
+(``keras_simplex_cli.prepare_process``, ``plotting.use_file_backend``).
+"""
 
-prefer_onednn()  # before anything imports TensorFlow: see keras_simplex._fast.cpu_defaults
-
-from keras_simplex import methods, metrics, models, regularizers, seeding, serving  # noqa: E402
+from keras_simplex import methods, metrics, models, regularizers, seeding, serving
 from keras_simplex._fast.rewrite import set_fast_paths
 from keras_simplex.attribution import (
     expected_gradients,
@@ -32,7 +33,7 @@ from keras_simplex.serving import export_saved_model
 from keras_simplex.training import repeated_batches, train_paper_protocol
 from keras_simplex.validation import check_sequences
 
-__version__ = "0.1.0"
+from keras_simplex._version import __version__
 
 __all__ = [
     "add_angle_regularizer",

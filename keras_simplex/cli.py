@@ -1,25 +1,53 @@
-"""The ``keras-simplex`` command: datasets, training, attribution, evaluation, export, the
-reproduction and the demo. ``keras-simplex COMMAND --help`` explains each option.
+"""The commands of ``keras-simplex``: datasets, training, attribution, evaluation, export, the
+reproduction and the demo. The command line is parsed, and the process prepared, by
+``keras_simplex_cli`` (the entry point); ``run(args)`` runs a parsed command.
 
 Exit codes: 0 success, 1 a runtime error (one-line message on stderr), 2 a usage error, 130
 interrupted (Ctrl-C), 143 terminated (SIGTERM). Outputs appear complete or not at all: an
 interrupted or failed command leaves a previous output at the same path as it was.
+Progress goes to stderr (none with ``--quiet``), results and summaries to stdout.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import os
 import signal
 import sys
 import time
+import traceback
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_simplex_cli import positive_int
 
-METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients",  # the registry's
-           "deep_lift_shap", "ism")  # and the reference methods
 METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
                   "sigma": "sigma", "seed": "seed"}  # command-line option -> registry option
+
+
+def _say(args, message: str) -> None:
+    """A command's summary line, on stdout (not with ``--quiet``)."""
+    if not args.quiet:
+        print(message, flush=True)
+
+
+class _Progress:
+    """Sequences done so far, on stderr: one line rewritten in place on a terminal, a line
+    every 30 s otherwise (logs of batch jobs); nothing with ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.start, self.shown = quiet, time.perf_counter(), 0.0
+        self.terminal = sys.stderr.isatty()
+
+    def update(self, count: int) -> None:
+        now = time.perf_counter()
+        if self.quiet or now - self.shown < (0.5 if self.terminal else 30.0):
+            return
+        self.shown = now
+        line = f"{count} sequences, {count / max(now - self.start, 1e-9):.0f}/s"
+        print("\r" + line if self.terminal else line, end="" if self.terminal else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.terminal and self.shown and not self.quiet:
+            print(file=sys.stderr, flush=True)
 
 
 def _load_model(path: str):
@@ -43,8 +71,8 @@ def cmd_build_dataset(args) -> None:
     from keras_simplex.datasets.build import build_dataset
 
     builder = build_dataset(args.name, args.data_dir, args.manual_dir, args.beam_runner)
-    print(f"built {builder.info.full_name} in {builder.data_dir}: "
-          + ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items()))
+    _say(args, f"built {builder.info.full_name} in {builder.data_dir}: "
+               + ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items()))
 
 
 def cmd_train(args) -> None:
@@ -66,17 +94,35 @@ def cmd_train(args) -> None:
                     num_outputs=1 if train[1].ndim == 1 else train[1].shape[1], first_activation=args.first_activation)
     trained = ks.add_angle_regularizer(model, args.strength, penalty=args.penalty) if args.strength > 0 else model
     callbacks = [ks.SimplexAngleCallback(validation[0][:500])]
-    ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                            callbacks=callbacks, verbose=2)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines are progress
+        ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size,
+                                seed=args.seed, callbacks=callbacks, verbose=0 if args.quiet else 2)
     save_model(model, args.output)
     auroc = ks.metrics.roc_auc(test[1], model.predict(test[0], verbose=0)[:, 0]) if model.output_shape[-1] == 1 else None
-    print(f"saved {args.output}" + (f"; test AUROC {auroc:.4f}" if auroc is not None else ""))
+    _say(args, f"saved {args.output}" + (f"; test AUROC {auroc:.4f}" if auroc is not None else ""))
 
 
 def cmd_attribute(args) -> None:
+    if args.input != "-":
+        return _attribute(args, args.input)
+    with _stdin_as_fasta() as path:  # FASTA on stdin: spooled to a file, which is read twice (checks, then maps)
+        return _attribute(args, path)
+
+
+@contextlib.contextmanager
+def _stdin_as_fasta():
+    import shutil
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".fa") as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.flush()
+        yield spool.name
+
+
+def _attribute(args, input_path: str) -> None:
     import dataclasses
 
-    import keras
     import numpy as np
 
     import keras_simplex as ks
@@ -98,12 +144,14 @@ def cmd_attribute(args) -> None:
                  else ks.EnsembleExplainer(models, target, **settings))
     engine = (explainer if len(models) == 1 else explainer.explainers[0]).engine
     targets = engine.per_target
-    batches, provenance = open_input(args.input, args.batch_size, args.genome, engine.sequence_length, args.input_key,
+    batches, provenance = open_input(input_path, args.batch_size, args.genome, engine.sequence_length, args.input_key,
                                      args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
     options = method if isinstance(method, dict) else method.options()
+    if args.input == "-":
+        provenance["input"] = "-"  # standard input
     output.open(_provenance(args, options, engine, provenance), targets)
     batches = prefetched(batches)
-    progress = keras.utils.Progbar(None, unit_name="sequence")
+    progress = _Progress(args.quiet)
     track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
     with output:
@@ -120,11 +168,12 @@ def cmd_attribute(args) -> None:
                 track["scores"].append(np.sum(x * (result.corrected if correct else result.raw), axis=-1))
             count += len(x)
             progress.update(count)
+    progress.close()
     if args.bigwig:
         _write_track(args, track)
     form = f"{len(models)}-model ensemble " if len(models) > 1 else ""
-    print(f"\nwrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
-          f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
+    _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
+               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
 
 
 def _target_choice(args) -> tuple[object, str | None]:
@@ -318,23 +367,28 @@ def _write_track(args, track: dict) -> None:
 
 def cmd_evaluate(args) -> None:
     import numpy as np
-    import tensorflow_datasets as tfds
 
     import keras_simplex as ks
+    from keras_simplex.datasets.splits import load_splits, prepared_builder
     from keras_simplex.demo import angle_report, attribution_report
 
+    if args.data.endswith((".h5", ".hdf5", ".npz")):  # the sources of train; no ground truth
+        (x, y), truth = load_splits(args.data)[2], None
+    else:
+        import tensorflow_datasets as tfds
+
+        test = tfds.as_numpy(prepared_builder(args.data, args.data_dir).as_dataset(split="test", batch_size=-1))
+        x, y, truth = test["sequence"], test["label"], test.get("ground_truth")
     model = _load_model(args.model)
-    builder = tfds.builder(args.data, data_dir=args.data_dir)
-    test = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1))
-    x, y = test["sequence"], test["label"]
     print(f"test AUROC {ks.metrics.roc_auc(y, model.predict(x, verbose=0)[:, 0]):.4f} on {len(y)} sequences")
-    if "ground_truth" in test:
-        positives = np.flatnonzero(y == 1)[: args.sequences]
-        result = ks.Explainer(model).saliency(x[positives])
-        table = attribution_report(result.raw, result.corrected, x[positives], test["ground_truth"][positives])
+    positives = np.flatnonzero(np.reshape(y, (len(y), -1))[:, 0] == 1)[: args.sequences]
+    result = ks.Explainer(model).saliency(x[positives])
+    if truth is not None:
+        table = attribution_report(result.raw, result.corrected, x[positives], truth[positives])
         for name, row in table.items():
             print(f"saliency {name:9s} cosine {row['cosine']:.3f}  AUROC {row['auroc']:.3f}  AUPR {row['aupr']:.3f}")
-        print("angles:", ", ".join(f"{k} {v:.1f}" for k, v in angle_report(result.angles).items()))
+    print(f"angles of {len(positives)} positive test sequences:",
+          ", ".join(f"{k} {v:.1f}" for k, v in angle_report(result.angles).items()))
 
 
 def cmd_export(args) -> None:
@@ -344,7 +398,7 @@ def cmd_export(args) -> None:
     ks.export_saved_model(model, args.output, target=args.target, logits=args.logits, ig_steps=args.ig_steps,
                           ig_baseline=args.ig_baseline, require_one_hot=not args.allow_non_one_hot,
                           fast=False if args.no_fast else None)
-    print(f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
+    _say(args, f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
 
 
 def cmd_angles(args) -> None:
@@ -365,18 +419,22 @@ def cmd_angles(args) -> None:
             count += len(maps)
             sums += [np.abs(found["angles"]).mean(1).sum(), *found["large_angle_fraction"].sum(0)]
     mean = sums / count
-    print(f"{count} maps: mean |angle| {mean[0]:.1f} deg; positions above "
+    _say(args, f"{count} maps: mean |angle| {mean[0]:.1f} deg; positions above "
           f"{'/'.join(f'{t:g}' for t in DEFAULT_ANGLE_THRESHOLDS)} deg: "
           + " / ".join(f"{100 * f:.1f}%" for f in mean[1:]) + f"; written to {args.output}")
 
 
 def cmd_jaspar_meme(args) -> None:
     from keras_simplex.datasets.motifs import core_vertebrate_motifs
-    from keras_simplex.modisco import write_meme
+    from keras_simplex.modisco import meme_text, write_meme
 
     motifs = core_vertebrate_motifs(args.release)
-    write_meme(args.output, {f"{m.matrix_id}_{m.name}": m.pwm for m in motifs})
-    print(f"wrote {len(motifs)} JASPAR CORE vertebrate motifs ({args.release}) to {args.output}")
+    pwms = {f"{m.matrix_id}_{m.name}": m.pwm for m in motifs}
+    if args.output == "-":
+        sys.stdout.write(meme_text(pwms))
+        return
+    write_meme(args.output, pwms)
+    _say(args, f"wrote {len(motifs)} JASPAR CORE vertebrate motifs ({args.release}) to {args.output}")
 
 
 def cmd_reproduce(args) -> None:
@@ -393,130 +451,6 @@ def cmd_demo(args) -> None:
     run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="keras-simplex", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("build-dataset", help="build a TFDS dataset offline (synthetic_motifs/..., encode_chipseq/...)")
-    p.add_argument("name", help="dataset/config, e.g. synthetic_motifs/original")
-    p.add_argument("--data-dir", required=True, help="TFDS data directory")
-    p.add_argument("--manual-dir", help="manually downloaded files (encode_chipseq)")
-    p.add_argument("--beam-runner", help="generate with Apache Beam on this runner, e.g. DirectRunner")
-    p.set_defaults(run=cmd_build_dataset)
-
-    p = sub.add_parser("train", help="train a paper model, optionally with the angle regularizer")
-    p.add_argument("--data", required=True, help="TFDS name (with --data-dir), original-layout .h5, or .npz with x_train/y_train/x_validation/...")
-    p.add_argument("--data-dir", help="TFDS data directory")
-    p.add_argument("--model", default="cnn_deep", choices=["cnn_deep", "cnn_shallow", "basset"])
-    p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
-    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (0: none)")
-    p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"])
-    p.add_argument("--epochs", type=positive_int, default=100)
-    p.add_argument("--batch-size", type=positive_int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", required=True, help="where to save the trained model (.keras)")
-    p.set_defaults(run=cmd_train)
-
-    p = sub.add_parser("attribute", help="raw and corrected maps and angles for sequences in a file (streamed)")
-    p.add_argument("--model", required=True, action="append",
-                   help="trained model (.keras); repeat for an ensemble (mean maps and their dispersion)")
-    p.add_argument("--input", required=True, help=".fa/.fasta, .bed/.narrowPeak (with --genome), .h5 or .npz")
-    p.add_argument("--genome", help="indexed genome FASTA for BED input")
-    p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
-    p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
-                   help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
-    p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
-    p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
-    p.add_argument("--output", required=True,
-                   help="maps: .h5 (streamed) or .npz with x, raw, corrected, angles, names; modisco: a folder "
-                        "(ohe.npz, attr.npz) or a legacy .h5 (input_seqs, hyp_scores)")
-    p.add_argument("--format", default="maps", choices=["maps", "modisco"],
-                   help="modisco: what `modisco motifs` reads (-s/-a or -i), hypothetical contributions")
-    p.add_argument("--map", default="corrected", choices=["corrected", "raw"],
-                   help="the map written by --format modisco and --bigwig (default corrected)")
-    p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="maps and x as (N, L, A) or (N, A, L)")
-    p.add_argument("--bigwig", help="also write the per-base contribution (BED input: sum over the alphabet of "
-                                    "map x input) as a bigWig track")
-    p.add_argument("--bigwig-overlap", default="mean", choices=["mean", "max"],
-                   help="bases in several windows: the mean, or the value of largest magnitude (default mean)")
-    p.add_argument("--method", default="saliency", choices=METHODS)
-    p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
-    p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis)")
-    p.add_argument("--delta", action="store_true",
-                   help="also write the convergence delta f(x) - mean f(baseline) - sum(raw map) per sequence "
-                        "(integrated and expected gradients)")
-    p.add_argument("--average-strands", action="store_true",
-                   help="average each map with the reverse-complement strand's map")
-    p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
-    p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
-    p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
-                                      "gradients and deep_lift_shap's references: dinucleotide_shuffle)")
-    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10; deep_lift_shap: 20)")
-    p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
-    p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
-    p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
-    p.add_argument("--batch-size", type=positive_int, default=1024, help="sequences read and attributed at a time")
-    p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
-    p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
-    p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
-    p.set_defaults(run=cmd_attribute)
-
-    p = sub.add_parser("evaluate", help="classification AUROC and, with ground truth, map quality before/after correction")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True, help="TFDS name, e.g. synthetic_motifs/original")
-    p.add_argument("--data-dir")
-    p.add_argument("--sequences", type=int, default=500, help="positive test sequences to attribute")
-    p.set_defaults(run=cmd_evaluate)
-
-    p = sub.add_parser("export", help="SavedModel for TF Serving with attribution signatures")
-    p.add_argument("--model", required=True)
-    p.add_argument("--output", required=True, help="export directory, e.g. serving/mymodel/1")
-    p.add_argument("--target", type=int)
-    p.add_argument("--logits", action="store_true")
-    p.add_argument("--ig-steps", type=int, default=20)
-    p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
-    p.add_argument("--allow-non-one-hot", action="store_true",
-                   help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
-    p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
-    p.set_defaults(run=cmd_export)
-
-    p = sub.add_parser("angles", help="angles to the simplex and corrected maps of gradient maps made by any tool")
-    p.add_argument("--maps", required=True, help=".npz, .npy or .h5 with (N, L, A) gradient maps (hypothetical/"
-                                                 "saliency, not gradient x input)")
-    p.add_argument("--key", default="arr_0", help="array name in .npz/.h5 (default arr_0, numpy's for np.savez)")
-    p.add_argument("--channels-first", action="store_true", help="the maps are (N, A, L), e.g. from PyTorch tools")
-    p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with angles, corrected, "
-                                                   "large_angle_fraction, names")
-    p.add_argument("--batch-size", type=positive_int, default=4096)
-    p.set_defaults(run=cmd_angles)
-
-    p = sub.add_parser("jaspar-meme", help="JASPAR CORE vertebrate motifs as a MEME file (offline), e.g. for "
-                                           "`modisco report -m`")
-    p.add_argument("--release", default="JASPAR2024", help="JASPAR release (2014-2026; default JASPAR2024)")
-    p.add_argument("--output", required=True, help="MEME file to write")
-    p.set_defaults(run=cmd_jaspar_meme)
-
-    p = sub.add_parser("reproduce", help="the paper's experiments (arguments as python -m keras_simplex.experiments)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(run=cmd_reproduce)
-
-    p = sub.add_parser("demo", help="train a small model on synthetic data and show the correction (the main job)")
-    p.add_argument("--output-dir", default="outputs/demo")
-    p.add_argument("--sequences", type=int, default=20000)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=cmd_demo)
-    return main
-
-
 def _terminate(signum, frame):
     """SIGTERM (as batch schedulers send): remove the temporaries this process is writing and
     exit at once with 143. Unwinding an exception through Keras and TensorFlow while their
@@ -530,23 +464,31 @@ def _terminate(signum, frame):
     os._exit(143)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command. Exit codes: 0 done, 1 error (one line on stderr), 2 usage error,
-    130 interrupted (Ctrl-C), 143 terminated (SIGTERM); an interrupted command leaves any
+def run(args) -> int:
+    """Run the parsed command ``args`` (``keras_simplex_cli.parser``): the exit code. Errors are
+    one line on stderr (``--verbose``: with the traceback); an interrupted command leaves any
     previous output as it was and no partial file (``keras_simplex.atomic``)."""
-    args = parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with an error instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        args.run(args)
+        COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("keras-simplex: interrupted", file=sys.stderr)
         return _exit_code(130, at_once=True)
     except Exception as error:  # one line for the user; the traceback is noise here
+        if args.verbose:
+            traceback.print_exc()
         print(f"keras-simplex: error: {one_line(error)}", file=sys.stderr)
         return _exit_code(1)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``keras-simplex`` command (``keras_simplex_cli.main``)."""
+    from keras_simplex_cli import main as launch
+
+    return launch(argv)
 
 
 def _exit_code(code: int, at_once: bool = False) -> int:
@@ -567,6 +509,10 @@ def one_line(error: BaseException) -> str:
     message = str(error).strip()
     return message.splitlines()[0] if message else type(error).__name__
 
+
+COMMANDS = {"build-dataset": cmd_build_dataset, "train": cmd_train, "attribute": cmd_attribute,
+            "evaluate": cmd_evaluate, "export": cmd_export, "angles": cmd_angles, "jaspar-meme": cmd_jaspar_meme,
+            "reproduce": cmd_reproduce, "demo": cmd_demo}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,7 +7,6 @@ synthetic data (0.25 in the background, PWM probabilities inside motifs).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 INFORMATION_THRESHOLD = 0.1  # bits: motif positions (5% of the maximum for DNA)
 
@@ -62,7 +61,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = No
     one_row = np.ndim(scores) == 1
     labels, scores = np.atleast_2d(labels).astype(bool), np.atleast_2d(np.asarray(scores, np.float64))
     mask = np.ones_like(labels) if mask is None else np.atleast_2d(mask).astype(bool)
-    ranks = rankdata(np.where(mask, scores, np.nan), axis=-1, nan_policy="omit")
+    ranks = average_ranks(scores, mask)
     positives = (labels & mask).sum(-1)
     negatives = (~labels & mask).sum(-1)
     rank_sum = np.where(labels & mask, ranks, 0.0).sum(-1)
@@ -70,6 +69,24 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = No
         auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
     auc = np.where((positives > 0) & (negatives > 0), auc, np.nan)
     return float(auc[0]) if one_row else auc
+
+
+def average_ranks(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Ranks (1 = smallest) of the ``valid`` entries of each row of ``scores (R, n)``, ties
+    sharing their average rank; invalid entries rank after all valid ones (their rank is
+    meaningless)."""
+    rows, n = scores.shape
+    order = np.lexsort((np.where(valid, scores, 0.0), ~valid), axis=-1)  # valid first, then by score
+    values = np.take_along_axis(np.where(valid, scores, 0.0), order, -1)
+    kept = np.take_along_axis(valid, order, -1)
+    starts = np.ones((rows, n), bool)
+    starts[:, 1:] = (values[:, 1:] != values[:, :-1]) | (kept[:, 1:] != kept[:, :-1])
+    groups = (np.cumsum(starts, axis=-1) - 1 + n * np.arange(rows)[:, None]).ravel()  # tie groups, all rows
+    sums = np.bincount(groups, weights=np.tile(np.arange(1.0, n + 1), rows), minlength=rows * n)
+    counts = np.bincount(groups, minlength=rows * n)
+    ranks = np.empty((rows, n))
+    np.put_along_axis(ranks, order, (sums / np.maximum(counts, 1))[groups].reshape(rows, n), -1)
+    return ranks
 
 
 def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:

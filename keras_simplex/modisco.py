@@ -169,6 +169,11 @@ def write_meme(path: str, motifs: dict[str, np.ndarray]) -> None:
     ``modisco report -m`` matches patterns against), atomically."""
     from keras_simplex.atomic import write_text
 
+    write_text(path, meme_text(motifs))
+
+
+def meme_text(motifs: dict[str, np.ndarray]) -> str:
+    """PWMs ``{name: (W, 4) probabilities, ACGT}`` in the MEME motif format."""
     lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
              "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
     for name, pwm in motifs.items():
@@ -177,4 +182,4 @@ def write_meme(path: str, motifs: dict[str, np.ndarray]) -> None:
             raise ValueError(f"motif {name!r} must be a (W, 4) matrix of probabilities, got shape {pwm.shape}")
         lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(pwm)} nsites= 20 E= 0"]
         lines += [" ".join(f"{p:.6f}" for p in row) for row in pwm] + [""]
-    write_text(path, "\n".join(lines))
+    return "\n".join(lines)

@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from keras_simplex.atomic import atomic_output
 from keras_simplex.encoding import DNA
+from keras_simplex.extras import require
+
+plt = require("matplotlib.pyplot", "plot", "plotting")
 
 
 
 def _logo(ax, matrix: np.ndarray, alphabet: str, title: str, start: int) -> None:
-    import logomaker
-    import pandas as pd
+    logomaker = require("logomaker", "plot", "sequence logos")
+    import pandas as pd  # a dependency of logomaker
 
     frame = pd.DataFrame(matrix, columns=list(alphabet), index=np.arange(start, start + len(matrix)))
     logomaker.Logo(frame, ax=ax, color_scheme="classic" if alphabet == DNA else "chemistry")

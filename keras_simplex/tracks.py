@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from keras_simplex.atomic import atomic_output
+from keras_simplex.extras import require
 
 OVERLAPS = ("mean", "max")  # rules for bases covered by several windows
 SUFFIXES = (".bw", ".bigWig", ".bigwig")  # the only names pybigtools writes a bigWig to (case-sensitive)
@@ -75,10 +76,7 @@ def write_bigwig(path: str, chroms: Sequence[str], starts: np.ndarray, scores: n
     written = sorted(windows)
     if not written:
         raise ValueError("no window overlaps its chromosome: nothing to write (a bigWig cannot be empty)")
-    try:
-        import pybigtools
-    except ImportError as error:
-        raise ImportError("writing bigWig files needs pybigtools: pip install 'keras_simplex[tracks]'") from error
+    pybigtools = require("pybigtools", "tracks", "writing bigWig files")
 
     entries = _entries({name: np.array(windows[name]) for name in written}, starts, first, last, scores, overlap)
     with atomic_output(path) as temporary:

@@ -106,7 +106,7 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     assert last_error_line(points) == "keras-simplex: error: max_points must be >= 1, got 0"
     usage = run("attribute", "--model", model, expect=2)
     assert "--input" in usage.stderr
-    assert "explains each option" in run("--help").stdout
+    assert "explains each command" in run("--help").stdout
 
 
 def test_reproduce_and_demo_commands(tmp_path):
@@ -317,3 +317,37 @@ def test_ism_from_the_command_line(workspace, capsys):
         assert cli.main([*common, "--output", str(workspace / "never.h5"), *extra]) == 1
         assert capsys.readouterr().err.strip().splitlines()[-1] == f"keras-simplex: error: {message}"
     assert not (workspace / "never.h5").exists()
+
+
+def test_quiet_verbose_stdin_stdout_and_evaluate_on_arrays(workspace, capsys, monkeypatch):
+    """In process (TensorFlow already imported): -q prints nothing on success, -v adds the
+    traceback to an error, FASTA comes from stdin with `--input -`, a MEME file goes to stdout
+    with `--output -`, and evaluate reads the .npz that train reads."""
+    import io
+
+    from keras_simplex import cli
+
+    model, x = str(workspace / "model.keras"), random_one_hot(5, 200, seed=21)
+    fasta = "".join(f">q{i}\n{s}\n" for i, s in enumerate(ks.one_hot_decode(x)))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(fasta.encode())))
+    assert cli.main(["-q", "attribute", "--model", model, "--input", "-", "--output", str(workspace / "stdin.h5")]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "sequences" not in err
+    with h5py.File(workspace / "stdin.h5") as f:
+        np.testing.assert_allclose(f["corrected"][()], ks.saliency(cli._load_model(model), x), atol=1e-5)
+        assert f.attrs["input"] == "-" and [n.decode() for n in f["names"][()]] == [f"q{i}" for i in range(5)]
+    assert cli.main(["attribute", "-v", "--model", model, "--input", str(workspace / "missing.fa"),
+                     "--output", str(workspace / "never.h5")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("keras-simplex: error: input file not found")
+    assert cli.main(["jaspar-meme", "--release", "JASPAR2024", "--output", "-"]) == 0
+    meme = capsys.readouterr().out
+    assert meme.startswith("MEME version 4") and meme.count("MOTIF ") > 800
+    y = np.zeros(10)
+    y[:5] = 1
+    arrays = {f"{kind}_{split}": value for split in ("train", "validation", "test")
+              for kind, value in (("x", random_one_hot(10, 200, seed=22)), ("y", y))}
+    np.savez(workspace / "arrays.npz", **arrays)
+    assert cli.main(["evaluate", "--model", model, "--data", str(workspace / "arrays.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "test AUROC" in out and "on 10 sequences" in out and "angles of 5 positive test sequences" in out

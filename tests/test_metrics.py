@@ -81,3 +81,14 @@ def test_ensemble_dispersion_and_binning():
     np.testing.assert_allclose(d_corr[2, 1, 4], np.linalg.norm(corrected[2, 1, 4] - mean[1, 4]))
     centres, means = metrics.binned_mean(np.array([1.0, 3.0, 10.0]), np.array([1.0, -4.0, 12.0]), width=5)
     assert centres[0] == 2.5 and means[0] == 2.0 and means[2] == 10.0 and np.isnan(means[1])
+
+
+def test_average_ranks_equal_scipys_with_ties_and_masks():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (6, 30)).astype(float)  # many ties
+    valid = rng.random((6, 30)) > 0.3
+    ranks = metrics.average_ranks(scores, valid)
+    expected = rankdata(np.where(valid, scores, np.nan), axis=-1, nan_policy="omit")
+    np.testing.assert_allclose(ranks[valid], expected[valid])

@@ -1,7 +1,7 @@
 """Speed paths: private internals that never change an answer.
 
-- ``cpu_defaults``: TensorFlow's oneDNN CPU kernels, asked for at import (no TensorFlow
-  import here, so that it can run first).
+- ``cpu_defaults``: whether TensorFlow's oneDNN CPU kernels are on, and a warning when they
+  were left off (the command line turns them on: ``keras_simplex_cli.prepare_process``).
 - ``rewrite``: the adapter the engine uses. It rewrites a functional model's inference graph
   (``folding``: batch norm folded into the layer before it; ``blocked_convolution``: narrow
   ``Conv1D`` input gradients on blocks of positions), checks the rewritten graph against the

@@ -8,7 +8,8 @@ import shutil
 
 import tensorflow_datasets as tfds
 
-import keras_simplex.datasets  # noqa: F401  (registers the builders)
+import keras_simplex.datasets  # noqa: F401  (registers the builders; checks that the extra is installed)
+from keras_simplex.extras import require
 
 
 def build_dataset(
@@ -32,8 +33,7 @@ def build_dataset(
     if manual_dir is not None:
         options["manual_dir"] = os.fspath(manual_dir)
     if beam_runner is not None:
-        import apache_beam as beam
-
+        beam = require("apache_beam", "beam", "building a dataset on Apache Beam")
         options["beam_options"] = beam.options.pipeline_options.PipelineOptions([f"--runner={beam_runner}"])
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**options))
     remove_incomplete_builds(builder.data_dir)

@@ -20,6 +20,7 @@ from absl import logging
 
 from keras_simplex.datasets.intervals import Intervals, centered_windows, overlaps_any, read_bed
 from keras_simplex.encoding import one_hot_encode
+from keras_simplex.extras import require
 
 PEAK_PATTERNS = ("*.bed", "*.bed.gz", "*.narrowPeak", "*.narrowPeak.gz")
 GENOME_PATTERNS = ("*.fa", "*.fa.gz", "*.fasta", "*.fasta.gz", "*.fna", "*.fna.gz")
@@ -69,8 +70,7 @@ def open_genome(path: str):
     it is rebuilt when its folder is writable; otherwise this stops with an error naming both
     files, never reading windows through it.
     """
-    import pyfaidx
-
+    pyfaidx = require("pyfaidx", "datasets", "reading a genome FASTA")
     stale = [index for index in (path + ".fai", path + ".gzi")
              if os.path.exists(index) and os.path.getmtime(index) < os.path.getmtime(path)]
     if stale and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):

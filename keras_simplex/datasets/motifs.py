@@ -12,6 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
+from keras_simplex.extras import require
+
 DEFAULT_RELEASE = "JASPAR2016"
 # The synthetic dataset's core motifs (Koo & Ploenzke 2021), in the original order.
 CORE_MOTIF_IDS = ("MA0079.3", "MA0062.2", "MA0466.2", "MA0058.3", "MA0095.2")  # SP1 Gabpa CEBPB MAX YY1
@@ -44,11 +46,7 @@ class Motif:
 
 @functools.lru_cache(maxsize=None)
 def _database(release: str):
-    try:
-        from pyjaspar import jaspardb
-    except ImportError as error:  # pragma: no cover - dependency of the package
-        raise ImportError("JASPAR motifs need the 'pyjaspar' package: pip install pyjaspar") from error
-    database = jaspardb(release=release)
+    database = require("pyjaspar", "datasets", "JASPAR motifs").jaspardb(release=release)
     if release not in database.get_releases():
         raise ValueError(f"unknown JASPAR release {release!r}; available: {database.get_releases()}")
     return database

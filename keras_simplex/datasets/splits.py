@@ -25,10 +25,18 @@ def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split,
             return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "validation", "test"))
     import tensorflow_datasets as tfds
 
-    import keras_simplex.datasets  # noqa: F401  (registers the builders)
-
-    builder = tfds.builder(source, data_dir=data_dir)
-    if not builder.is_prepared():
-        raise ValueError(f"dataset {source} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
+    builder = prepared_builder(source, data_dir)
     return tuple(tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1, as_supervised=True))
                  for s in ("train", "validation", "test"))
+
+
+def prepared_builder(name: str, data_dir: str | None = None):
+    """The TFDS builder of a dataset built in ``data_dir``; a clear error when it is not built."""
+    import tensorflow_datasets as tfds
+
+    import keras_simplex.datasets  # noqa: F401  (registers the builders)
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise ValueError(f"dataset {name} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
+    return builder

@@ -1,0 +1,223 @@
+"""The ``keras-simplex`` command's launcher.
+
+It parses the command line with the standard library alone, so that ``--help``, ``--version``
+and usage errors answer before TensorFlow is imported (which takes seconds). Then, as the
+command owns its process, it prepares it (``prepare_process``: TensorFlow's log level and its
+oneDNN CPU kernels, chosen before TensorFlow is imported, and TensorFlow's start-up log lines
+kept off the terminal) and runs the command from ``keras_simplex.cli``. The package itself,
+``import keras_simplex``, changes no process-wide state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+# TensorFlow's C++ log lines ("I0000 00:00:17... 123 port.cc:153] ...") and absl's notice before them.
+TENSORFLOW_LOG = re.compile(r"^([IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]|WARNING: All log messages before absl::)")
+DESCRIPTION = """Simplex-corrected attributions for Keras models of one-hot sequences: datasets, training,
+attribution, evaluation, export, the paper's reproduction and the demo.
+`keras-simplex COMMAND --help` explains each command's options.
+
+Exit codes: 0 success, 1 a runtime error (one-line message on stderr), 2 a usage error, 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM). Outputs appear complete or not at all: an
+interrupted or failed command leaves a previous output at the same path as it was."""
+
+
+def prepare_process(verbose: bool = False) -> None:
+    """Settings for a process that this package owns (the command line, the demo, the
+    benchmarks), made before TensorFlow is imported: TensorFlow's C++ log level (2, or 0 with
+    ``verbose``; a value the user set stands), its oneDNN CPU kernels on x86
+    (``TF_ENABLE_ONEDNN_OPTS=1``, which TensorFlow enables by itself only on CPUs with AVX-512
+    VNNI or newer, and which computed input gradients 1.9x faster on an AVX2 CPU; a value the
+    user set stands), and TensorFlow imported with its start-up log lines filtered out of
+    stderr (other output of that moment is passed on)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault(ONEDNN_VARIABLE, "1")
+    if verbose:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the device probes log too
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not TENSORFLOW_LOG.match(line):
+                    sys.stderr.write(line)
+
+
+def version() -> str:
+    """The installed package's version, read without importing it."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("keras_simplex")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _verbosity(parser: argparse.ArgumentParser, default) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="print errors only (no progress, no summary)")
+    group.add_argument("-v", "--verbose", action="store_true", default=default,
+                       help="show TensorFlow's log and the traceback of an error")
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="keras-simplex", description=DESCRIPTION,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    main.add_argument("--version", action="version", version=f"keras-simplex {version()}")
+    _verbosity(main, False)
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity(common, argparse.SUPPRESS)  # also after the command name
+    sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = command("build-dataset", "build a TFDS dataset offline (synthetic_motifs/..., encode_chipseq/...)")
+    p.add_argument("name", help="dataset/config, e.g. synthetic_motifs/original")
+    p.add_argument("--data-dir", required=True, help="TFDS data directory")
+    p.add_argument("--manual-dir", help="manually downloaded files (encode_chipseq)")
+    p.add_argument("--beam-runner", help="generate with Apache Beam on this runner, e.g. DirectRunner")
+
+    p = command("train", "train a paper model, optionally with the angle regularizer")
+    p.add_argument("--data", required=True,
+                   help="TFDS name (with --data-dir), original-layout .h5, or .npz with x_train/y_train/x_validation/...")
+    p.add_argument("--data-dir", help="TFDS data directory")
+    p.add_argument("--model", default="cnn_deep", choices=["cnn_deep", "cnn_shallow", "basset"])
+    p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
+    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (0: none)")
+    p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"])
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--batch-size", type=positive_int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", required=True, help="where to save the trained model (.keras)")
+
+    p = command("attribute", "raw and corrected maps and angles for sequences in a file (streamed)")
+    p.add_argument("--model", required=True, action="append",
+                   help="trained model (.keras); repeat for an ensemble (mean maps and their dispersion)")
+    p.add_argument("--input", required=True,
+                   help=".fa/.fasta ('-': FASTA on stdin), .bed/.narrowPeak (with --genome), .h5 or .npz")
+    p.add_argument("--genome", help="indexed genome FASTA for BED input")
+    p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
+    p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
+                   help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
+    p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
+    p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
+    p.add_argument("--output", required=True,
+                   help="maps: .h5 (streamed) or .npz with x, raw, corrected, angles, names; modisco: a folder "
+                        "(ohe.npz, attr.npz) or a legacy .h5 (input_seqs, hyp_scores)")
+    p.add_argument("--format", default="maps", choices=["maps", "modisco"],
+                   help="modisco: what `modisco motifs` reads (-s/-a or -i), hypothetical contributions")
+    p.add_argument("--map", default="corrected", choices=["corrected", "raw"],
+                   help="the map written by --format modisco and --bigwig (default corrected)")
+    p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="maps and x as (N, L, A) or (N, A, L)")
+    p.add_argument("--bigwig", help="also write the per-base contribution (BED input: sum over the alphabet of "
+                                    "map x input) as a bigWig track")
+    p.add_argument("--bigwig-overlap", default="mean", choices=["mean", "max"],
+                   help="bases in several windows: the mean, or the value of largest magnitude (default mean)")
+    p.add_argument("--method", default="saliency", choices=METHODS)
+    p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
+    p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis)")
+    p.add_argument("--delta", action="store_true",
+                   help="also write the convergence delta f(x) - mean f(baseline) - sum(raw map) per sequence "
+                        "(integrated and expected gradients)")
+    p.add_argument("--average-strands", action="store_true",
+                   help="average each map with the reverse-complement strand's map")
+    p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
+    p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
+    p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
+                                      "gradients and deep_lift_shap's references: dinucleotide_shuffle)")
+    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10; deep_lift_shap: 20)")
+    p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
+    p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
+    p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
+    p.add_argument("--batch-size", type=positive_int, default=1024, help="sequences read and attributed at a time")
+    p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
+    p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
+    p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
+
+    p = command("evaluate", "classification AUROC and, with ground truth, map quality before/after correction")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True,
+                   help="TFDS name (with --data-dir; e.g. synthetic_motifs/original: with ground truth, the maps are "
+                        "scored too), original-layout .h5, or .npz with x_test/y_test (as for train)")
+    p.add_argument("--data-dir")
+    p.add_argument("--sequences", type=int, default=500, help="positive test sequences to attribute")
+
+    p = command("export", "SavedModel for TF Serving with attribution signatures")
+    p.add_argument("--model", required=True)
+    p.add_argument("--output", required=True, help="export directory, e.g. serving/mymodel/1")
+    p.add_argument("--target", type=int)
+    p.add_argument("--logits", action="store_true")
+    p.add_argument("--ig-steps", type=int, default=20)
+    p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
+    p.add_argument("--allow-non-one-hot", action="store_true",
+                   help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
+    p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")
+
+    p = command("angles", "angles to the simplex and corrected maps of gradient maps made by any tool")
+    p.add_argument("--maps", required=True, help=".npz, .npy or .h5 with (N, L, A) gradient maps (hypothetical/"
+                                                 "saliency, not gradient x input)")
+    p.add_argument("--key", default="arr_0", help="array name in .npz/.h5 (default arr_0, numpy's for np.savez)")
+    p.add_argument("--channels-first", action="store_true", help="the maps are (N, A, L), e.g. from PyTorch tools")
+    p.add_argument("--output", required=True, help=".h5 (streamed) or .npz with angles, corrected, "
+                                                   "large_angle_fraction, names")
+    p.add_argument("--batch-size", type=positive_int, default=4096)
+
+    p = command("jaspar-meme", "JASPAR CORE vertebrate motifs as a MEME file (offline), e.g. for `modisco report -m`")
+    p.add_argument("--release", default="JASPAR2024", help="JASPAR release (2014-2026; default JASPAR2024)")
+    p.add_argument("--output", required=True, help="MEME file to write ('-': standard output)")
+
+    p = command("reproduce", "the paper's experiments (arguments as python -m keras_simplex.experiments)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    p = command("demo", "train a small model on synthetic data and show the correction (the main job)")
+    p.add_argument("--output-dir", default="outputs/demo")
+    p.add_argument("--sequences", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    return main
+
+
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients",  # the registry's
+           "deep_lift_shap", "ism")  # and the reference methods
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command (see ``DESCRIPTION`` for the exit codes)."""
+    args = parser().parse_args(argv)
+    prepare_process(args.verbose)
+    from keras_simplex import cli
+
+    return cli.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
