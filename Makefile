@@ -11,7 +11,7 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: install demo test bench bench-peers
+.PHONY: install demo test docs bench bench-peers
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -19,6 +19,13 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
+
+# The API reference (HTML) from the docstrings, in docs/api/ (not committed).
+DOC_MODULES := keras_simplex keras_simplex.methods keras_simplex.metrics keras_simplex.models keras_simplex.plotting \
+	keras_simplex.serving keras_simplex.modisco keras_simplex.tracks keras_simplex.deeplift keras_simplex.ism \
+	keras_simplex.baselines keras_simplex.datasets keras_simplex.experiments keras_simplex_cli
+docs: $(VENV)/.installed
+	PDOC_ALLOW_EXEC=1 $(PY) -m pdoc $(DOC_MODULES) -o docs/api
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/attribution.py

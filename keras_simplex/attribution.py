@@ -38,7 +38,10 @@ def _attribute(name: str, model: Any, x: Any, correct: bool, check_simplex: bool
 def saliency(model: Any, x: Any, *, correct: bool = True, check_simplex: bool = True, average_strands: bool = False,
              target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET, jit_compile: Any = UNSET,
              max_points: Any = UNSET, fast: Any = UNSET) -> np.ndarray:
-    """Saliency map ``df/dx``, ``(N, L, A)``."""
+    """Saliency map ``df/dx`` of ``x (N, L, A)``: ``(N, L, A)``, in units of the target (the
+    output, or its logit with ``logits=True``) per unit of input; corrected by default (the
+    per-position mean over the alphabet removed). The arguments are described in the module
+    docstring (``keras_simplex.attribution``); e.g. ``ks.saliency(model, x, target=2)``."""
     settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
                     fast=fast)
     return _attribute("saliency", model, x, correct, check_simplex, average_strands, settings, {})
