@@ -43,6 +43,7 @@ from keras.src.ops import numpy as numpy_ops
 from keras_simplex.functional_graph import Wrapper, functional_graph
 from keras_simplex.geometry import project_to_simplex, simplex_angle
 from keras_simplex.logits import linear_activations
+from keras_simplex.progress import SILENT, Progress
 from keras_simplex.targets import target_values
 
 EPSILON = 1e-6  # |z - z_ref| below which the rescale rule falls back to the gradient (tangermeme's)
@@ -257,15 +258,17 @@ class DeepLiftKernel:
 
 
 def run_deeplift(kernel: DeepLiftKernel, x: np.ndarray, references: np.ndarray, hypothetical: bool,
-                 max_points: int) -> dict[str, np.ndarray]:
+                 max_points: int, progress: Progress = SILENT) -> dict[str, np.ndarray]:
     """DeepSHAP maps of ``x (N, L, A)`` against ``references (N, K, L, A)`` in calls of at
     most ``max_points`` model evaluations (K + 1 per sequence); ``angles`` from the mean
     multipliers."""
     per = references.shape[1]
     chunk = max(1, max_points // (per + 1))
     function = kernel.function(hypothetical)
-    parts = [{k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk]).items()}
-             for i in range(0, len(x), chunk)]
+    parts = []
+    for i in range(0, len(x), chunk):
+        parts.append({k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk]).items()})
+        progress.advance(len(parts[-1]["delta"]))
     result = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     result["angles"] = simplex_angle(result.pop("gradient")).numpy()
     return result

@@ -25,6 +25,7 @@ from keras_simplex.introspection import input_spec, output_shape
 from keras_simplex.baselines import make_baselines
 from keras_simplex.deeplift import DeepLiftKernel, Pairs, deeplift_wrappers, run_deeplift
 from keras_simplex.ism import MutagenesisKernel, ism_positions, run_ism
+from keras_simplex.progress import Progress
 from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
 from keras_simplex.logits import logit_wrappers
@@ -151,7 +152,8 @@ class AttributionEngine:
 
         return maps
 
-    def ism(self, x: Any, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True) -> np.ndarray:
+    def ism(self, x: Any, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True,
+            verbose: int = 0) -> np.ndarray:
         """In-silico mutagenesis of ``x (N, L, A)`` (``keras_simplex.ism``): ``(N, P, A)`` target
         changes for every letter at the ``positions`` (a slice or list; None: all L), 0 at
         observed one-hot letters (``(N, T, P, A)`` per target); ``mean_centered`` subtracts the
@@ -164,10 +166,11 @@ class AttributionEngine:
         if self._mutagenesis is None:
             self._mutagenesis = MutagenesisKernel(self.kernel(x.shape[1]).forward, self.target, self.per_target,
                                                   self.alphabet_size, self.dtype, self.jit_compile)
-        return run_ism(self._mutagenesis, x, chosen, self.max_points, mean_centered)
+        return run_ism(self._mutagenesis, x, chosen, self.max_points, mean_centered, Progress(len(x), verbose))
 
     def deep_lift_shap(self, x: Any, references: Any = "dinucleotide_shuffle", num_references: int = 20,
-                       seed: int = 0, hypothetical: bool = False, check_simplex: bool = True) -> Attribution:
+                       seed: int = 0, hypothetical: bool = False, check_simplex: bool = True,
+                       verbose: int = 0) -> Attribution:
         """DeepSHAP (DeepLIFT's rescale rule averaged over references; ``keras_simplex.deeplift``)
         of ``x (N, L, A)``: raw and corrected maps (observed-letter contributions, or
         hypothetical ones), the angles of the mean multipliers and the per-sequence ``delta``.
@@ -186,12 +189,13 @@ class AttributionEngine:
             wrappers = {**deeplift_wrappers(self.model, pairs, skip=set(wrappers)), **wrappers}
             forward = graph_forward(functional_graph(self.model), {}, wrappers)
             self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile)
-        return Attribution(**run_deeplift(self._deeplift, x, starts, hypothetical, self.max_points))
+        return Attribution(**run_deeplift(self._deeplift, x, starts, hypothetical, self.max_points,
+                                          Progress(len(x), verbose)))
 
     # --- host loop -----------------------------------------------------------------------
 
     def run(self, x: Any, method: GradientMethod, outputs: tuple[str, ...] = MAPS,
-            check_simplex: bool = True, average_strands: bool = False) -> Attribution:
+            check_simplex: bool = True, average_strands: bool = False, verbose: int = 0) -> Attribution:
         """``method``'s maps of the sequences ``x (N, L, A)``.
 
         Args:
@@ -207,10 +211,10 @@ class AttributionEngine:
           ``Attribution``: raw and corrected ``(N, L, A)`` maps and the ``(N, L)`` angles of
           the method's weighted gradient sum (``(N, T, L, A)`` and ``(N, T, L)`` per target).
         """
-        return Attribution(**finish_angles(self.sums(x, method, outputs, check_simplex, average_strands)))
+        return Attribution(**finish_angles(self.sums(x, method, outputs, check_simplex, average_strands, verbose)))
 
     def sums(self, x: Any, method: GradientMethod, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-             average_strands: bool = False) -> dict[str, np.ndarray]:
+             average_strands: bool = False, verbose: int = 0) -> dict[str, np.ndarray]:
         """The maps of ``run`` before the angles: a dictionary with the ``raw`` and
         ``corrected`` maps asked for and, if ``angles`` are asked for, the ``gradient`` sum they
         are the angles of (``finish_angles``). Sums of several runs (strands, models) average
@@ -230,21 +234,24 @@ class AttributionEngine:
                              f"{self.alphabet_size} letters")
         method.check(x)
         requested = tuple(name for name in outputs if name != "angles") + (("gradient",) if "angles" in outputs else ())
-        result = self._strand_sums(x, method, requested)
+        progress = Progress(len(x) * (2 if average_strands else 1), verbose)
+        result = self._strand_sums(x, method, requested, progress)
         if average_strands:
-            other = self._strand_sums(np.ascontiguousarray(reverse_complement(x)), method.reverse_complemented(), requested)
+            other = self._strand_sums(np.ascontiguousarray(reverse_complement(x)), method.reverse_complemented(),
+                                      requested, progress)
             result = {name: (value + (other[name] if name == "delta" else reverse_complement(other[name]))) / 2
                       for name, value in result.items()}
         return result
 
-    def _strand_sums(self, x: np.ndarray, method: GradientMethod, requested: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def _strand_sums(self, x: np.ndarray, method: GradientMethod, requested: tuple[str, ...],
+                     progress: Progress) -> dict[str, np.ndarray]:
         kernel = self.kernel(x.shape[1])
-        blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, requested)
+        blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, requested, progress)
                   for begin in range(0, len(x), BASELINE_BLOCK)]
         return _concatenated(blocks)
 
     def _run_block(self, kernel: GradientKernel, x: np.ndarray, method: GradientMethod, begin: int,
-                   outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+                   outputs: tuple[str, ...], progress: Progress) -> dict[str, np.ndarray]:
         """The maps of ``x``, rows ``begin ...`` of the batch, in chunks of ``max_points``."""
         dtype = x.dtype
         starts = method.starts(x, begin)
@@ -288,6 +295,7 @@ class AttributionEngine:
                     value = value.numpy()[: end - first]
                     total[key] = total[key] + value if key in total else value
             pieces.append(total)
+            progress.advance(end - first)
         return _concatenated(pieces)
 
     def _call(self, function, args: list, per_sequence: bool):

@@ -80,59 +80,64 @@ class Explainer:
     fast = property(lambda self: self.engine.fast, doc="Whether the speed rewrites may be used.")
 
     def explain(self, x: Any, method: GradientMethod | str, *, outputs: tuple[str, ...] = MAPS,
-                check_simplex: bool = True, average_strands: bool = False, **options: Any) -> Attribution:
-        """``method`` (a ``GradientMethod``, or a registry name with its ``options``) on ``x``."""
-        return self.engine.run(x, as_method(method, options), outputs, check_simplex, average_strands)
+                check_simplex: bool = True, average_strands: bool = False, verbose: int = 0,
+                **options: Any) -> Attribution:
+        """``method`` (a ``GradientMethod``, or a registry name with its ``options``) on ``x``;
+        ``verbose=1`` draws a progress bar over the sequences (every method takes it)."""
+        return self.engine.run(x, as_method(method, options), outputs, check_simplex, average_strands, verbose)
 
     def saliency(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-                 average_strands: bool = False) -> Attribution:
+                 average_strands: bool = False, verbose: int = 0) -> Attribution:
         """Saliency, the gradient ``df/dx``."""
-        return self.explain(x, "saliency", outputs=outputs, check_simplex=check_simplex, average_strands=average_strands)
+        return self.explain(x, "saliency", outputs=outputs, check_simplex=check_simplex, average_strands=average_strands,
+                            verbose=verbose)
 
     def gradient_x_input(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
-                         average_strands: bool = False) -> Attribution:
+                         average_strands: bool = False, verbose: int = 0) -> Attribution:
         """Gradient x input, ``x * df/dx`` (the correction applies to the gradient first)."""
         return self.explain(x, "gradient_x_input", outputs=outputs, check_simplex=check_simplex,
-                            average_strands=average_strands)
+                            average_strands=average_strands, verbose=verbose)
 
-    def integrated_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+    def integrated_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True, verbose: int = 0,
                              average_strands: bool = False, **options: Any) -> Attribution:
         """Integrated gradients; options: ``baseline="uniform"``, ``steps=50``,
         ``rule="trapezoid"``, ``num_baselines=1``, ``seed=0``, ``multiply_by_inputs=True``,
         ``hypothetical=False`` (``keras_simplex.methods.integrated_gradients``)."""
         return self.explain(x, "integrated_gradients", outputs=outputs, check_simplex=check_simplex,
-                            average_strands=average_strands, **options)
+                            average_strands=average_strands, verbose=verbose, **options)
 
-    def expected_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+    def expected_gradients(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True, verbose: int = 0,
                            average_strands: bool = False, **options: Any) -> Attribution:
         """Expected gradients; options: ``baseline="dinucleotide_shuffle"``,
         ``num_baselines=10``, ``steps=20``, ``rule``, ``seed``, ``multiply_by_inputs``,
         ``hypothetical`` (``keras_simplex.methods.expected_gradients``)."""
         return self.explain(x, "expected_gradients", outputs=outputs, check_simplex=check_simplex,
-                            average_strands=average_strands, **options)
+                            average_strands=average_strands, verbose=verbose, **options)
 
-    def smoothgrad(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True,
+    def smoothgrad(self, x: Any, *, outputs: tuple[str, ...] = MAPS, check_simplex: bool = True, verbose: int = 0,
                    average_strands: bool = False, **options: Any) -> Attribution:
         """SmoothGrad; options: ``samples=25``, ``sigma=0.1``, ``seed=0``,
         ``multiply_by_inputs=False`` (``keras_simplex.methods.smoothgrad``)."""
         return self.explain(x, "smoothgrad", outputs=outputs, check_simplex=check_simplex,
-                            average_strands=average_strands, **options)
+                            average_strands=average_strands, verbose=verbose, **options)
 
     def deep_lift_shap(self, x: Any, *, references: Any = "dinucleotide_shuffle", num_references: int = 20,
-                       seed: int = 0, hypothetical: bool = False, check_simplex: bool = True) -> Attribution:
+                       seed: int = 0, hypothetical: bool = False, check_simplex: bool = True,
+                       verbose: int = 0) -> Attribution:
         """DeepSHAP: DeepLIFT (rescale rule) averaged over ``num_references`` references
         (default 20 dinucleotide shuffles of each sequence), ``Attribution(raw, corrected,
         angles, delta)``: the contributions of the observed letters (``hypothetical=True``:
         of every letter), ``(N, L, A)``; ``delta (N,)`` the summation-to-delta error
         (``keras_simplex.deeplift``)."""
-        return self.engine.deep_lift_shap(x, references, num_references, seed, hypothetical, check_simplex)
+        return self.engine.deep_lift_shap(x, references, num_references, seed, hypothetical, check_simplex, verbose)
 
-    def ism(self, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True) -> np.ndarray:
+    def ism(self, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True,
+            verbose: int = 0) -> np.ndarray:
         """In-silico mutagenesis: ``(N, P, A)`` change of the target when position ``l`` is set
         to letter ``b``, for the ``positions`` (a slice or list; None: all L), 0 at the observed
         letter of one-hot positions; ``mean_centered`` subtracts the per-position mean
         (``keras_simplex.ism``). ``(N, T, P, A)`` per target."""
-        return self.engine.ism(x, positions, mean_centered, check_simplex)
+        return self.engine.ism(x, positions, mean_centered, check_simplex, verbose)
 
     def taylor_ism(self, x: Any, *, check_simplex: bool = True) -> np.ndarray:
         """First-order ISM from one gradient, ``g[l, b] - <x[l], g[l]>``, ``(N, L, A)``: the

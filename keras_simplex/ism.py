@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from keras_simplex.progress import SILENT, Progress
 from keras_simplex.targets import target_values
 
 FORWARD_ONLY = 4  # a mutant is a forward pass, which keeps no activations for a backward one:
@@ -92,7 +93,7 @@ class MutagenesisKernel:
 
 
 def run_ism(kernel: MutagenesisKernel, x: np.ndarray, positions: np.ndarray, max_points: int,
-            mean_centered: bool = False) -> np.ndarray:
+            mean_centered: bool = False, progress: Progress = SILENT) -> np.ndarray:
     """ISM of ``x (N, L, A)`` at ``positions (P,)`` in calls of at most ``FORWARD_ONLY x
     max_points`` model evaluations (mutants plus the unmutated sequences): ``(N, P, A)``
     (``(N, T, P, A)``)."""
@@ -112,6 +113,7 @@ def run_ism(kernel: MutagenesisKernel, x: np.ndarray, positions: np.ndarray, max
         parts = [kernel.function(x_chunk, positions[p : p + block], one_hot).numpy()
                  for p in range(0, len(positions), block)]
         pieces.append(np.concatenate(parts, axis=-2))
+        progress.advance(len(x_chunk))
     deltas = np.concatenate(pieces)
     return deltas - deltas.mean(axis=-1, keepdims=True) if mean_centered else deltas
 

@@ -236,3 +236,18 @@ def test_methods_are_values_shared_by_every_entry_point(cnn, x40):
         explainer.explain(x40, "occlusion")
     with pytest.raises(TypeError, match="go with a method name"):
         explainer.explain(x40, method, steps=3)
+
+
+def test_verbose_draws_a_progress_bar_and_changes_nothing(capsys):
+    model = conv_bn_model()
+    x = random_one_hot(9, 30, seed=3)
+    explainer = ks.Explainer(model, max_points=8)  # several chunks
+    quiet = {"eg": explainer.expected_gradients(x, num_baselines=2, steps=2).corrected,
+             "ism": explainer.ism(x), "shap": explainer.deep_lift_shap(x, num_references=2).raw}
+    assert capsys.readouterr().out == ""
+    loud = {"eg": explainer.expected_gradients(x, num_baselines=2, steps=2, verbose=1, average_strands=False).corrected,
+            "ism": explainer.ism(x, verbose=1), "shap": explainer.deep_lift_shap(x, num_references=2, verbose=1).raw}
+    out = capsys.readouterr().out
+    assert out.count("9/9") == 3 and "sequence" in out
+    for name in quiet:
+        np.testing.assert_array_equal(loud[name], quiet[name])
