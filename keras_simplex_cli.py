@@ -162,6 +162,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
     p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
     p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
+    p.add_argument("--beam-runner", help="run on Apache Beam with this runner (DirectRunner, DataflowRunner, "
+                                         "FlinkRunner, SparkRunner): shards of --shard-size records, a manifest "
+                                         "and the merged output (docs/scale.md)")
+    p.add_argument("--beam-options", help="more pipeline options, one string, e.g. '--direct_num_workers=2 "
+                                          "--direct_running_mode=multi_processing'")
+    p.add_argument("--shard-size", type=positive_int, default=10000, help="records per shard with --beam-runner")
+    p.add_argument("--no-merge", action="store_true",
+                   help="with --beam-runner: keep the shards and their manifest, do not merge them")
 
     p = command("evaluate", "classification AUROC and, with ground truth, map quality before/after correction")
     p.add_argument("--model", required=True)

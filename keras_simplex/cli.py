@@ -121,59 +121,73 @@ def _stdin_as_fasta():
 
 
 def _attribute(args, input_path: str) -> None:
-    import dataclasses
-
     import numpy as np
+
+    from keras_simplex.sequence_io import open_input, prefetched
+
+    if args.beam_runner:
+        from keras_simplex.pipeline import attribute_on_beam
+
+        return attribute_on_beam(args, input_path)
+    output = _open_output(args)  # checked before any model is loaded
+    if args.bigwig:
+        _check_bigwig_request(args, _target_choice(args)[1])
+    job = _attribution_job(args)
+    batches, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length,
+                                     args.input_key, args.channels_first, not args.allow_off_simplex,
+                                     args.out_of_bounds, args.stranded)
+    output.open(_provenance(args, job, provenance), job.engine.per_target)
+    progress = _Progress(args.quiet)
+    track = {"names": [], "scores": []}
+    count, start = 0, time.perf_counter()
+    with output:
+        for names, x in prefetched(batches):
+            result = _explain(job, args, x)
+            output.write(names, x, result)
+            if args.bigwig:  # per-base contribution: the map's value at the observed letter
+                track["names"] += names
+                track["scores"].append(np.sum(x * result.select(args.map == "corrected"), axis=-1))
+            count += len(x)
+            progress.update(count)
+    progress.close()
+    if args.bigwig:
+        _write_track(args, track)
+    form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
+    _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
+               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
+
+
+def _attribution_job(args):
+    """What ``attribute`` runs, checked and built from its options: ``method`` (a
+    ``GradientMethod``, or a dict for DeepSHAP/ISM), the ``explainer`` (an ensemble's with
+    several models), its first ``engine`` and the ``outputs`` asked for."""
+    import types
 
     import keras_simplex as ks
     from keras_simplex.results import MAPS
-    from keras_simplex.sequence_io import open_input, prefetched
 
     target, reduce = _target_choice(args)
-    correct = args.map == "corrected"
     if args.delta and args.format != "maps":
         raise ValueError("--delta goes with --format maps")
-    outputs = MAPS + (("delta",) if args.delta else ())
-    output = _open_output(args)  # checked before any model is loaded
-    if args.bigwig:
-        _check_bigwig_request(args, reduce)
     method = _reference_options(args, reduce) if args.method in REFERENCE_METHODS else _method(args)
     models = [_load_model(path) for path in args.model]
     settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
     explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
                  else ks.EnsembleExplainer(models, target, **settings))
     engine = (explainer if len(models) == 1 else explainer.explainers[0]).engine
-    targets = engine.per_target
-    batches, provenance = open_input(input_path, args.batch_size, args.genome, engine.sequence_length, args.input_key,
-                                     args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
-    options = method if isinstance(method, dict) else method.options()
-    if args.input == "-":
-        provenance["input"] = "-"  # standard input
-    output.open(_provenance(args, options, engine, provenance), targets)
-    batches = prefetched(batches)
-    progress = _Progress(args.quiet)
-    track = {"names": [], "scores": []}
-    count, start = 0, time.perf_counter()
-    with output:
-        for names, x in batches:
-            if isinstance(method, dict):  # DeepSHAP and ISM: their own engine paths
-                result = _reference_maps(explainer, x, method, not args.allow_off_simplex)
-                result = result if args.delta else dataclasses.replace(result, delta=None)
-            else:
-                result = explainer.explain(x, method, outputs=outputs, check_simplex=not args.allow_off_simplex,
-                                           average_strands=args.average_strands)
-            output.write(names, x, result)
-            if args.bigwig:  # per-base contribution: the map's value at the observed letter
-                track["names"] += names
-                track["scores"].append(np.sum(x * (result.corrected if correct else result.raw), axis=-1))
-            count += len(x)
-            progress.update(count)
-    progress.close()
-    if args.bigwig:
-        _write_track(args, track)
-    form = f"{len(models)}-model ensemble " if len(models) > 1 else ""
-    _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
-               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
+    return types.SimpleNamespace(method=method, explainer=explainer, engine=engine,
+                                 outputs=MAPS + (("delta",) if args.delta else ()))
+
+
+def _explain(job, args, x):
+    """The ``Attribution`` of one batch ``x`` for the job of ``_attribution_job``."""
+    import dataclasses
+
+    if isinstance(job.method, dict):  # DeepSHAP and ISM: their own engine paths
+        result = _reference_maps(job.explainer, x, job.method, not args.allow_off_simplex)
+        return result if args.delta else dataclasses.replace(result, delta=None)
+    return job.explainer.explain(x, job.method, outputs=job.outputs, check_simplex=not args.allow_off_simplex,
+                                 average_strands=args.average_strands)
 
 
 def _target_choice(args) -> tuple[object, str | None]:
@@ -249,19 +263,25 @@ def _reference_maps(explainer, x, method: dict, check_simplex: bool):
                                     check_simplex=check_simplex)
 
 
-def _provenance(args, options: dict, engine, inputs: dict) -> dict:
-    """What produced the output, recorded with it (``options``: the method's settings)."""
+def _provenance(args, job, inputs: dict) -> dict:
+    """What produced the output, recorded with it: the input's provenance, the method and all
+    its settings, the target(s), the models."""
     import json
 
     import keras_simplex as ks
 
+    options = job.method if isinstance(job.method, dict) else job.method.options()
+    engine = job.engine
     seeded = {} if options["seed"] is None else {"seed": options["seed"]}  # ISM draws nothing
-    return {**inputs, **seeded, "keras_simplex_version": ks.__version__, "method": args.method,
-            "method_options": json.dumps(options),
-            "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
-            "per_target": engine.per_target is not None, "logits": bool(args.logits),
-            "models": json.dumps([os.path.abspath(path) for path in args.model]),
-            "average_strands": bool(args.average_strands), "map": args.map, "format": args.format}
+    provenance = {**inputs, **seeded, "keras_simplex_version": ks.__version__, "method": args.method,
+                  "method_options": json.dumps(options),
+                  "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
+                  "per_target": engine.per_target is not None, "logits": bool(args.logits),
+                  "models": json.dumps([os.path.abspath(path) for path in args.model]),
+                  "average_strands": bool(args.average_strands), "map": args.map, "format": args.format}
+    if args.input == "-":
+        provenance["input"] = "-"  # standard input
+    return provenance
 
 
 def _open_output(args):
@@ -305,14 +325,19 @@ class _MapsOutput(_Output):
         self.writer = AttributionWriter(self.path, {**attributes, "layout": self.layout})
 
     def write(self, names, x, result) -> None:
+        self.write_batch(self.writer, self.layout, names, x, result)
+
+    @staticmethod
+    def write_batch(writer, layout: str, names, x, result) -> None:
+        """One batch's fields, in ``layout``, to an ``AttributionWriter``."""
         import numpy as np
 
-        swap = (lambda a: np.swapaxes(a, -1, -2)) if self.layout == "NAL" else (lambda a: a)
+        swap = (lambda a: np.swapaxes(a, -1, -2)) if layout == "NAL" else (lambda a: a)
         arrays = {"x": swap(x), "raw": swap(result.raw), "corrected": swap(result.corrected)}
         for name in ("angles", "delta", "raw_dispersion", "corrected_dispersion"):  # ISM has no angles
             if getattr(result, name, None) is not None:
                 arrays[name] = getattr(result, name)
-        self.writer.write(names, **arrays)
+        writer.write(names, **arrays)
 
 
 class _ModiscoOutput(_Output):

@@ -25,6 +25,7 @@ from keras_simplex.datasets.intervals import centered_windows, read_bed
 from keras_simplex.encoding import DNA, one_hot_encode
 from keras_simplex.validation import check_sequences
 
+Records = tuple[int, int] | None  # a range of records [first, end); None: all
 Batch = tuple[list[str], np.ndarray]
 FASTA_SUFFIXES = tuple(stem + gz for stem in (".fa", ".fasta", ".fna") for gz in ("", ".gz"))
 # True once an HDF5 file could not be closed (its writes failed: a full disk). The HDF5 library
@@ -83,11 +84,16 @@ def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
     yield record()
 
 
-def read_fasta(path: str, batch_size: int, alphabet: str = DNA) -> Iterator[Batch]:
-    """Records of a FASTA file (``fasta_records``), one-hot encoded, ``batch_size`` at a time;
-    ``N`` is encoded as 1/A at every letter."""
+def read_fasta(path: str, batch_size: int, alphabet: str = DNA, records: Records = None) -> Iterator[Batch]:
+    """Records of a FASTA file (``fasta_records``; ``records``: only those ``[first, end)``),
+    one-hot encoded, ``batch_size`` at a time; ``N`` is encoded as 1/A at every letter."""
+    first, end = records or (0, None)
     batch: list[tuple[str, str]] = []
-    for item in fasta_records(path, alphabet):
+    for index, item in enumerate(fasta_records(path, alphabet)):
+        if index < first:  # skipped as text, never encoded
+            continue
+        if end is not None and index >= end:
+            break
         batch.append(item)
         if len(batch) == batch_size:
             yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
@@ -100,7 +106,7 @@ _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
 def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, out_of_bounds: str = "skip",
-                     stranded: bool = False) -> tuple[Iterator[Batch], dict]:
+                     stranded: bool = False, records: Records = None) -> tuple[Iterator[Batch], dict]:
     """``length``-nt windows centred on each BED interval's summit (narrowPeak) or midpoint,
     read from an indexed genome FASTA (plain or bgzipped), and the provenance to record.
 
@@ -108,7 +114,8 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     an error naming the line. Windows past a chromosome end follow ``out_of_bounds``:
     ``"skip"`` (counted in the provenance, ``windows_skipped``), ``"pad"`` (with N) or
     ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
-    reverse-complemented and named ``chrom:start-end(-)``.
+    reverse-complemented and named ``chrom:start-end(-)``. ``records``: only the windows
+    ``[first, end)`` of those kept (the rows of the whole output).
     """
     from keras_simplex.datasets.encode import check_out_of_bounds, open_genome, outside_chromosome
 
@@ -131,9 +138,10 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
         raise ValueError(f"{path}: every window runs past its chromosome end")
     reverse = (intervals.strand == "-") & stranded
     rows = np.flatnonzero(keep)
-    provenance = {"input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
+    provenance = {"records": len(rows),"input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
                   "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,
                   "windows_padded": int(outside.sum()) if out_of_bounds == "pad" else 0, "stranded": bool(stranded)}
+    rows = rows[slice(*records)] if records else rows
     return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows],
                            batch_size), provenance
 
@@ -154,29 +162,32 @@ def _genome_batches(genome, chroms, starts, ends, reverse, batch_size: int) -> I
 
 
 def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
-                check_simplex: bool = True) -> Iterator[Batch]:
+                check_simplex: bool = True, records: Records = None, check: bool = True) -> Iterator[Batch]:
     """Batches of an ``(N, L, A)`` array stored under ``key`` in an HDF5 or NPZ file
     (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout).
 
     The whole array is checked before the first batch (``validation.check_sequences``, with
     the sequence's index in the file): a bad sequence late in a long file stops the run before
-    any work, not after hours of it.
+    any work, not after hours of it (``check=False``: already checked). ``records``: only the
+    sequences ``[first, end)``, named by their index in the file.
     """
-    with _open_array(path, key) as source:
-        for begin, chunk in _chunks(source, batch_size, channels_first):
-            check_sequences(chunk, check_simplex=check_simplex, name=f"{path}:{key}", first_index=begin)
-    return _array_batches(path, key, batch_size, channels_first)
+    if check:
+        with _open_array(path, key) as source:
+            for begin, chunk in _chunks(source, batch_size, channels_first):
+                check_sequences(chunk, check_simplex=check_simplex, name=f"{path}:{key}", first_index=begin)
+    return _array_batches(path, key, batch_size, channels_first, records)
 
 
-def _array_batches(path: str, key: str, batch_size: int, channels_first: bool) -> Iterator[Batch]:
+def _array_batches(path: str, key: str, batch_size: int, channels_first: bool, records: Records) -> Iterator[Batch]:
     with _open_array(path, key) as source:
-        for begin, chunk in _chunks(source, batch_size, channels_first):
+        for begin, chunk in _chunks(source, batch_size, channels_first, records):
             yield [str(i) for i in range(begin, begin + len(chunk))], chunk
 
 
-def _chunks(source, batch_size: int, channels_first: bool) -> Iterator[tuple[int, np.ndarray]]:
-    for begin in range(0, source.shape[0], batch_size):
-        chunk = np.asarray(source[begin : begin + batch_size], np.float32)
+def _chunks(source, batch_size: int, channels_first: bool, records: Records = None) -> Iterator[tuple[int, np.ndarray]]:
+    first, end = records or (0, source.shape[0])
+    for begin in range(first, min(end, source.shape[0]), batch_size):
+        chunk = np.asarray(source[begin : min(begin + batch_size, end)], np.float32)
         yield begin, (np.swapaxes(chunk, 1, 2) if channels_first else chunk)
 
 
@@ -227,27 +238,34 @@ def _check_array_shape(path: str, key: str, source) -> None:
 
 def open_input(path: str, batch_size: int, genome: str | None = None, length: int | None = None,
                key: str = "x", channels_first: bool = False, check_simplex: bool = True,
-               out_of_bounds: str = "skip", stranded: bool = False) -> tuple[Iterator[Batch], dict]:
+               out_of_bounds: str = "skip", stranded: bool = False, records: Records = None,
+               check: bool = True) -> tuple[Iterator[Batch], dict]:
     """Batches of the input file by type (FASTA, plain or gzipped; BED/narrowPeak, which needs
-    ``genome``; HDF5 or NPZ), and the provenance to record with the output.
+    ``genome``; HDF5 or NPZ), and the provenance to record with the output, with the number
+    of records the whole input gives (``records``, the output's rows).
 
     Everything that can be checked without the model is checked before the first batch:
-    FASTA records (read once, cheaply, as text), BED windows, and every array sequence.
+    FASTA records (read once, cheaply, as text), BED windows, and every array sequence
+    (``check=False`` skips the FASTA and array passes, for a shard of an input already
+    checked). ``records``: only the records ``[first, end)`` (a shard of a pipeline).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     provenance = {"input": os.path.abspath(path)}
     lower = path.lower()
     if lower.endswith(FASTA_SUFFIXES):
-        for _ in fasta_records(path):  # a first pass over the text: errors before any work
-            pass
-        return read_fasta(path, batch_size), provenance
+        if check:  # a first pass over the text: errors before any work
+            provenance["records"] = sum(1 for _ in fasta_records(path))
+        return read_fasta(path, batch_size, records=records), provenance
     if lower.endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
         if genome is None or length is None:
             raise ValueError("BED input needs --genome (an indexed FASTA)")
-        return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded)
+        return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded, records)
     if lower.endswith((".h5", ".hdf5", ".npz")):
-        return read_arrays(path, key, batch_size, channels_first, check_simplex), {**provenance, "input_key": key}
+        with _open_array(path, key) as source:
+            count = int(source.shape[0])
+        batches = read_arrays(path, key, batch_size, channels_first, check_simplex, records, check)
+        return batches, {**provenance, "input_key": key, "records": count}
     raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5 or .npz")
 
 

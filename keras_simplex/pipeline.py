@@ -1,0 +1,173 @@
+"""Attribution on Apache Beam: ``keras-simplex attribute ... --beam-runner RUNNER``.
+
+The input's records (FASTA records, BED windows, array rows) are counted and checked once, by
+the launching process, and cut into shards of ``--shard-size`` consecutive records. Each shard
+is one element of the pipeline: a worker (its ``DoFn`` loads the models once, in ``setup``)
+reads only its records, explains them batch by batch with the same code as the local command
+and writes them to ``<output>.shards/shard-<first record>.h5``, atomically. A shard whose file
+exists is complete and is not redone, so a job that was killed or whose bundle failed is
+finished by running the same command again, and a retried bundle rewrites the same file.
+Then ``manifest.json`` (every shard: its file and its range of records; record ``r`` is row
+``r - first`` of its shard) and the merge: the shards in record order into the single file the
+local command writes (``--no-merge`` keeps only the shards). Each sequence's shuffles and noise
+depend only on that sequence and ``--seed`` (``keras_simplex.seeding``), so the result does not
+depend on the sharding.
+
+Paths must be on a filesystem the workers and the launcher share (local disk with the
+DirectRunner, a network filesystem on a cluster): the HDF5 writer cannot write to object
+stores such as GCS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+from typing import Iterator
+
+import numpy as np
+
+from keras_simplex.extras import require
+
+SHARD_SUFFIX = ".shards"
+
+
+def shard_ranges(records: int, shard_size: int) -> list[tuple[int, int]]:
+    """``[first, end)`` ranges of ``shard_size`` records covering ``records``."""
+    return [(first, min(first + shard_size, records)) for first in range(0, records, shard_size)]
+
+
+def shard_path(folder: str, first: int) -> str:
+    return os.path.join(folder, f"shard-{first:012d}.h5")
+
+
+class AttributeShards:
+    """The pipeline's work: ``process((first, end))`` explains records ``[first, end)`` of the
+    input into their shard file (skipped when it is already complete) and yields the shard's
+    manifest entry. A Beam ``DoFn`` (built by ``_dofn``) that loads the models in ``setup``."""
+
+    def __init__(self, args: argparse.Namespace, input_path: str, folder: str, attributes: dict) -> None:
+        self.args, self.input_path, self.folder, self.attributes = args, input_path, folder, attributes
+        self.job = None
+
+    def setup(self) -> None:
+        from keras_simplex import cli
+
+        self.job = cli._attribution_job(self.args)
+
+    def process(self, shard: tuple[int, int]) -> Iterator[dict]:
+        from keras_simplex import cli
+        from keras_simplex.sequence_io import AttributionWriter, open_input
+
+        first, end = shard
+        path = shard_path(self.folder, first)
+        if not os.path.exists(path):  # complete when present: written atomically
+            args = self.args
+            batches, _ = open_input(self.input_path, args.batch_size, args.genome, self.job.engine.sequence_length,
+                                    args.input_key, args.channels_first, not args.allow_off_simplex,
+                                    args.out_of_bounds, args.stranded, records=(first, end), check=False)
+            with AttributionWriter(path, {**self.attributes, "first_record": first, "end_record": end}) as writer:
+                for names, x in batches:
+                    cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x))
+        yield {"file": os.path.basename(path), "first_record": first, "end_record": end}
+
+
+def _dofn(work: AttributeShards):
+    beam = require("apache_beam", "beam", "attribution on Apache Beam")
+
+    class AttributeShardsDoFn(beam.DoFn):
+        def __init__(self, work):
+            super().__init__()
+            self.work = work
+
+        def setup(self):
+            self.work.setup()
+
+        def process(self, shard):
+            yield from self.work.process(tuple(shard))
+
+    return AttributeShardsDoFn(work)
+
+
+def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
+    """``keras-simplex attribute`` with ``--beam-runner``: shards explained by a Beam pipeline,
+    then the manifest and (unless ``--no-merge``) the merged single output."""
+    beam = require("apache_beam", "beam", "attribution on Apache Beam")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from keras_simplex import cli
+    from keras_simplex.sequence_io import check_output_folder, open_input
+
+    if not args.verbose:
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    if args.format != "maps" or not args.output.endswith((".h5", ".hdf5")) or args.bigwig:
+        raise ValueError("--beam-runner writes maps to an HDF5 output (.h5), without --bigwig")
+    check_output_folder(args.output)
+    folder = args.output + SHARD_SUFFIX
+    os.makedirs(folder, exist_ok=True)
+    job = cli._attribution_job(args)  # the request checked, and the input's length, before the pipeline
+    _, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length, args.input_key,
+                               args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
+    attributes = {**cli._provenance(args, job, provenance), "layout": args.layout}
+    shards = shard_ranges(provenance["records"], args.shard_size)
+    done = sum(os.path.exists(shard_path(folder, first)) for first, _ in shards)
+    cli._say(args, f"{provenance['records']} records in {len(shards)} shards of up to {args.shard_size}"
+                   + (f" ({done} already done)" if done else "") + f"; running on {args.beam_runner}")
+    quiet = [] if args.verbose else ["--default_sdk_harness_log_level=WARNING"]  # the workers' INFO lines
+    options = PipelineOptions([f"--runner={args.beam_runner}", *quiet, *shlex.split(args.beam_options or "")])
+    work = AttributeShards(args, os.path.abspath(input_path), os.path.abspath(folder), attributes)
+    with beam.Pipeline(options=options) as pipeline:
+        _ = (pipeline | "Shards" >> beam.Create(shards) | "Spread" >> beam.Reshuffle()
+             | "Attribute" >> beam.ParDo(_dofn(work)))
+    entries = [{"file": os.path.basename(shard_path(folder, first)), "first_record": first, "end_record": end}
+               for first, end in shards]
+    missing = [e["file"] for e in entries if not os.path.exists(os.path.join(folder, e["file"]))]
+    if missing:
+        raise RuntimeError(f"the pipeline ended without {len(missing)} shard(s), e.g. {missing[0]}; run the same "
+                           f"command again to finish them")
+    from keras_simplex.atomic import write_json
+
+    write_json(os.path.join(folder, "manifest.json"), {"records": provenance["records"], "shards": entries,
+                                                       "attributes": {k: _plain(v) for k, v in attributes.items()}})
+    if args.no_merge:
+        cli._say(args, f"wrote {len(shards)} shards and manifest.json to {folder}")
+        return
+    rows = merge_shards(folder, args.output)
+    cli._say(args, f"wrote {rows} {args.method} maps ({args.layout}) to {args.output} (merged from {len(shards)} "
+                   f"shards in {folder})")
+
+
+def merge_shards(folder: str, output: str) -> int:
+    """The shards of ``folder`` (its ``manifest.json``) concatenated in record order into one
+    HDF5 file at ``output``, with the attributes the local command writes; checks that every
+    record is in exactly one shard. Returns the number of rows."""
+    import h5py
+
+    from keras_simplex.sequence_io import AttributionWriter
+
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    entries = sorted(manifest["shards"], key=lambda e: e["first_record"])
+    expected = 0
+    for entry in entries:
+        if entry["first_record"] != expected:
+            raise ValueError(f"{folder}: records {expected}-{entry['first_record']} are in no shard")
+        expected = entry["end_record"]
+    if expected != manifest["records"]:
+        raise ValueError(f"{folder}: the shards end at record {expected} of {manifest['records']}")
+    rows = 0
+    with AttributionWriter(output, manifest["attributes"]) as writer:
+        for entry in entries:
+            with h5py.File(os.path.join(folder, entry["file"]), "r") as shard:
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in shard["names"][()]]
+                arrays = {key: shard[key][()] for key in shard if key != "names"}
+            writer.write(names, **arrays)
+            rows += len(names)
+    return rows
+
+
+def _plain(value):
+    """An HDF5 attribute value as JSON (numpy scalars and arrays to Python)."""
+    return value.tolist() if isinstance(value, np.ndarray) else value.item() if isinstance(value, np.generic) else value
