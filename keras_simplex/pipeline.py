@@ -1,4 +1,7 @@
-"""Attribution on Apache Beam: ``keras-simplex attribute ... --beam-runner RUNNER``.
+"""Apache Beam pipelines: attribution (``keras-simplex attribute ... --beam-runner RUNNER``)
+and the paper's experiments (``keras-simplex reproduce ... --beam-runner RUNNER``).
+
+Attribution.
 
 The input's records (FASTA records, BED windows, array rows) are counted and checked once, by
 the launching process, and cut into shards of ``--shard-size`` consecutive records. Each shard
@@ -12,6 +15,13 @@ Then ``manifest.json`` (every shard: its file and its range of records; record `
 local command writes (``--no-merge`` keeps only the shards). Each sequence's shuffles and noise
 depend only on that sequence and ``--seed`` (``keras_simplex.seeding``), so the result does not
 depend on the sharding.
+
+Experiments. Every trial (a model x seed x study value of ``keras_simplex.experiments``: the
+experiments' ``trials(config, data)``) is an element; a worker regenerates the data once
+(``setup``) and computes its trials with the local runner's code, writing each trial's result
+where the local runner does (``results/<experiment>/<key>.json``, atomically); finished trials
+are not redone. The launcher then runs the local runner, which finds every trial done and
+writes the tables, figures and report.
 
 Paths must be on a filesystem the workers and the launcher share (local disk with the
 DirectRunner, a network filesystem on a cluster): the HDF5 writer cannot write to object
@@ -171,3 +181,68 @@ def merge_shards(folder: str, output: str) -> int:
 def _plain(value):
     """An HDF5 attribute value as JSON (numpy scalars and arrays to Python)."""
     return value.tolist() if isinstance(value, np.ndarray) else value.item() if isinstance(value, np.generic) else value
+
+
+class ComputeTrials:
+    """The experiments pipeline's work: ``process((experiment, key))`` computes one trial (or
+    reads it, when a previous run finished it) and yields its name. Built into a ``DoFn`` by
+    ``_trial_dofn``."""
+
+    def __init__(self, config) -> None:
+        self.config, self.trials = config, None
+
+    def setup(self) -> None:
+        from keras_simplex import plotting
+        from keras_simplex.experiments import TRIALS
+        from keras_simplex.experiments.common import load_data
+
+        plotting.use_file_backend()  # a worker process writes its figures to files
+        data = load_data(self.config)
+        self.trials = {name: trials(self.config, data) for name, trials in TRIALS.items()}
+
+    def process(self, element: tuple[str, str]) -> Iterator[str]:
+        from keras_simplex.experiments.common import cached
+
+        experiment, key = element
+        cached(self.config, experiment, key, self.trials[experiment][key])
+        yield f"{experiment}/{key}"
+
+
+def _trial_dofn(work: ComputeTrials):
+    beam = require("apache_beam", "beam", "experiments on Apache Beam")
+
+    class ComputeTrialsDoFn(beam.DoFn):
+        def __init__(self, work):
+            super().__init__()
+            self.work = work
+
+        def setup(self):
+            self.work.setup()
+
+        def process(self, element):
+            yield from self.work.process(tuple(element))
+
+    return ComputeTrialsDoFn(work)
+
+
+def run_trials_on_beam(config, experiments: tuple[str, ...], runner: str, beam_options: str | None) -> int:
+    """Compute the trials of ``experiments`` not done yet as a Beam pipeline; returns how many
+    it ran. The report is the local runner's job, afterwards."""
+    beam = require("apache_beam", "beam", "experiments on Apache Beam")
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from keras_simplex.experiments import TRIALS
+    from keras_simplex.experiments.common import load_data, log, result_path
+
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    data = load_data(config)
+    pending = [(name, key) for name in experiments for key in TRIALS[name](config, data)
+               if not os.path.exists(result_path(config, name, key))]
+    log(f"{len(pending)} trials to run on {runner}")
+    if pending:
+        options = PipelineOptions([f"--runner={runner}", "--default_sdk_harness_log_level=WARNING",
+                                   *shlex.split(beam_options or "")])
+        with beam.Pipeline(options=options) as pipeline:
+            _ = (pipeline | "Trials" >> beam.Create(pending) | "Spread" >> beam.Reshuffle()
+                 | "Compute" >> beam.ParDo(_trial_dofn(ComputeTrials(config))))
+    return len(pending)

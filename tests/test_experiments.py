@@ -137,3 +137,30 @@ def test_demo_prints_the_table_and_writes_the_figure(tmp_path, capsys):
     assert is_png(results["figure"])
     saved = json.load(open(tmp_path / "results.json"))
     assert set(saved["saliency"]) == {"raw", "corrected"} and "above_60" in saved["angles"]
+
+
+def test_the_pipeline_gives_the_local_runners_results(tmp_path):
+    """Trials on Apache Beam (two DirectRunner worker processes), then the local runner's
+    report: the same experiments, trials and fields as a local run; a rerun redoes nothing."""
+    pytest.importorskip("apache_beam")
+    from keras_simplex import pipeline
+
+    tiny = ["correction", "ensemble", "--sequences", "300", "--epochs", "1", "--eval-sequences", "8",
+            "--models", "cnn_shallow_relu", "--ensemble-size", "2"]
+    assert main([*tiny, "--output-dir", str(tmp_path / "local")]) == 0
+    assert main([*tiny, "--output-dir", str(tmp_path / "beam"), "--beam-runner", "DirectRunner", "--beam-options",
+                 "--direct_num_workers=2 --direct_running_mode=multi_processing"]) == 0
+    local, beam = (json.load(open(tmp_path / name / "results.json"))["results"] for name in ("local", "beam"))
+
+    def shape(value):  # the fields, not the values (training is not bit-deterministic across processes)
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(v) for v in value[:1]]
+        return type(value).__name__
+
+    assert shape(beam) == shape(local) and set(beam) == {"correction", "ensemble"}
+    assert "## (f) Ensemble" in open(tmp_path / "beam" / "report.md").read()
+    config = ReproductionConfig(output_dir=str(tmp_path / "beam"), sequences=300, epochs=1, eval_sequences=8,
+                                models=("cnn_shallow_relu",), ensemble_size=2)
+    assert pipeline.run_trials_on_beam(config, ("correction", "ensemble"), "DirectRunner", None) == 0

@@ -28,6 +28,15 @@ EXPERIMENTS = {
     "constraint": studies.run_constraint,
     "ensemble": ensemble.run,
 }
+# Each experiment's trials, ``{key: compute}``: what a pipeline spreads over workers.
+TRIALS = {
+    "correction": correction.trials,
+    "angles": angles.trials,
+    "initialization": studies.initialization_trials,
+    "regularization": studies.regularization_trials,
+    "constraint": studies.constraint_trials,
+    "ensemble": ensemble.trials,
+}
 
 
 def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str = "") -> dict[str, list[dict]]:
@@ -64,6 +73,10 @@ def main(argv=None) -> int:
                         help="synthetic (default), or for (f) alone a built dataset: a TFDS name such as "
                              "encode_chipseq/ctcf (with --data-dir), an .h5 or an .npz")
     parser.add_argument("--data-dir", help="where the TFDS dataset of --data was built")
+    parser.add_argument("--beam-runner", help="train and evaluate the trials as an Apache Beam pipeline on this runner "
+                                              "(e.g. DirectRunner); the report is assembled at the end")
+    parser.add_argument("--beam-options", help="more pipeline options, one string, e.g. "
+                                               "'--direct_num_workers=2 --direct_running_mode=multi_processing'")
     args = parser.parse_args(argv)
     plotting.use_file_backend()  # this program owns the process and writes figures to files
     unknown = set(args.experiments) - set(EXPERIMENTS)
@@ -79,5 +92,10 @@ def main(argv=None) -> int:
         study_model=args.study_model, ensemble_size=args.ensemble_size, data=args.data, data_dir=args.data_dir,
     )
     command = "python -m keras_simplex.experiments " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    run(config, tuple(args.experiments) or tuple(EXPERIMENTS), command.strip())
+    chosen = tuple(args.experiments) or tuple(EXPERIMENTS)
+    if args.beam_runner:
+        from keras_simplex.pipeline import run_trials_on_beam
+
+        run_trials_on_beam(config, chosen, args.beam_runner, args.beam_options)
+    run(config, chosen, command.strip())  # with every trial done, this reads them and writes the report
     return 0

@@ -3,24 +3,24 @@ large-angle fractions per sequence, improvement against angle (Figs. 3, 4a, 8, 1
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from keras_simplex import plotting
 from keras_simplex.explainer import explainer_for
-from keras_simplex.experiments.common import Data, ReproductionConfig, build_model, cached, log, trained_model
+from keras_simplex.experiments.common import Data, ReproductionConfig, build_model, run_trials, trained_model
 from keras_simplex.experiments.correction import model_key
 from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS, large_angle_fraction
 from keras_simplex.metrics import cosine_similarity, motif_and_background, position_cosine
 
 
-def run(config: ReproductionConfig, data: Data) -> list[dict]:
-    rows = []
+def trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    """Each trial's key and the function computing its row: every model, the first seed."""
     seed = config.seeds[0]
     motif, background = motif_and_background(data.eval_truth)
-    for index, name in enumerate(config.models, start=1):
-        key = model_key(name, seed)
-        log(f"(b) angles {index}/{len(config.models)}: {key}")
 
+    def trial(name: str, key: str) -> Callable[[], dict]:
         def compute():
             model = trained_model(config, data, key, seed, lambda: build_model(name))
             result = explainer_for(model).saliency(data.eval_x)
@@ -59,5 +59,10 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
                 },
             }
 
-        rows.append(cached(config, "angles", key, compute))
-    return rows
+        return compute
+
+    return {model_key(name, seed): trial(name, model_key(name, seed)) for name in config.models}
+
+
+def run(config: ReproductionConfig, data: Data) -> list[dict]:
+    return run_trials(config, "angles", "b", trials(config, data))

@@ -120,15 +120,29 @@ def trained_model(config: ReproductionConfig, data: Data, key: str, seed: int, m
     return model
 
 
+def result_path(config: ReproductionConfig, experiment: str, key: str) -> str:
+    """Where one trial's result is kept."""
+    return config.path("results", experiment, f"{key}.json")
+
+
 def cached(config: ReproductionConfig, experiment: str, key: str, compute: Callable[[], dict]) -> dict:
     """Results of one trial, computed once: a rerun reads ``results/<experiment>/<key>.json``."""
-    path = config.path("results", experiment, f"{key}.json")
+    path = result_path(config, experiment, key)
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
     result = compute()
     write_json(path, result)
     return result
+
+
+def run_trials(config: ReproductionConfig, experiment: str, letter: str, trials: dict[str, Callable[[], dict]]) -> list[dict]:
+    """Every trial's row, computed or read from a previous run (``cached``), in order."""
+    rows = []
+    for index, (key, compute) in enumerate(trials.items(), start=1):
+        log(f"({letter}) {experiment} {index}/{len(trials)}: {key}")
+        rows.append(cached(config, experiment, key, compute))
+    return rows
 
 
 def test_auroc(model: keras.Model, data: Data) -> float:

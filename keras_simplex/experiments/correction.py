@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from keras_simplex.experiments.common import Data, ReproductionConfig, attribute, build_model, cached, log, map_scores, test_auroc, trained_model
+from typing import Callable
+
+from keras_simplex.experiments.common import (
+    Data, ReproductionConfig, attribute, build_model, map_scores, run_trials, test_auroc, trained_model,
+)
 
 
 def model_key(name: str, seed: int) -> str:
     return f"{name}_seed{seed}"
 
 
-def run(config: ReproductionConfig, data: Data) -> list[dict]:
-    rows = []
-    trials = [(name, seed) for name in config.models for seed in config.seeds]
-    for index, (name, seed) in enumerate(trials, start=1):
-        key = model_key(name, seed)
-        log(f"(a) correction {index}/{len(trials)}: {key}")
+def trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    """Each trial's key and the function computing its row: every model x seed."""
 
+    def trial(name: str, seed: int, key: str) -> Callable[[], dict]:
         def compute():
             model = trained_model(config, data, key, seed, lambda: build_model(name))
             row = {"model": name, "seed": seed, "test_auroc": test_auroc(model, data), "methods": {}}
@@ -26,5 +27,11 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
                                           "change": {k: corrected[k] - raw[k] for k in raw}}
             return row
 
-        rows.append(cached(config, "correction", key, compute))
-    return rows
+        return compute
+
+    return {model_key(name, seed): trial(name, seed, model_key(name, seed))
+            for name in config.models for seed in config.seeds}
+
+
+def run(config: ReproductionConfig, data: Data) -> list[dict]:
+    return run_trials(config, "correction", "a", trials(config, data))

@@ -6,10 +6,12 @@ near 90 deg)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from keras_simplex import plotting
-from keras_simplex.experiments.common import Data, ReproductionConfig, build_model, cached, log, trained_model
+from keras_simplex.experiments.common import Data, ReproductionConfig, build_model, log, run_trials, trained_model
 from keras_simplex.explainer import explainer_for
 from keras_simplex.metrics import binned_mean, ensemble_dispersion
 
@@ -41,7 +43,8 @@ def dispersion_by_angle(raw: np.ndarray, corrected: np.ndarray, angles: np.ndarr
             "overall_reduction_percent": float(100 * (1 - d_corrected.mean() / d_raw.mean()))}
 
 
-def run(config: ReproductionConfig, data: Data) -> list[dict]:
+def trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    """One trial: the whole ensemble (its members are trained inside it)."""
     members = ensemble_members(config)
     key = ("" if config.synthetic else config.data.replace("/", "_") + "_") + f"ensemble_{len(members)}_seed{config.seeds[0]}"
     length = data.eval_x.shape[1]
@@ -63,4 +66,8 @@ def run(config: ReproductionConfig, data: Data) -> list[dict]:
         ))
         return {"data": config.data, "members": [m[0] for m in members], "figure": f"figures/{key}.png", **table}
 
-    return [cached(config, "ensemble", key, compute)]
+    return {key: compute}
+
+
+def run(config: ReproductionConfig, data: Data) -> list[dict]:
+    return run_trials(config, "ensemble", "f", trials(config, data))

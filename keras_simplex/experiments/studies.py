@@ -3,26 +3,23 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from keras_simplex import plotting
 from keras_simplex.explainer import explainer_for
 from keras_simplex.constraints import ZeroMeanAlphabet
 from keras_simplex.experiments.common import (
-    Data, ReproductionConfig, build_model, cached, log, map_scores, test_auroc, trained_model,
+    Data, ReproductionConfig, build_model, map_scores, run_trials, test_auroc, trained_model,
 )
 from keras_simplex.experiments.correction import model_key
 from keras_simplex.initializers import FixedSigmaNormal
 from keras_simplex.regularizers import add_angle_regularizer
 
 
-def _study(config, data, experiment, letter, values, key_of, make, backbone_of=lambda m: m) -> list[dict]:
-    rows = []
-    trials = [(value, seed) for value in values for seed in config.study_seeds]
-    for index, (value, seed) in enumerate(trials, start=1):
-        key = key_of(value, seed)
-        log(f"({letter}) {experiment} {index}/{len(trials)}: {key}")
-
+def _study_trials(config, data, values, key_of, make, backbone_of=lambda m: m) -> dict[str, Callable[[], dict]]:
+    def trial(value, seed: int, key: str) -> Callable[[], dict]:
         def compute():
             model = backbone_of(trained_model(config, data, key, seed, lambda: make(value)))
             saliency = explainer_for(model).saliency(data.eval_x)
@@ -30,8 +27,10 @@ def _study(config, data, experiment, letter, values, key_of, make, backbone_of=l
                     "angle_std": float(saliency.angles.std()), "saliency_raw": map_scores(saliency.raw, data),
                     "saliency_corrected": map_scores(saliency.corrected, data)}
 
-        rows.append(cached(config, experiment, key, compute))
-    return rows
+        return compute
+
+    return {key_of(value, seed): trial(value, seed, key_of(value, seed))
+            for value in values for seed in config.study_seeds}
 
 
 def _curve(config, rows, values, name, xlabel):
@@ -40,33 +39,35 @@ def _curve(config, rows, values, name, xlabel):
                               xlabel, title=config.study_model))
 
 
-def run_initialization(config: ReproductionConfig, data: Data) -> list[dict]:
-    rows = _study(
-        config, data, "initialization", "c", config.init_sigmas,
-        lambda sigma, seed: f"{config.study_model}_init{sigma:g}_seed{seed}",
+def initialization_trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    return _study_trials(
+        config, data, config.init_sigmas, lambda sigma, seed: f"{config.study_model}_init{sigma:g}_seed{seed}",
         lambda sigma: build_model(config.study_model, kernel_initializer=FixedSigmaNormal(sigma)),
     )
+
+
+def run_initialization(config: ReproductionConfig, data: Data) -> list[dict]:
+    rows = run_trials(config, "initialization", "c", initialization_trials(config, data))
     _curve(config, rows, config.init_sigmas, "initialization", "initialization sigma")
     return rows
 
 
-def run_regularization(config: ReproductionConfig, data: Data) -> list[dict]:
-    rows = _study(
-        config, data, "regularization", "d", config.strengths,
-        lambda strength, seed: f"{config.study_model}_reg{strength:g}_seed{seed}",
+def regularization_trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    return _study_trials(
+        config, data, config.strengths, lambda strength, seed: f"{config.study_model}_reg{strength:g}_seed{seed}",
         lambda strength: add_angle_regularizer(build_model(config.study_model), strength=strength),
         backbone_of=lambda model: model.get_layer("simplex_angle_regularizer").backbone,
     )
+
+
+def run_regularization(config: ReproductionConfig, data: Data) -> list[dict]:
+    rows = run_trials(config, "regularization", "d", regularization_trials(config, data))
     _curve(config, rows, config.strengths, "regularization", "angle regularization strength")
     return rows
 
 
-def run_constraint(config: ReproductionConfig, data: Data) -> list[dict]:
-    rows = []
-    for seed in config.study_seeds:
-        key = f"{config.study_model}_zero_mean_seed{seed}"
-        log(f"(e) constraint: {key}")
-
+def constraint_trials(config: ReproductionConfig, data: Data) -> dict[str, Callable[[], dict]]:
+    def trial(seed: int, key: str) -> Callable[[], dict]:
         def compute():
             constrained = trained_model(config, data, key, seed, lambda: build_model(
                 config.study_model, first_layer={"kernel_constraint": ZeroMeanAlphabet()}))
@@ -83,5 +84,11 @@ def run_constraint(config: ReproductionConfig, data: Data) -> list[dict]:
                                   "saliency_corrected": map_scores(plain_maps.corrected, data)},
             }
 
-        rows.append(cached(config, "constraint", key, compute))
-    return rows
+        return compute
+
+    keys = {seed: f"{config.study_model}_zero_mean_seed{seed}" for seed in config.study_seeds}
+    return {key: trial(seed, key) for seed, key in keys.items()}
+
+
+def run_constraint(config: ReproductionConfig, data: Data) -> list[dict]:
+    return run_trials(config, "constraint", "e", constraint_trials(config, data))
