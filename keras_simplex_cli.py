@@ -123,8 +123,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, action="append",
                    help="trained model (.keras); repeat for an ensemble (mean maps and their dispersion)")
     p.add_argument("--input", required=True,
-                   help=".fa/.fasta ('-': FASTA on stdin), .bed/.narrowPeak (with --genome), .h5 or .npz")
+                   help=".fa/.fasta ('-': FASTA on stdin), .bed/.narrowPeak (with --genome), .h5 or .npz, or "
+                        "tfds:NAME/CONFIG:SPLIT (a built TFDS dataset, with --data-dir)")
     p.add_argument("--genome", help="indexed genome FASTA for BED input")
+    p.add_argument("--data-dir", help="TFDS data directory for tfds: input")
     p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
     p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
                    help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")

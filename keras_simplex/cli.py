@@ -135,7 +135,7 @@ def _attribute(args, input_path: str) -> None:
     job = _attribution_job(args)
     batches, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length,
                                      args.input_key, args.channels_first, not args.allow_off_simplex,
-                                     args.out_of_bounds, args.stranded)
+                                     args.out_of_bounds, args.stranded, data_dir=args.data_dir)
     output.open(_provenance(args, job, provenance), job.engine.per_target)
     progress = _Progress(args.quiet)
     track = {"names": [], "scores": []}

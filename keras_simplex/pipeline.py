@@ -77,7 +77,8 @@ class AttributeShards:
             args = self.args
             batches, _ = open_input(self.input_path, args.batch_size, args.genome, self.job.engine.sequence_length,
                                     args.input_key, args.channels_first, not args.allow_off_simplex,
-                                    args.out_of_bounds, args.stranded, records=(first, end), check=False)
+                                    args.out_of_bounds, args.stranded, records=(first, end), check=False,
+                                    data_dir=args.data_dir)
             with AttributionWriter(path, {**self.attributes, "first_record": first, "end_record": end}) as writer:
                 for names, x in batches:
                     cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x))
@@ -119,7 +120,8 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
     os.makedirs(folder, exist_ok=True)
     job = cli._attribution_job(args)  # the request checked, and the input's length, before the pipeline
     _, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length, args.input_key,
-                               args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded)
+                               args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded,
+                               data_dir=args.data_dir)
     attributes = {**cli._provenance(args, job, provenance), "layout": args.layout}
     shards = shard_ranges(provenance["records"], args.shard_size)
     done = sum(os.path.exists(shard_path(folder, first)) for first, _ in shards)
@@ -127,7 +129,8 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
                    + (f" ({done} already done)" if done else "") + f"; running on {args.beam_runner}")
     quiet = [] if args.verbose else ["--default_sdk_harness_log_level=WARNING"]  # the workers' INFO lines
     options = PipelineOptions([f"--runner={args.beam_runner}", *quiet, *shlex.split(args.beam_options or "")])
-    work = AttributeShards(args, os.path.abspath(input_path), os.path.abspath(folder), attributes)
+    source = input_path if input_path.startswith("tfds:") else os.path.abspath(input_path)
+    work = AttributeShards(args, source, os.path.abspath(folder), attributes)
     with beam.Pipeline(options=options) as pipeline:
         _ = (pipeline | "Shards" >> beam.Create(shards) | "Spread" >> beam.Reshuffle()
              | "Attribute" >> beam.ParDo(_dofn(work)))

@@ -239,16 +239,19 @@ def _check_array_shape(path: str, key: str, source) -> None:
 def open_input(path: str, batch_size: int, genome: str | None = None, length: int | None = None,
                key: str = "x", channels_first: bool = False, check_simplex: bool = True,
                out_of_bounds: str = "skip", stranded: bool = False, records: Records = None,
-               check: bool = True) -> tuple[Iterator[Batch], dict]:
+               check: bool = True, data_dir: str | None = None) -> tuple[Iterator[Batch], dict]:
     """Batches of the input file by type (FASTA, plain or gzipped; BED/narrowPeak, which needs
-    ``genome``; HDF5 or NPZ), and the provenance to record with the output, with the number
-    of records the whole input gives (``records``, the output's rows).
+    ``genome``; HDF5 or NPZ; ``tfds:NAME/CONFIG:SPLIT``, a split of a TFDS dataset built in
+    ``data_dir``), and the provenance to record with the output, with the number of records
+    the whole input gives (``records``, the output's rows).
 
     Everything that can be checked without the model is checked before the first batch:
     FASTA records (read once, cheaply, as text), BED windows, and every array sequence
     (``check=False`` skips the FASTA and array passes, for a shard of an input already
     checked). ``records``: only the records ``[first, end)`` (a shard of a pipeline).
     """
+    if path.startswith(TFDS_PREFIX):
+        return read_tfds_split(path[len(TFDS_PREFIX) :], batch_size, data_dir, records)
     if not os.path.exists(path):
         raise FileNotFoundError(f"input file not found: {path}")
     provenance = {"input": os.path.abspath(path)}
@@ -267,6 +270,39 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
         batches = read_arrays(path, key, batch_size, channels_first, check_simplex, records, check)
         return batches, {**provenance, "input_key": key, "records": count}
     raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5 or .npz")
+
+
+TFDS_PREFIX = "tfds:"
+
+
+def read_tfds_split(spec: str, batch_size: int, data_dir: str | None, records: Records = None) -> tuple[Iterator[Batch], dict]:
+    """The ``sequence`` feature of a split of a built TFDS dataset (``spec``:
+    ``NAME/CONFIG:SPLIT``, e.g. ``synthetic_motifs/original:test``), in the split's order,
+    ``batch_size`` at a time, named ``SPLIT:index``; and the provenance."""
+    name, _, split = spec.rpartition(":")
+    if not name or not split:
+        raise ValueError(f"TFDS input is tfds:NAME/CONFIG:SPLIT (e.g. tfds:synthetic_motifs/original:test), got "
+                         f"{TFDS_PREFIX}{spec}")
+    from keras_simplex.datasets.splits import prepared_builder
+
+    builder = prepared_builder(name, data_dir)
+    if split not in builder.info.splits:
+        raise ValueError(f"{name} has no split {split!r}; it has {sorted(builder.info.splits)}")
+    count = builder.info.splits[split].num_examples
+    first, end = records or (0, count)
+    provenance = {"input": f"{TFDS_PREFIX}{spec}", "data_dir": os.path.abspath(builder.data_dir), "records": count}
+    return _tfds_batches(builder, split, first, min(end, count), batch_size), provenance
+
+
+def _tfds_batches(builder, split: str, first: int, end: int, batch_size: int) -> Iterator[Batch]:
+    import tensorflow_datasets as tfds
+
+    dataset = builder.as_dataset(split=f"{split}[{first}:{end}]", batch_size=batch_size, shuffle_files=False)
+    index = first
+    for example in tfds.as_numpy(dataset):
+        x = np.asarray(example["sequence"], np.float32)
+        yield [f"{split}:{i}" for i in range(index, index + len(x))], x
+        index += len(x)
 
 
 def prefetched(batches: Iterator[Batch]) -> Iterator[Batch]:

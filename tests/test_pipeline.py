@@ -1,5 +1,5 @@
 """Attribution on Apache Beam (DirectRunner, two worker processes): the merged output equals
-the local command's, for FASTA and BED inputs; a killed job resumes where it stopped, with no
+the local command's, for FASTA, BED and TFDS inputs; a killed job resumes where it stopped, with no
 record lost or repeated; the merge refuses an incomplete manifest."""
 
 import json
@@ -18,7 +18,7 @@ import pytest
 import keras_simplex as ks
 from conftest import random_one_hot
 from keras_simplex import cli
-from keras_simplex.datasets import encode_chipseq
+from keras_simplex.datasets import build, encode_chipseq
 from keras_simplex.pipeline import merge_shards
 
 pytest.importorskip("apache_beam")
@@ -35,6 +35,7 @@ def files(tmp_path_factory):
     with open(root / "seqs.fa", "w") as f:
         for i, s in enumerate(ks.one_hot_decode(random_one_hot(30, 200, seed=8))):
             f.write(f">r{i}\n{s}\n")
+    build.build_dataset("synthetic_motifs/tiny", root / "tfds")  # 40 test sequences
     return root
 
 
@@ -52,10 +53,11 @@ def assert_same_output(local, beam):
         np.testing.assert_allclose(b[key], a[key], atol=1e-6 * np.abs(a[key]).max())
 
 
-@pytest.mark.parametrize("kind", ["fasta", "bed"])
+@pytest.mark.parametrize("kind", ["fasta", "bed", "tfds"])
 def test_the_merged_output_equals_the_local_one(files, tmp_path, kind):
-    source = (["--input", str(files / "seqs.fa")] if kind == "fasta" else
-              ["--input", str(DUMMY / "dnase" / "dnase_peaks.narrowPeak"), "--genome", str(DUMMY / "genome.fa")])
+    source = {"fasta": ["--input", str(files / "seqs.fa")],
+              "bed": ["--input", str(DUMMY / "dnase" / "dnase_peaks.narrowPeak"), "--genome", str(DUMMY / "genome.fa")],
+              "tfds": ["--input", "tfds:synthetic_motifs/tiny:test", "--data-dir", str(files / "tfds")]}[kind]
     common = ["-q", "attribute", "--model", str(files / "model.keras"), *source, "--method", "expected_gradients",
               "--baselines", "2", "--steps", "3", "--seed", "4"]
     assert cli.main([*common, "--output", str(tmp_path / "local.h5")]) == 0
@@ -65,6 +67,12 @@ def test_the_merged_output_equals_the_local_one(files, tmp_path, kind):
     manifest = json.loads((tmp_path / "beam.h5.shards" / "manifest.json").read_text())
     rows = len(read(tmp_path / "local.h5")[0]["names"])
     assert manifest["records"] == rows and [s["first_record"] for s in manifest["shards"]] == list(range(0, rows, 7))
+    if kind == "tfds":  # the split's sequences, in its order
+        import tensorflow_datasets as tfds
+
+        test = tfds.as_numpy(tfds.builder("synthetic_motifs/tiny", data_dir=str(files / "tfds")).as_dataset(
+            split="test", batch_size=-1, shuffle_files=False))
+        np.testing.assert_array_equal(read(tmp_path / "beam.h5")[0]["x"], test["sequence"])
 
 
 def test_a_killed_job_resumes_without_losing_or_repeating_records(files, tmp_path):
