@@ -43,7 +43,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small data, 2 epochs (for tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sequences, args.epochs, args.warmup_epochs = 2000, 2, 1
+        args.sequences, args.epochs, args.warmup_epochs = 1000, 2, 1
     os.makedirs(args.output_dir, exist_ok=True)
 
     recipe = dataclasses.replace(synthetic.ORIGINAL, num_positives=args.sequences // 2,

@@ -36,10 +36,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--sequences", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--explained", type=int, default=200, help="positive test sequences explained")
-    parser.add_argument("--quick", action="store_true", help="small data, 2 epochs, 20 sequences (for tests)")
+    parser.add_argument("--quick", action="store_true", help="small data, 1 epoch, 10 sequences (for tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sequences, args.epochs, args.explained = 2000, 2, 20
+        args.sequences, args.epochs, args.explained = 1000, 1, 10
     plotting.use_file_backend()  # this script writes figures to files
     os.makedirs(args.output_dir, exist_ok=True)
 

@@ -37,10 +37,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--sequences", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--scales", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0, 4.0])
-    parser.add_argument("--quick", action="store_true", help="small data, 2 scales, 2 epochs (for tests)")
+    parser.add_argument("--quick", action="store_true", help="small data, 2 scales, 1 epoch (for tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sequences, args.epochs, args.scales = 2000, 2, [0.5, 2.0]
+        args.sequences, args.epochs, args.scales = 1000, 1, [0.5, 2.0]
     plotting.use_file_backend()
     os.makedirs(args.output_dir, exist_ok=True)
 

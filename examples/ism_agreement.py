@@ -40,7 +40,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small data and model (for tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sequences, args.epochs, args.explained = 3000, 2, 50
+        args.sequences, args.epochs, args.explained = 1000, 1, 20
 
     model, data, auroc = train_demo_model(args.sequences, args.epochs, verbose=0)
     test = data.splits["test"]

@@ -60,10 +60,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--window", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--output-dir", default="outputs/examples/multitask")
-    parser.add_argument("--quick", action="store_true", help="2 epochs (for tests)")
+    parser.add_argument("--quick", action="store_true", help="1 epoch (for tests)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.epochs = 2
+        args.epochs = 1
     peak_files = args.peaks or [str(DUMMY / "chip" / "ctcf" / "ctcf_peaks.narrowPeak"),
                                 str(DUMMY / "dnase" / "dnase_peaks.narrowPeak")]
     names = [Path(p).name.split(".")[0] for p in peak_files]
