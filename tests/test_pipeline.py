@@ -77,20 +77,20 @@ def test_the_merged_output_equals_the_local_one(files, tmp_path, kind):
 
 def test_a_killed_job_resumes_without_losing_or_repeating_records(files, tmp_path):
     common = ["attribute", "--model", str(files / "model.keras"), "--input", str(files / "seqs.fa"),
-              "--method", "smoothgrad", "--samples", "3", "--seed", "2"]
+              "--method", "expected_gradients", "--baselines", "5", "--steps", "10", "--seed", "2"]
     assert cli.main(["-q", *common, "--output", str(tmp_path / "local.h5")]) == 0
     beam = [*common, "--output", str(tmp_path / "beam.h5"), "--beam-runner", "DirectRunner", "--beam-options",
-            WORKERS, "--shard-size", "3"]
+            WORKERS, "--shard-size", "1"]  # 30 shards of about 0.1 s: the kill lands mid-run
     shards = tmp_path / "beam.h5.shards"
     job = subprocess.Popen([COMMAND, *beam], start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not list(shards.glob("shard-*.h5")) and time.time() < deadline and job.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.02)
     os.killpg(job.pid, signal.SIGKILL)  # the launcher and its workers, mid-run
     job.wait()
     done = list(shards.glob("shard-*.h5"))
-    assert 0 < len(done) < 10 and not (tmp_path / "beam.h5").exists()
+    assert 0 < len(done) < 30 and not (tmp_path / "beam.h5").exists()
     stamps = {p.name: p.stat().st_mtime for p in done}
     assert cli.main(["-q", *beam]) == 0  # the same command finishes the job
     assert all(shards.joinpath(name).stat().st_mtime == stamp for name, stamp in stamps.items())  # not redone
