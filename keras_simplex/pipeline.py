@@ -50,13 +50,18 @@ def shard_ranges(records: int, shard_size: int) -> list[tuple[int, int]]:
 
 
 def shard_path(folder: str, first: int) -> str:
-    return os.path.join(folder, f"shard-{first:012d}.h5")
+    return os.path.join(folder, shard_entry(first, 0)["file"])
+
+
+def shard_entry(first: int, end: int) -> dict:
+    """The manifest's entry of the shard of records ``[first, end)``."""
+    return {"file": f"shard-{first:012d}.h5", "first_record": first, "end_record": end}
 
 
 class AttributeShards:
     """The pipeline's work: ``process((first, end))`` explains records ``[first, end)`` of the
     input into their shard file (skipped when it is already complete) and yields the shard's
-    manifest entry. A Beam ``DoFn`` (built by ``_dofn``) that loads the models in ``setup``."""
+    manifest entry; ``run_pipeline`` runs it as a ``DoFn`` whose ``setup`` loads the models."""
 
     def __init__(self, args: argparse.Namespace, input_path: str, folder: str, attributes: dict) -> None:
         self.args, self.input_path, self.folder, self.attributes = args, input_path, folder, attributes
@@ -82,13 +87,17 @@ class AttributeShards:
             with AttributionWriter(path, {**self.attributes, "first_record": first, "end_record": end}) as writer:
                 for names, x in batches:
                     cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x))
-        yield {"file": os.path.basename(path), "first_record": first, "end_record": end}
+        yield shard_entry(first, end)
 
 
-def _dofn(work: AttributeShards):
-    beam = require("apache_beam", "beam", "attribution on Apache Beam")
+def run_pipeline(elements: list, work, runner: str, beam_options: str | None, verbose: bool = False) -> None:
+    """``Create(elements) | Reshuffle | ParDo(work)`` on ``runner``: ``work`` (``AttributeShards``
+    or ``ComputeTrials``) becomes a ``DoFn`` that runs its ``setup`` once per worker and its
+    ``process`` per element. The workers' INFO logs are off unless ``verbose``."""
+    beam = require("apache_beam", "beam", "Apache Beam pipelines")
+    from apache_beam.options.pipeline_options import PipelineOptions
 
-    class AttributeShardsDoFn(beam.DoFn):
+    class WorkDoFn(beam.DoFn):
         def __init__(self, work):
             super().__init__()
             self.work = work
@@ -96,23 +105,25 @@ def _dofn(work: AttributeShards):
         def setup(self):
             self.work.setup()
 
-        def process(self, shard):
-            yield from self.work.process(tuple(shard))
+        def process(self, element):
+            yield from self.work.process(tuple(element))
 
-    return AttributeShardsDoFn(work)
+    if not verbose:
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    quiet = [] if verbose else ["--default_sdk_harness_log_level=WARNING"]
+    options = PipelineOptions([f"--runner={runner}", *quiet, *shlex.split(beam_options or "")])
+    with beam.Pipeline(options=options) as pipeline:
+        _ = (pipeline | "Elements" >> beam.Create(elements) | "Spread" >> beam.Reshuffle()
+             | "Work" >> beam.ParDo(WorkDoFn(work)))
 
 
 def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
     """``keras-simplex attribute`` with ``--beam-runner``: shards explained by a Beam pipeline,
     then the manifest and (unless ``--no-merge``) the merged single output."""
-    beam = require("apache_beam", "beam", "attribution on Apache Beam")
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    require("apache_beam", "beam", "attribution on Apache Beam")  # before any work
     from keras_simplex import cli
     from keras_simplex.sequence_io import check_output_folder, open_input
 
-    if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
     if args.format != "maps" or not args.output.endswith((".h5", ".hdf5")) or args.bigwig:
         raise ValueError("--beam-runner writes maps to an HDF5 output (.h5), without --bigwig")
     check_output_folder(args.output)
@@ -127,15 +138,10 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
     done = sum(os.path.exists(shard_path(folder, first)) for first, _ in shards)
     cli._say(args, f"{provenance['records']} records in {len(shards)} shards of up to {args.shard_size}"
                    + (f" ({done} already done)" if done else "") + f"; running on {args.beam_runner}")
-    quiet = [] if args.verbose else ["--default_sdk_harness_log_level=WARNING"]  # the workers' INFO lines
-    options = PipelineOptions([f"--runner={args.beam_runner}", *quiet, *shlex.split(args.beam_options or "")])
     source = input_path if input_path.startswith("tfds:") else os.path.abspath(input_path)
     work = AttributeShards(args, source, os.path.abspath(folder), attributes)
-    with beam.Pipeline(options=options) as pipeline:
-        _ = (pipeline | "Shards" >> beam.Create(shards) | "Spread" >> beam.Reshuffle()
-             | "Attribute" >> beam.ParDo(_dofn(work)))
-    entries = [{"file": os.path.basename(shard_path(folder, first)), "first_record": first, "end_record": end}
-               for first, end in shards]
+    run_pipeline(shards, work, args.beam_runner, args.beam_options, args.verbose)
+    entries = [shard_entry(first, end) for first, end in shards]
     missing = [e["file"] for e in entries if not os.path.exists(os.path.join(folder, e["file"]))]
     if missing:
         raise RuntimeError(f"the pipeline ended without {len(missing)} shard(s), e.g. {missing[0]}; run the same "
@@ -188,8 +194,8 @@ def _plain(value):
 
 class ComputeTrials:
     """The experiments pipeline's work: ``process((experiment, key))`` computes one trial (or
-    reads it, when a previous run finished it) and yields its name. Built into a ``DoFn`` by
-    ``_trial_dofn``."""
+    reads it, when a previous run finished it) and yields its name (a ``DoFn`` in
+    ``run_pipeline``)."""
 
     def __init__(self, config) -> None:
         self.config, self.trials = config, None
@@ -211,41 +217,17 @@ class ComputeTrials:
         yield f"{experiment}/{key}"
 
 
-def _trial_dofn(work: ComputeTrials):
-    beam = require("apache_beam", "beam", "experiments on Apache Beam")
-
-    class ComputeTrialsDoFn(beam.DoFn):
-        def __init__(self, work):
-            super().__init__()
-            self.work = work
-
-        def setup(self):
-            self.work.setup()
-
-        def process(self, element):
-            yield from self.work.process(tuple(element))
-
-    return ComputeTrialsDoFn(work)
-
-
 def run_trials_on_beam(config, experiments: tuple[str, ...], runner: str, beam_options: str | None) -> int:
     """Compute the trials of ``experiments`` not done yet as a Beam pipeline; returns how many
     it ran. The report is the local runner's job, afterwards."""
-    beam = require("apache_beam", "beam", "experiments on Apache Beam")
-    from apache_beam.options.pipeline_options import PipelineOptions
-
+    require("apache_beam", "beam", "experiments on Apache Beam")  # before any work
     from keras_simplex.experiments import TRIALS
     from keras_simplex.experiments.common import load_data, log, result_path
 
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     data = load_data(config)
     pending = [(name, key) for name in experiments for key in TRIALS[name](config, data)
                if not os.path.exists(result_path(config, name, key))]
     log(f"{len(pending)} trials to run on {runner}")
     if pending:
-        options = PipelineOptions([f"--runner={runner}", "--default_sdk_harness_log_level=WARNING",
-                                   *shlex.split(beam_options or "")])
-        with beam.Pipeline(options=options) as pipeline:
-            _ = (pipeline | "Trials" >> beam.Create(pending) | "Spread" >> beam.Reshuffle()
-                 | "Compute" >> beam.ParDo(_trial_dofn(ComputeTrials(config))))
+        run_pipeline(pending, ComputeTrials(config), runner, beam_options)
     return len(pending)
