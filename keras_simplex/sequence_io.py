@@ -171,11 +171,18 @@ def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = Fal
     any work, not after hours of it (``check=False``: already checked). ``records``: only the
     sequences ``[first, end)``, named by their index in the file.
     """
-    if check:
-        with _open_array(path, key) as source:
+    _checked_count(path, key, batch_size, channels_first, check_simplex, check)
+    return _array_batches(path, key, batch_size, channels_first, records)
+
+
+def _checked_count(path: str, key: str, batch_size: int, channels_first: bool, check_simplex: bool,
+                   check: bool) -> int:
+    """The number of sequences of the array, every one checked first (unless not ``check``)."""
+    with _open_array(path, key) as source:
+        if check:
             for begin, chunk in _chunks(source, batch_size, channels_first):
                 check_sequences(chunk, check_simplex=check_simplex, name=f"{path}:{key}", first_index=begin)
-    return _array_batches(path, key, batch_size, channels_first, records)
+        return int(source.shape[0])
 
 
 def _array_batches(path: str, key: str, batch_size: int, channels_first: bool, records: Records) -> Iterator[Batch]:
@@ -265,9 +272,8 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
             raise ValueError("BED input needs --genome (an indexed FASTA)")
         return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded, records)
     if lower.endswith((".h5", ".hdf5", ".npz")):
-        with _open_array(path, key) as source:
-            count = int(source.shape[0])
-        batches = read_arrays(path, key, batch_size, channels_first, check_simplex, records, check)
+        count = _checked_count(path, key, batch_size, channels_first, check_simplex, check)  # one read of the file
+        batches = _array_batches(path, key, batch_size, channels_first, records)
         return batches, {**provenance, "input_key": key, "records": count}
     raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5 or .npz")
 
