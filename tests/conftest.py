@@ -1,6 +1,9 @@
-"""Shared fixtures: small models and random one-hot batches."""
+"""Shared fixtures: small models, random one-hot batches, the command line in this process."""
 
+import contextlib
+import io
 import os
+import signal
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -9,6 +12,24 @@ import keras_simplex  # noqa: E402, F401  (first, as users do: it picks TensorFl
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+def command_in_process(*args, cwd=None) -> tuple[int, str, str]:
+    """``keras-simplex ARGS`` in this process, as the entry point runs it (without the ~7 s of a
+    new process importing TensorFlow): ``(exit code, stdout, stderr)``. For tests of what the
+    command does; tests of the process itself (start-up, signals, exit) run the installed one."""
+    from keras_simplex_cli import main
+
+    out, err, handlers = io.StringIO(), io.StringIO(), {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGXFSZ)}
+    with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(map(str, args)))
+        except SystemExit as exit:  # argparse: --help, usage errors
+            code = exit.code
+        finally:
+            for number, handler in handlers.items():  # the command sets its own
+                signal.signal(number, handler)
+    return code, out.getvalue(), err.getvalue()
 
 
 def random_one_hot(n: int, length: int, size: int = 4, seed: int = 0, dtype=np.float32) -> np.ndarray:

@@ -1,24 +1,34 @@
-"""The keras-simplex command, run through its installed entry point."""
+"""The keras-simplex command: its parser and code in this process (``run``), and through its
+installed entry point where the process itself is what is tested (``run_installed``)."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import h5py
 import numpy as np
 import pytest
 
 import keras_simplex as ks
-from conftest import random_one_hot
+from conftest import command_in_process, random_one_hot
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "keras-simplex")
 DUMMY = pathlib.Path(ks.__file__).parent / "datasets" / "encode_chipseq" / "dummy_data"
 
 
 def run(*args, cwd=None, expect=0):
-    result = subprocess.run([COMMAND, *map(str, args)], capture_output=True, text=True, timeout=600, cwd=cwd)
+    """``keras-simplex ARGS`` in this process: its exit code, stdout and stderr."""
+    code, out, err = command_in_process(*args, cwd=cwd)
+    assert code == expect, (out[-2000:], err[-3000:])
+    return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+def run_installed(*args, expect=0):
+    """``keras-simplex ARGS`` as a new process, through the installed entry point."""
+    result = subprocess.run([COMMAND, *map(str, args)], capture_output=True, text=True, timeout=600)
     assert result.returncode == expect, (result.stdout[-2000:], result.stderr[-3000:])
     return result
 
@@ -104,9 +114,12 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     points = run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "o.h5",
                  "--max-points", "0", expect=1)
     assert last_error_line(points) == "keras-simplex: error: max_points must be >= 1, got 0"
-    usage = run("attribute", "--model", model, expect=2)
+    usage = run_installed("attribute", "--model", model, expect=2)
     assert "--input" in usage.stderr
-    assert "explains each command" in run("--help").stdout
+    assert "explains each command" in run_installed("--help").stdout
+    installed = run_installed("attribute", "--model", model, "--input", workspace / "x.npz", "--output",
+                              workspace / "o.h5", "--samples", "3", expect=1)
+    assert installed.stderr == "keras-simplex: error: --samples does not apply to saliency\n"  # and nothing else
 
 
 def test_reproduce_and_demo_commands(tmp_path):

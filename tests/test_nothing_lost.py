@@ -1,6 +1,7 @@
 """Nothing lost, nothing silently wrong: outputs appear complete or not at all, a previous
 result survives kills, Ctrl-C, SIGTERM and full disks, inputs are checked before any work,
-and every error is one line (the keras-simplex command, run as users run it)."""
+and every error is one line (the keras-simplex command: as a child process where signals and
+file-size limits are tested, in this process otherwise)."""
 
 import gzip
 import os
@@ -18,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from conftest import random_one_hot
+from conftest import command_in_process, random_one_hot
 from keras_simplex.atomic import atomic_output, remove_stale_temporaries
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "keras-simplex")
@@ -44,8 +45,12 @@ def finish(process, timeout=600):
     return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def run(*args, **options):
-    return finish(start(*args, **options))
+def run(*args, file_size_limit=None):
+    """``(exit code, stdout, stderr)`` of the command: in this process (``command_in_process``),
+    or as a child process when it needs a file-size limit."""
+    if file_size_limit is None:
+        return command_in_process(*args)
+    return finish(start(*args, file_size_limit=file_size_limit))
 
 
 def our_lines(stderr: str) -> list[str]:

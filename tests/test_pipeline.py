@@ -98,6 +98,32 @@ def test_a_killed_job_resumes_without_losing_or_repeating_records(files, tmp_pat
     assert len(set(read(tmp_path / "beam.h5")[0]["names"])) == 30
 
 
+def test_a_bundle_that_fails_mid_shard_is_retried_by_beam(files, tmp_path, monkeypatch):
+    """The bundle-based DirectRunner retries a failed bundle (up to 4 attempts), as Dataflow
+    does; a worker that dies in the middle of a shard leaves no partial shard, and the retry
+    writes it whole: no record lost or repeated."""
+    common = ["-q", "attribute", "--model", str(files / "model.keras"), "--input", str(files / "seqs.fa"),
+              "--method", "integrated_gradients", "--steps", "4", "--batch-size", "4"]
+    assert cli.main([*common, "--output", str(tmp_path / "local.h5")]) == 0
+    explain, calls, failures = cli._explain, [], []
+
+    def fails_once_mid_shard(job, args, x):
+        calls.append(len(x))
+        if len(calls) == 5 and not failures:  # the second batch of a shard of two or more batches
+            failures.append(len(calls))
+            raise RuntimeError("worker lost")
+        return explain(job, args, x)
+
+    monkeypatch.setattr(cli, "_explain", fails_once_mid_shard)
+    assert cli.main([*common, "--output", str(tmp_path / "beam.h5"), "--beam-runner", "BundleBasedDirectRunner",
+                     "--shard-size", "10"]) == 0
+    assert failures == [5] and sum(calls) > 30  # one batch failed; its shard was explained again
+    assert sorted(p.name for p in (tmp_path / "beam.h5.shards").iterdir()) == [
+        "manifest.json", "shard-000000000000.h5", "shard-000000000010.h5", "shard-000000000020.h5"]
+    assert_same_output(tmp_path / "local.h5", tmp_path / "beam.h5")
+    assert len(set(read(tmp_path / "beam.h5")[0]["names"])) == 30
+
+
 def test_the_merge_refuses_an_incomplete_manifest(tmp_path):
     folder = tmp_path / "out.h5.shards"
     folder.mkdir()

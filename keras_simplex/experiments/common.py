@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -107,17 +108,21 @@ def log(message: str) -> None:
 
 
 def trained_model(config: ReproductionConfig, data: Data, key: str, seed: int, make: Callable[[], keras.Model]) -> keras.Model:
-    """Train ``make()`` with the paper's protocol, or load it if a previous run saved it."""
+    """Train ``make()`` with the paper's protocol, or load it if a previous run saved it.
+    Processes that share ``output_dir`` (the workers of a pipeline) train a model once: the
+    first holds a lock on it (``models/.locks/<key>``) while the others wait, then load it."""
     path = config.path("models", f"{key}.keras")
-    if os.path.exists(path):
-        return keras.saving.load_model(path)
-    keras.utils.set_random_seed(seed)
-    model = make()
-    start = time.perf_counter()
-    train_paper_protocol(model, data.train, data.validation, epochs=config.epochs, seed=seed, verbose=0)
-    save_model(model, path)
-    log(f"trained {key} in {time.perf_counter() - start:.0f} s")
-    return model
+    with open(config.path("models", ".locks", key), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+        if os.path.exists(path):
+            return keras.saving.load_model(path)
+        keras.utils.set_random_seed(seed)
+        model = make()
+        start = time.perf_counter()
+        train_paper_protocol(model, data.train, data.validation, epochs=config.epochs, seed=seed, verbose=0)
+        save_model(model, path)
+        log(f"trained {key} in {time.perf_counter() - start:.0f} s")
+        return model
 
 
 def result_path(config: ReproductionConfig, experiment: str, key: str) -> str:
