@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 # The API reference (HTML) from the docstrings, in docs/api/ (not committed).
 DOC_MODULES := keras_simplex keras_simplex.methods keras_simplex.metrics keras_simplex.models keras_simplex.plotting \
 	keras_simplex.serving keras_simplex.modisco keras_simplex.tracks keras_simplex.deeplift keras_simplex.ism \
-	keras_simplex.baselines keras_simplex.datasets keras_simplex.experiments keras_simplex_cli
+	keras_simplex.baselines keras_simplex.precision keras_simplex.datasets keras_simplex.experiments keras_simplex_cli
 docs: $(VENV)/.installed
 	PDOC_ALLOW_EXEC=1 $(PY) -m pdoc $(DOC_MODULES) -o docs/api
 

@@ -5,7 +5,7 @@ the command line, the demo and the experiments, which own their process, make th
 (``keras_simplex_cli.prepare_process``, ``plotting.use_file_backend``).
 """
 
-from keras_simplex import methods, metrics, models, regularizers, seeding, serving
+from keras_simplex import methods, metrics, models, precision, regularizers, seeding, serving
 from keras_simplex._fast.rewrite import set_fast_paths
 from keras_simplex.attribution import (
     expected_gradients,

@@ -171,7 +171,8 @@ def _attribution_job(args):
         raise ValueError("--delta goes with --format maps")
     method = _reference_options(args, reduce) if args.method in REFERENCE_METHODS else _method(args)
     models = [_load_model(path) for path in args.model]
-    settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None)
+    settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None,
+                    precision=args.precision)
     explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
                  else ks.EnsembleExplainer(models, target, **settings))
     engine = (explainer if len(models) == 1 else explainer.explainers[0]).engine
@@ -241,6 +242,8 @@ def _reference_options(args, reduce) -> dict:
         return {"name": "ism", "seed": None}
     if reduce is None:
         raise ValueError("deep_lift_shap explains one output: use --target, not --targets")
+    if args.precision != "float32":
+        raise ValueError("--precision applies to gradient methods and ism; deep_lift_shap runs the model as it is")
     references = args.baseline or "dinucleotide_shuffle"
     from keras_simplex.baselines import BASELINE_NAMES
 
@@ -277,6 +280,7 @@ def _provenance(args, job, inputs: dict) -> dict:
                   "method_options": json.dumps(options),
                   "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
                   "per_target": engine.per_target is not None, "logits": bool(args.logits),
+                  "precision": args.precision,
                   "models": json.dumps([os.path.abspath(path) for path in args.model]),
                   "average_strands": bool(args.average_strands), "map": args.map, "format": args.format}
     if args.input == "-":

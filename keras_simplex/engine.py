@@ -30,6 +30,7 @@ from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
 from keras_simplex.logits import logit_wrappers
 from keras_simplex.methods import GradientMethod
+from keras_simplex.precision import check_precision, reduced_precision_copy
 from keras_simplex.results import MAPS, OUTPUTS, Attribution
 from keras_simplex.seeding import sequence_keys
 from keras_simplex.targets import Target, check_target, per_target_indices
@@ -68,6 +69,10 @@ class AttributionEngine:
       fast: use the verified speed rewrites (None: ``keras_simplex.set_fast_paths`` /
         ``KERAS_SIMPLEX_FAST_PATHS``, on by default).
       fold_batch_norm, block_convolutions: which rewrites to try when ``fast``.
+      precision: ``"float32"`` or ``"bfloat16"``: the forward and backward passes of gradient
+        methods and ISM run in a copy of the model under Keras' ``mixed_bfloat16`` policy
+        (``keras_simplex.precision``); points, correction, reductions and angles stay float32.
+        DeepSHAP always runs the model as it is.
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class AttributionEngine:
         fast: bool | None = None,
         fold_batch_norm: bool = True,
         block_convolutions: bool = True,
+        precision: str = "float32",
     ) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
@@ -103,11 +109,14 @@ class AttributionEngine:
         self.per_target = per_target_indices(target, reduce, shape)
         self.reduce = reduce
         self.target = self.per_target if self.per_target is not None else check_target(target, shape)
-        wrappers = logit_wrappers(model) if self.logits else {}
-        plain = graph_forward(functional_graph(model), {}, wrappers) if self.logits else (
-            lambda x: model(x, training=False))
+        self.precision = check_precision(precision)
+        compute = model if self.precision == "float32" else reduced_precision_copy(model, self.precision)
+        plain, wrappers = _inference(compute, self.logits)
+        # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.
+        reference = None if compute is model else _inference(model, self.logits)[0]
         self.fast = fast_paths_enabled(fast)
-        self._forward = FastForward(model, plain, wrappers, self.fast, fold_batch_norm, block_convolutions)
+        self._forward = FastForward(compute, plain, wrappers, self.fast, fold_batch_norm, block_convolutions,
+                                    reference=reference)
         self._kernel: GradientKernel | None = None
         self._mutagenesis: MutagenesisKernel | None = None
         self._deeplift: DeepLiftKernel | None = None
@@ -322,6 +331,15 @@ class AttributionEngine:
         values = self.strategy.experimental_distribute_values_from_function(shard)
         outputs = self._replicated[function](*values)
         return {key: self.strategy.gather(value, axis=0) for key, value in outputs.items()}
+
+
+def _inference(model: keras.Model, logits: bool):
+    """``(forward, logit wrappers)``: ``model``'s inference call, differentiating the output
+    layers' pre-activation when ``logits``."""
+    wrappers = logit_wrappers(model) if logits else {}
+    if logits:
+        return graph_forward(functional_graph(model), {}, wrappers), wrappers
+    return (lambda x: model(x, training=False)), wrappers
 
 
 def finish_angles(sums: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

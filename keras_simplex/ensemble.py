@@ -47,19 +47,20 @@ class EnsembleExplainer:
 
     Args:
       models: Keras models (or ``Explainer``s, used as they are) taking the same ``(L, A)``.
-      target, reduce, logits, jit_compile, max_points, fast: as in ``Explainer``, for every
-        model given as a Keras model.
+      target, reduce, logits, jit_compile, max_points, fast, precision: as in ``Explainer``,
+        for every model given as a Keras model.
     """
 
     def __init__(self, models: Sequence[keras.Model | Explainer], target: Target = None, *, reduce: str | None = "sum",
                  logits: bool = False, jit_compile: bool | str | None = None, max_points: int | None = None,
-                 fast: bool | None = None) -> None:
+                 fast: bool | None = None, precision: str = "float32") -> None:
         models = list(models)
         if not models:
             raise ValueError("an ensemble needs at least one model")
         self.explainers = [m if isinstance(m, Explainer) else Explainer(m, target, reduce=reduce, logits=logits,
                                                                           jit_compile=jit_compile,
-                                                                          max_points=max_points, fast=fast)
+                                                                          max_points=max_points, fast=fast,
+                                                                          precision=precision)
                            for m in models]
         shapes = {(e.engine.sequence_length, e.engine.alphabet_size) for e in self.explainers}
         if len(shapes) > 1:

@@ -22,6 +22,7 @@ from keras_simplex.engine import AttributionEngine, resolve_max_points
 from keras_simplex.ism import taylor_ism
 from keras_simplex.jit_policy import resolve_jit_compile
 from keras_simplex._fast.rewrite import fast_paths_enabled
+from keras_simplex.precision import check_precision
 from keras_simplex.methods import GradientMethod, method as registered_method
 from keras_simplex.results import MAPS, Attribution
 from keras_simplex.targets import Target, normalize_target, target_key
@@ -47,6 +48,10 @@ class Explainer:
       strategy: a ``tf.distribute`` strategy to split each chunk across replicas.
       fast: use the verified speed rewrites (batch-norm folding, blocked convolutions); None
         follows ``keras_simplex.set_fast_paths`` (on by default).
+      precision: ``"float32"`` (default) or ``"bfloat16"``: gradient methods and ISM run the
+        model's forward and backward passes in bfloat16, keeping points, correction,
+        reductions and angles in float32 (``keras_simplex.precision``; faster where the CPU
+        has AMX/AVX512-BF16 or on a GPU; docs/performance.md says when it is safe).
 
     Every method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are not
     probability vectors), ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
@@ -66,9 +71,11 @@ class Explainer:
         sequence_shape: tuple[int | None, int] | None = None,
         strategy: tf.distribute.Strategy | None = None,
         fast: bool | None = None,
+        precision: str = "float32",
     ) -> None:
         self.engine = AttributionEngine(model, target, reduce=reduce, logits=logits, jit_compile=jit_compile,
-                                        max_points=max_points, sequence_shape=sequence_shape, strategy=strategy, fast=fast)
+                                        max_points=max_points, sequence_shape=sequence_shape, strategy=strategy, fast=fast,
+                                        precision=precision)
 
     model = property(lambda self: self.engine.model, doc="The explained Keras model.")
     target = property(lambda self: self.engine.target, doc="The explained target.")
@@ -78,6 +85,7 @@ class Explainer:
     jit_compile = property(lambda self: self.engine.jit_compile, doc="Whether XLA is used.")
     max_points = property(lambda self: self.engine.max_points, doc="Model evaluations per compiled call.")
     fast = property(lambda self: self.engine.fast, doc="Whether the speed rewrites may be used.")
+    precision = property(lambda self: self.engine.precision, doc="The model's compute precision.")
 
     def explain(self, x: Any, method: GradientMethod | str, *, outputs: tuple[str, ...] = MAPS,
                 check_simplex: bool = True, average_strands: bool = False, verbose: int = 0,
@@ -186,18 +194,21 @@ _EXPLAINERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDic
 
 
 def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET,
-                  jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET) -> Explainer:
+                  jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET,
+                  precision: Any = UNSET) -> Explainer:
     """The explainer for ``model``: ``model`` itself if it is one (a setting given that
     differs from its own is an error), else a cached one per model and settings."""
     given = {name: value for name, value in dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile,
-                                                   max_points=max_points, fast=fast).items() if value is not UNSET}
+                                                   max_points=max_points, fast=fast, precision=precision).items()
+             if value is not UNSET}
     if isinstance(model, Explainer):
         _check_settings(model, given)
         return model
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model or a keras_simplex.Explainer, got {type(model).__name__}")
     key = (target_key(given.get("target")), given.get("reduce", "sum"), bool(given.get("logits", False)), resolve_jit_compile(given.get("jit_compile")),
-           resolve_max_points(given.get("max_points")), fast_paths_enabled(given.get("fast")))  # the switch as it is now
+           resolve_max_points(given.get("max_points")), fast_paths_enabled(given.get("fast")),  # the switch as it is now
+           check_precision(given.get("precision")))
     explainers = _EXPLAINERS.setdefault(model, {})
     if key not in explainers:
         explainers[key] = Explainer(model, **given)
@@ -213,6 +224,7 @@ def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),
         "max_points": (explainer.max_points, resolve_max_points),
         "fast": (explainer.fast, fast_paths_enabled),
+        "precision": (explainer.precision, check_precision),
     }
     for name, value in given.items():
         expected, resolve = own[name]

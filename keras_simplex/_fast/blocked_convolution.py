@@ -20,18 +20,20 @@ import tensorflow as tf
 VECTOR_LANES = 16  # float32 values in a 512-bit vector register
 
 
-def block_size(layer: Any) -> int | None:
+def block_size(layer: Any, low_precision: bool = False) -> int | None:
     """Positions per block for the input gradient of ``layer``, or None when the layer is not
     a plain stride-1 ``Conv1D`` (exactly that class, "same"/"valid" padding, channels-last, no
-    dilation, groups, LoRA or quantization; float32) with fewer input channels than
-    ``VECTOR_LANES``."""
+    dilation, groups, LoRA or quantization; float32, or bfloat16 compute over float32 variables
+    with ``low_precision``) with fewer input channels than ``VECTOR_LANES``."""
     if type(layer) is not keras.layers.Conv1D or layer.padding not in ("same", "valid"):
         return None
     if tuple(layer.strides) != (1,) or tuple(layer.dilation_rate) != (1,) or layer.groups != 1:
         return None
     if layer.data_format != "channels_last" or getattr(layer, "lora_enabled", False):
         return None
-    if getattr(layer, "quantization_mode", None) or {layer.compute_dtype, layer.variable_dtype} != {"float32"}:
+    dtypes = (layer.compute_dtype, layer.variable_dtype)
+    if getattr(layer, "quantization_mode", None) or dtypes not in {("float32", "float32")} | (
+            {("bfloat16", "float32")} if low_precision else set()):
         return None
     channels = layer.kernel.shape[1]
     return -(-VECTOR_LANES // channels) if channels < VECTOR_LANES else None
@@ -90,9 +92,9 @@ def blocked_call(layer: keras.layers.Conv1D, block: int) -> Callable:
 
     def call(inputs, **_):
         inputs = tf.cast(inputs, layer.compute_dtype)  # as the layer's own call does
-        outputs = blocked_conv1d(inputs, layer.kernel, layer.padding, block)
+        outputs = blocked_conv1d(inputs, tf.cast(layer.kernel, inputs.dtype), layer.padding, block)
         if layer.use_bias:
-            outputs = tf.nn.bias_add(outputs, layer.bias)
+            outputs = tf.nn.bias_add(outputs, tf.cast(layer.bias, inputs.dtype))
         return layer.activation(outputs)
 
     return call

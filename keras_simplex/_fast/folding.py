@@ -12,7 +12,11 @@ never go stale when the model trains further.
 Only what is certainly equivalent is folded: a ``Conv1D/2D/3D`` or ``Dense`` layer (exactly
 those classes) with a linear activation, channels-last, float compute dtype equal to its
 variable dtype (float32 or float64), no LoRA or quantization, whose output feeds nothing but one
-``BatchNormalization`` over the last axis, each layer used once in the model's graph.
+``BatchNormalization`` over the last axis, each layer used once in the model's graph. With
+``low_precision`` (a copy of the model computing in bfloat16, ``keras_simplex.precision``), a
+bfloat16 compute dtype over float32 variables folds too: the weights are folded in float32 and
+then rounded, which changes the rounding, so the rewrite is verified against the float32
+model instead (``keras_simplex._fast.rewrite``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from keras_simplex._fast.blocked_convolution import blocked_conv1d
 LINEAR_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 
 
-def foldable_pairs(graph: keras.Model) -> list[tuple[keras.layers.Layer, keras.layers.BatchNormalization]]:
+def foldable_pairs(graph: keras.Model, low_precision: bool = False
+                   ) -> list[tuple[keras.layers.Layer, keras.layers.BatchNormalization]]:
     """``(linear layer, BatchNormalization)`` pairs of a functional graph that can be folded."""
     nodes = [node for depth in graph._nodes_by_depth.values() for node in depth if node.operation]
     uses: dict[int, int] = {}  # operation -> nodes calling it in this graph
@@ -49,12 +54,12 @@ def foldable_pairs(graph: keras.Model) -> list[tuple[keras.layers.Layer, keras.l
         if source is None or consumers.get(id(tensor)) != 1:
             continue
         linear = source.operation
-        if uses[id(norm)] == 1 and uses[id(linear)] == 1 and _can_fold(linear, norm, len(tensor.shape)):
+        if uses[id(norm)] == 1 and uses[id(linear)] == 1 and _can_fold(linear, norm, len(tensor.shape), low_precision):
             pairs.append((linear, norm))
     return pairs
 
 
-def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int) -> bool:
+def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int, low_precision: bool) -> bool:
     if type(linear) not in LINEAR_LAYERS or norm.axis not in (-1, rank - 1):
         return False
     if getattr(linear, "data_format", "channels_last") != "channels_last":
@@ -64,6 +69,8 @@ def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int) -> 
     if getattr(linear, "lora_enabled", False) or getattr(linear, "quantization_mode", None):
         return False
     dtypes = {linear.compute_dtype, linear.variable_dtype, norm.compute_dtype, norm.variable_dtype}
+    if low_precision and dtypes == {"float32", "bfloat16"}:
+        return linear.variable_dtype == norm.variable_dtype == "float32"
     return dtypes in ({"float32"}, {"float64"})  # low precision would not reproduce the model's rounding
 
 
@@ -82,7 +89,8 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int |
             shift = shift + norm.beta
         if linear.use_bias:
             shift = shift + linear.bias * scale
-        kernel = linear.kernel * scale
+        kernel = tf.cast(linear.kernel * scale, inputs.dtype)  # folded in float32, then the compute dtype
+        shift = tf.cast(shift, inputs.dtype)
         if block:
             outputs = blocked_conv1d(inputs, kernel, linear.padding, block)
         elif convolution and linear.padding == "causal":  # as Conv1D.call: pad left, then "valid"

@@ -1,0 +1,120 @@
+"""precision="bfloat16": the model's passes in bfloat16, everything else in float32."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_simplex as ks
+from conftest import random_one_hot, small_cnn
+from zoo import subclassed
+
+BF16_EPS = 2.0**-8  # bfloat16 keeps 8 bits of mantissa
+
+
+def cosines(a, b):
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def linear_model(length=30, seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((length, 4))
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+
+
+def test_a_linear_models_saliency_is_its_weights_rounded_to_bfloat16():
+    model = linear_model()
+    weights = model.layers[-1].kernel.numpy().reshape(30, 4)
+    x = random_one_hot(5, 30, seed=1)
+    explainer = ks.Explainer(model, precision="bfloat16")
+    result = explainer.saliency(x)
+    assert result.raw.dtype == np.float32 and result.angles.dtype == np.float32
+    # The gradient of x @ W is W, read in bfloat16: within one rounding of W.
+    np.testing.assert_allclose(result.raw, np.broadcast_to(weights, x.shape), rtol=BF16_EPS, atol=0)
+    assert np.abs(result.raw - weights).max() > 0  # really rounded: not the float32 gradient
+    np.testing.assert_allclose(result.corrected, result.raw - result.raw.mean(-1, keepdims=True), atol=1e-7)
+    assert explainer.precision == "bfloat16" and ks.Explainer(model).precision == "float32"
+
+
+def test_maps_are_close_to_float32_and_the_model_is_untouched():
+    model = small_cnn(length=40, smooth=True, seed=3)
+    before = [w.copy() for w in model.get_weights()]
+    x = random_one_hot(32, 40, seed=2)
+    full = ks.Explainer(model).integrated_gradients(x, steps=8)
+    half = ks.Explainer(model, precision="bfloat16").integrated_gradients(x, steps=8)
+    assert np.median(cosines(full.corrected, half.corrected)) > 0.99
+    assert np.abs(half.corrected - full.corrected).max() < 0.1 * np.abs(full.corrected).max()
+    assert not np.array_equal(half.corrected, full.corrected)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
+def test_the_copy_computes_in_bfloat16_with_float32_weights():
+    model = ks.models.cnn_deep(input_length=60)
+    copy = ks.precision.reduced_precision_copy(model, "bfloat16")
+    layers = [layer for layer in copy.layers if not isinstance(layer, keras.layers.InputLayer)]
+    assert {layer.compute_dtype for layer in layers} == {"bfloat16"}
+    assert {str(w.dtype) for w in copy.weights} == {"float32"}
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), copy.get_weights()))
+
+
+def test_the_rewrites_run_in_bfloat16_and_keep_its_accuracy():
+    keras.utils.set_random_seed(4)
+    model = ks.models.cnn_deep(input_length=60, output_activation=None)
+    x = random_one_hot(16, 60, seed=5)
+    full = ks.Explainer(model).saliency(x).corrected
+    fast = ks.Explainer(model, precision="bfloat16")
+    rewritten = fast.saliency(x).corrected
+    plain = ks.Explainer(model, precision="bfloat16", fast=False).saliency(x).corrected
+    assert fast.engine.rewritten
+    error = [np.sqrt(np.mean((maps - full) ** 2)) for maps in (rewritten, plain)]
+    assert error[0] <= 3 * error[1]  # about as close to float32 as the copy without rewrites
+
+
+def test_ism_xla_and_the_functional_api_in_bfloat16():
+    model = small_cnn(length=40, seed=6)
+    x = random_one_hot(6, 40, seed=7)
+    full = ks.Explainer(model).ism(x)
+    half = ks.Explainer(model, precision="bfloat16").ism(x)
+    assert np.median(cosines(full, half)) > 0.98 and half.dtype == np.float32
+    xla = ks.Explainer(model, precision="bfloat16", jit_compile=True).saliency(x).corrected
+    graph = ks.saliency(model, x, precision="bfloat16")
+    np.testing.assert_allclose(xla, graph, atol=0.05 * np.abs(graph).max())
+    explainer = ks.Explainer(model)
+    with pytest.raises(ValueError, match="precision"):
+        ks.saliency(explainer, x, precision="bfloat16")  # a setting that differs from the explainer's
+
+
+def test_deep_lift_shap_runs_the_model_as_it_is():
+    model = small_cnn(length=40, seed=8, activation=None)
+    x = random_one_hot(4, 40, seed=9)
+    full = ks.Explainer(model).deep_lift_shap(x, num_references=3)
+    half = ks.Explainer(model, precision="bfloat16").deep_lift_shap(x, num_references=3)
+    np.testing.assert_array_equal(full.corrected, half.corrected)
+
+
+def test_bad_precisions_are_clear_errors():
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'float16'"):
+        ks.Explainer(small_cnn(), precision="float16")
+    with pytest.raises(ValueError, match="needs a functional or Sequential model"):
+        ks.Explainer(subclassed(), sequence_shape=(40, 4), precision="bfloat16")
+
+
+def test_the_command_line_attributes_in_bfloat16(tmp_path):
+    import h5py
+
+    from conftest import command_in_process
+
+    model = small_cnn(length=40, seed=10)
+    model.save(tmp_path / "model.keras")
+    x = random_one_hot(8, 40, seed=11)
+    np.savez(tmp_path / "x.npz", x=x)
+    common = ["attribute", "--model", tmp_path / "model.keras", "--input", tmp_path / "x.npz"]
+    code, _, err = command_in_process(*common, "--output", tmp_path / "o.h5", "--precision", "bfloat16")
+    assert code == 0, err
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert f.attrs["precision"] == "bfloat16"
+        np.testing.assert_array_equal(f["corrected"][()], ks.saliency(model, x, precision="bfloat16"))
+    code, _, err = command_in_process(*common, "--output", tmp_path / "d.h5", "--precision", "bfloat16",
+                                      "--method", "deep_lift_shap")
+    assert code == 1 and "--precision applies to gradient methods and ism" in err
