@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_simplex_cli  # noqa: E402
@@ -35,6 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_simplex as ks  # noqa: E402
+from timing import matmul_rate, round_robin, summarize_rates  # noqa: E402
 
 STEPS = 20
 
@@ -65,17 +64,6 @@ def forward_flops(model: keras.Model) -> float:
         elif isinstance(layer, keras.layers.Dense):
             flops += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
     return flops
-
-
-def matmul_rate() -> float:
-    """Sustained float32 matmul rate of this CPU in FLOP/s (TensorFlow, all cores)."""
-    a = tf.random.normal((2048, 2048))
-    f = tf.function(lambda m: tf.linalg.matmul(m, m))
-    f(a).numpy()
-    start, count = time.perf_counter(), 20
-    for _ in range(count):
-        f(a).numpy()
-    return 2 * 2048**3 * count / (time.perf_counter() - start)
 
 
 def plain_methods(model: keras.Model, target, points: int, length: int) -> dict:
@@ -112,23 +100,6 @@ def our_methods(explainer) -> dict:
                 x, steps=STEPS, rule="riemann_midpoint", outputs=("corrected",)).corrected}
 
 
-def measure(functions: dict, x: np.ndarray, repeats: int, min_seconds: float) -> dict:
-    """Sequences per second of each function (median of round-robin samples) and its maps."""
-    maps, calls, samples = {}, {}, {name: [] for name in functions}
-    for name, function in functions.items():
-        maps[name] = function(x)
-        start = time.perf_counter()
-        function(x)
-        calls[name] = max(1, round(min_seconds / (time.perf_counter() - start)))
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                function(x)
-            samples[name].append(calls[name] * len(x) / (time.perf_counter() - start))
-    return {name: (statistics.median(values), maps[name]) for name, values in samples.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sequences", type=int, default=64, help="for saliency")
@@ -157,20 +128,22 @@ def main() -> None:
         implementations = {"keras_simplex": our_methods(ks.Explainer(model, target, max_points=points)),
                            "plain tf.function": plain_methods(model, plain_target, points, length)}
         for method, count in (("saliency", args.sequences), ("integrated_gradients", args.ig_sequences)):
-            results = measure({k: v[method] for k, v in implementations.items()}, x[:count], args.repeats,
-                              args.min_seconds)
-            reference = results["plain tf.function"][1]
-            for implementation, (rate, maps) in results.items():
+            inputs = x[:count]
+            speed, maps_of = round_robin({name: (lambda f=methods[method]: f(inputs))
+                                          for name, methods in implementations.items()}, count, args.repeats,
+                                         args.min_seconds)
+            reference = maps_of["plain tf.function"]
+            for implementation, rate in speed.items():
+                maps = maps_of[implementation]
                 scale = np.abs(reference).max(axis=(1, 2)) + 1e-12
                 agree = np.mean(np.abs(maps - reference).max(axis=(1, 2)) <= 1e-3 * scale)
                 evaluations = 1 if method == "saliency" else STEPS
-                rows.append((name, method, implementation, rate, rate / results["keras_simplex"][0],
+                rows.append((name, method, implementation, rate, rate / speed["keras_simplex"],
                              rate * evaluations * 2 * flops, agree))
         print(f"{name}: {flops / 1e6:.0f} MFLOP per forward, {points} points per call", flush=True)
     rates.append(matmul_rate())
-    peak = statistics.median(rates)
-    print(f"sustained float32 matmul: min {min(rates) / 1e9:.1f}, median {peak / 1e9:.1f}, max {max(rates) / 1e9:.1f} "
-          f"GFLOP/s")
+    peak, line = summarize_rates(rates)
+    print(line)
     print(f"{'model':22s} {'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'limit':>7s} "
           f"{'agree':>6s}")
     for name, method, implementation, rate, ratio, work, agree in rows:

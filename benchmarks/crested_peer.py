@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras_simplex_cli  # noqa: E402
@@ -37,6 +35,7 @@ keras_simplex_cli.prepare_process()
 import numpy as np  # noqa: E402
 
 import keras_simplex as ks  # noqa: E402
+from timing import round_robin  # noqa: E402
 
 STEPS, BASELINES, LENGTH = 25, 25, 200
 
@@ -71,24 +70,6 @@ def our_methods(explainer, baselines: np.ndarray) -> dict:
     }
 
 
-def rates(functions: dict, count: int, repeats: int, min_seconds: float) -> dict:
-    """Sequences per second of each ``functions[name]()`` (explaining ``count`` sequences),
-    median of ``repeats`` samples taken round-robin."""
-    calls, samples = {}, {name: [] for name in functions}
-    for name, function in functions.items():
-        function()  # warm-up
-        start = time.perf_counter()
-        function()
-        calls[name] = max(1, round(min_seconds / (time.perf_counter() - start)))
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                function()
-            samples[name].append(calls[name] * count / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sequences", type=int, default=1000, help="for saliency and integrated gradients")
@@ -120,8 +101,8 @@ def main() -> None:
         agree_maps = [ours[method](inputs), theirs[method](inputs)]
         scale = np.abs(agree_maps[1]).max(axis=(1, 2)) + 1e-12
         agree = np.mean(np.abs(agree_maps[0] - agree_maps[1]).max(axis=(1, 2)) <= 1e-3 * scale)
-        speed = rates({"ours": lambda: ours[method](inputs), "theirs": lambda: theirs[method](inputs)}, len(inputs),
-                      args.repeats, args.min_seconds)
+        speed, _ = round_robin({"ours": lambda: ours[method](inputs), "theirs": lambda: theirs[method](inputs)},
+                               len(inputs), args.repeats, args.min_seconds)
         ours_rate, theirs_rate = speed["ours"], speed["theirs"]
         print(f"{method:22s} {ours_rate:14.1f} {theirs_rate:9.1f} {ours_rate / theirs_rate:6.2f}x {100 * agree:5.0f}%",
               flush=True)

@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -45,6 +43,7 @@ import keras_simplex_cli  # noqa: E402, I001
 
 keras_simplex_cli.prepare_process()
 import keras_simplex as ks  # noqa: E402, I001
+from timing import matmul_rate, round_robin, summarize_rates  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -337,41 +336,13 @@ def naive_methods(logit_model):
 
 
 def measure(implementations: dict, method: str, baselines: np.ndarray, repeats: int, min_seconds: float) -> dict:
-    """Sequences per second of every implementation of ``method`` (median of ``repeats``) and
-    its maps. Each is warmed up on its full input (tracing, kernel set-up); a timed sample runs
-    back-to-back calls for at least ``min_seconds`` (steady throughput, as when attributing many
-    sequences; a lone 0.1 s call pays for caches and threads left cold by the previous
-    implementation). Samples go round-robin, so a slow phase of the machine touches all
-    implementations alike."""
-    rates, maps, calls = {name: [] for name in implementations}, {}, {}
-    for name, (methods, x) in implementations.items():
-        maps[name] = methods[method](x, baselines[: len(x)])  # warm-up: tracing, kernel set-up
-        seconds = timed(methods[method], x, baselines[: len(x)])[1]  # a warm call sets the count
-        calls[name] = max(1, round(min_seconds / seconds))
-    for _ in range(repeats):
-        for name, (methods, x) in implementations.items():
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                methods[method](x, baselines[: len(x)])
-            rates[name].append(calls[name] * len(x) / (time.perf_counter() - start))
-    return {name: (statistics.median(rates[name]), maps[name]) for name in implementations}
-
-
-def timed(function, *args) -> tuple:
-    """``(function(*args), seconds it took)``."""
-    start = time.perf_counter()
-    return function(*args), time.perf_counter() - start
-
-
-def matmul_rate() -> float:
-    """Sustained float32 matmul rate of this CPU in FLOP/s (TensorFlow, all cores)."""
-    a = tf.random.normal((2048, 2048))
-    f = tf.function(lambda m: tf.linalg.matmul(m, m))
-    f(a).numpy()
-    start, count = time.perf_counter(), 20
-    for _ in range(count):
-        f(a).numpy()
-    return 2 * 2048**3 * count / (time.perf_counter() - start)
+    """Sequences per second of every implementation of ``method`` (``timing.round_robin``) and
+    its maps."""
+    functions = {name: (lambda m=methods[method], x=x: m(x, baselines[: len(x)]))
+                 for name, (methods, x) in implementations.items()}
+    counts = {name: len(x) for name, (_, x) in implementations.items()}
+    rates, maps = round_robin(functions, counts, repeats, min_seconds)
+    return {name: (rates[name], maps[name]) for name in implementations}
 
 
 def cpu_name() -> str:
@@ -463,9 +434,8 @@ def main():
             agreement = "-" if method == "smoothgrad" else f"{100 * agree:.0f}%"  # random noise differs
             rows.append((method, name, rate, rate / ours_rate, agreement))
     rates.append(matmul_rate())
-    peak = statistics.median(rates)
-    print(f"sustained float32 matmul: min {min(rates) / 1e9:.1f}, median {peak / 1e9:.1f}, max {max(rates) / 1e9:.1f} "
-          f"GFLOP/s ({len(rates)} readings, before every method and at the end)")
+    peak, line = summarize_rates(rates)
+    print(line)
     print(f"{'method':22s} {'implementation':18s} {'seq/s':>9s} {'vs ours':>8s} {'1x bwd':>7s} {'2x bwd':>7s} "
           f"{'agree':>6s}")
     for method, name, rate, ratio, agreement in rows:
