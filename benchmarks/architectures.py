@@ -11,7 +11,8 @@ sequences per second (median of ``--repeats`` samples taken round-robin, each at
 ``--min-seconds`` of back-to-back calls): keras_simplex with default settings (and
 ``max_points`` lowered for the large model, as its memory needs) against a plain batched
 ``tf.function`` that builds the points, differentiates, corrects and reduces in the graph,
-given the same number of points per call. Random weights with non-trivial batch-norm
+given the same number of points per call; and captum on a PyTorch twin of Basset (weights
+copied, outputs asserted equal; ``benchmarks/twins.py``). Random weights with non-trivial batch-norm
 statistics (Basset). Also the fraction of the limit: forward FLOPs (convolutions and dense
 layers) with the backward pass counted as one forward (an input gradient), against the median
 of sustained float32 matmul rates read before each model and at the end.
@@ -33,7 +34,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_simplex as ks  # noqa: E402
+import torch  # noqa: E402
+from peers import captum_methods  # noqa: E402
 from timing import matmul_rate, round_robin, summarize_rates  # noqa: E402
+from twins import TorchTwin  # noqa: E402
 
 STEPS = 20
 
@@ -119,6 +123,11 @@ def main() -> None:
         "Basset (L=600)": (basset, 0, lambda outputs: outputs[:, 0], 1024),
         "BPNet-style (L=2114)": (bpnet_like(), profile_target, profile_target, 64),
     }
+    twin = TorchTwin(basset, output=0)  # captum on Basset's PyTorch twin (the BPNet-style model has none)
+    probe = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (16, 600))]
+    np.testing.assert_allclose(twin(torch.tensor(probe)).detach().numpy(), basset.predict(probe, verbose=0)[:, 0],
+                               rtol=1e-3, atol=1e-3)
+    captum = {method: (lambda x, f=function: f(x, None)) for method, function in captum_methods(twin, 1000).items()}
     rates, rows = [], []
     for name, (model, target, plain_target, points) in cases.items():
         rates.append(matmul_rate())
@@ -127,6 +136,8 @@ def main() -> None:
         flops = forward_flops(model)
         implementations = {"keras_simplex": our_methods(ks.Explainer(model, target, max_points=points)),
                            "plain tf.function": plain_methods(model, plain_target, points, length)}
+        if model is basset:
+            implementations["captum"] = captum
         for method, count in (("saliency", args.sequences), ("integrated_gradients", args.ig_sequences)):
             inputs = x[:count]
             speed, maps_of = round_robin({name: (lambda f=methods[method]: f(inputs))

@@ -44,6 +44,7 @@ import keras_simplex_cli  # noqa: E402, I001
 keras_simplex_cli.prepare_process()
 import keras_simplex as ks  # noqa: E402, I001
 from timing import matmul_rate, round_robin, summarize_rates  # noqa: E402
+from twins import ChannelsFirst, Exp, TorchTwin  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -63,70 +64,9 @@ def forwards(method: str, backward: int) -> int:
         return EVALUATIONS[method]
     return EVALUATIONS[method] * (1 + backward) + (method == "deep_lift_shap")
 
+
 REFERENCE_LIBRARY = {"deep_lift_shap": "tangermeme", "ism": "tangermeme"}  # the others: captum
-
-
-# --- the model in both frameworks ------------------------------------------------------------
-
-
-class Exp(torch.nn.Module):
-    def forward(self, x):
-        return torch.exp(x)
-
-
-class TorchCNNDeep(torch.nn.Module):
-    """CNN-deep in inference mode, logit output ``(N,)``, weights copied from the Keras model;
-    every nonlinearity and pooling is its own module (DeepLIFT implementations hook modules)."""
-
-    def __init__(self, keras_model, first_activation: str):
-        super().__init__()
-        convs = [l for l in keras_model.layers if l.__class__.__name__ == "Conv1D"]
-        norms = [l for l in keras_model.layers if l.__class__.__name__ == "BatchNormalization"]
-        denses = [l for l in keras_model.layers if l.__class__.__name__ == "Dense"]
-        self.convs = torch.nn.ModuleList()
-        for conv in convs:
-            kernel, bias = conv.get_weights()
-            layer = torch.nn.Conv1d(kernel.shape[1], kernel.shape[2], kernel.shape[0], padding=kernel.shape[0] // 2)
-            layer.weight.data = torch.tensor(kernel.transpose(2, 1, 0))
-            layer.bias.data = torch.tensor(bias)
-            self.convs.append(layer)
-        self.norms = torch.nn.ModuleList()
-        for norm in norms:
-            gamma, beta, mean, var = norm.get_weights()
-            layer = torch.nn.BatchNorm1d(len(gamma), eps=norm.epsilon)
-            layer.weight.data, layer.bias.data = torch.tensor(gamma), torch.tensor(beta)
-            layer.running_mean.data, layer.running_var.data = torch.tensor(mean), torch.tensor(var)
-            self.norms.append(layer)
-        self.hidden = torch.nn.Linear(*denses[0].get_weights()[0].shape)
-        self.out = torch.nn.Linear(*denses[1].get_weights()[0].shape)
-        for layer, dense in ((self.hidden, denses[0]), (self.out, denses[1])):
-            kernel, bias = dense.get_weights()
-            layer.weight.data, layer.bias.data = torch.tensor(kernel.T), torch.tensor(bias)
-        self.activations = torch.nn.ModuleList(
-            [Exp() if first_activation == "exponential" else torch.nn.ReLU()] + [torch.nn.ReLU() for _ in range(4)])
-        self.pools = torch.nn.ModuleList([torch.nn.Identity()] + [torch.nn.MaxPool1d(size) for size in (4, 4, 3)])
-        self.eval()
-
-    def forward(self, x):  # x: (N, L, A) channels last, like the Keras model
-        return self.channels_first(x.permute(0, 2, 1))[:, 0]
-
-    def channels_first(self, h):  # (N, A, L) -> (N, 1), as tangermeme wants models
-        for conv, norm, activation, pool in zip(self.convs, self.norms, self.activations, self.pools):
-            h = pool(activation(norm(conv(h))))
-        h = h.permute(0, 2, 1).flatten(1)  # Keras flattens (L, C)
-        return self.out(self.activations[4](self.norms[4](self.hidden(h))))
-
-
-class ChannelsFirst(torch.nn.Module):
-    """The twin as tangermeme calls models: ``(N, A, L) -> (N, 1)``."""
-
-    def __init__(self, twin):
-        super().__init__()
-        self.twin = twin
-        self.eval()
-
-    def forward(self, x):
-        return self.twin.channels_first(x)
+# The PyTorch model for captum and tangermeme: benchmarks/twins.py (the Keras weights copied).
 
 
 # --- implementations ---------------------------------------------------------------------------
@@ -211,6 +151,7 @@ def plain_tf(logit_model):
 
 
 def captum_methods(torch_model, batch: int):
+    """captum's methods on ``torch_model`` (maps of ``x (N, L, A)``, any L)."""
     from captum.attr import DeepLift, IntegratedGradients, NoiseTunnel, Saliency
 
     torch.set_grad_enabled(True)
@@ -223,10 +164,10 @@ def captum_methods(torch_model, batch: int):
     def ig_map(x, baselines):  # (x - b) * corrected path gradient, averaged over baselines
         n, count = len(x), baselines.shape[1]
         inputs = np.repeat(x, count, axis=0)
-        flat = baselines.reshape(-1, 200, 4)
+        flat = baselines.reshape(-1, *x.shape[1:])
         path = run(lambda t: ig.attribute(t, baselines=torch.tensor(flat), n_steps=STEPS, method="riemann_middle",
                                           internal_batch_size=batch), inputs)
-        return ((inputs - flat) * path).reshape(n, count, 200, 4).mean(1)
+        return ((inputs - flat) * path).reshape(n, count, *x.shape[1:]).mean(1)
 
     def hypothetical(multipliers, inputs, baselines):  # captum's custom_attribution_func
         (m,), (r,) = multipliers, baselines
@@ -237,17 +178,16 @@ def captum_methods(torch_model, batch: int):
 
     def deep_lift_shap(x, references):  # DeepLIFT on every (sequence, reference) pair, averaged
         count = references.shape[1]
-        inputs, flat = np.repeat(x, count, axis=0), references.reshape(-1, 200, 4)
+        inputs, flat = np.repeat(x, count, axis=0), references.reshape(-1, *x.shape[1:])
         maps = np.concatenate([deep_lift.attribute(
             torch.tensor(inputs[i : i + batch]), baselines=torch.tensor(flat[i : i + batch]),
             custom_attribution_func=hypothetical).detach().numpy() for i in range(0, len(inputs), batch)])
-        return maps.reshape(len(x), count, 200, 4).mean(1)
+        return maps.reshape(len(x), count, *x.shape[1:]).mean(1)
 
-    uniform = np.full((1, 1, 200, 4), 0.25, np.float32)
     return {
         "deep_lift_shap": deep_lift_shap,
         "saliency": lambda x, b: run(lambda t: saliency.attribute(t, abs=False), x),
-        "integrated_gradients": lambda x, b: ig_map(x, np.broadcast_to(uniform, (len(x), 1, 200, 4))),
+        "integrated_gradients": lambda x, b: ig_map(x, np.full((len(x), 1, *x.shape[1:]), 0.25, np.float32)),
         "smoothgrad": lambda x, b: run(lambda t: tunnel.attribute(
             t, nt_type="smoothgrad", nt_samples=SAMPLES, stdevs=SIGMA, nt_samples_batch_size=max(1, batch // len(x))), x),
         "expected_gradients": lambda x, b: ig_map(x, b),
@@ -390,7 +330,7 @@ def main():
             gamma, beta, mean, var = layer.get_weights()
             layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
                                rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-    torch_model = TorchCNNDeep(keras_model, args.first_activation)
+    torch_model = TorchTwin(keras_model)
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, LENGTH))]
     starts = {"deep_lift_shap": ks.dinucleotide_shuffle(x[: args.shap_sequences], REFERENCES, seed=2).astype(np.float32)}
     starts["expected_gradients"] = ks.dinucleotide_shuffle(x, BASELINES, seed=1).astype(np.float32)
