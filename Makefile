@@ -35,3 +35,6 @@ bench: $(VENV)/.installed
 bench-peers: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/crested_peer.py
+	$(PY) benchmarks/architectures.py
+	$(PY) benchmarks/precision.py
