@@ -37,7 +37,41 @@ from keras_simplex.targets import Target, check_target, per_target_indices
 from keras_simplex.validation import check_sequences
 
 DEFAULT_MAX_POINTS = 1024
+ACTIVATION_BUDGET = 4 * 2**30  # bytes of one call's forward activations when max_points is not given
 BASELINE_BLOCK = 4096  # sequences whose baselines are drawn together (host memory bound)
+
+
+def activation_bytes(model: keras.Model) -> int | None:
+    """Bytes of all layer outputs of ``model`` (nested models included) for one input
+    sequence, or None when a shape is not known (subclassed or length-agnostic models)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            inner = activation_bytes(layer)
+            if inner is None:
+                return None
+            total += inner
+            continue
+        try:
+            outputs = keras.tree.flatten(layer.output)
+        except (AttributeError, ValueError):  # a layer without a symbolic output
+            return None
+        for output in outputs:
+            shape = tuple(output.shape[1:])
+            if any(size is None for size in shape):
+                return None
+            total += int(np.prod(shape, dtype=np.int64)) * np.dtype(keras.backend.standardize_dtype(output.dtype)).itemsize
+    return total
+
+
+def default_max_points(model: keras.Model) -> int:
+    """``DEFAULT_MAX_POINTS``, or fewer where that many points' forward activations would take
+    more than ``ACTIVATION_BUDGET`` (a BPNet-sized model at L = 2,114: ~10 MB per point, so
+    about 400 points instead of 1,024 and ~25 GB at peak)."""
+    per_point = activation_bytes(model) if functional_graph(model) is not None else None
+    if not per_point:
+        return DEFAULT_MAX_POINTS
+    return int(max(1, min(DEFAULT_MAX_POINTS, ACTIVATION_BUDGET // per_point)))
 
 
 def resolve_max_points(max_points: Any) -> int:
@@ -61,7 +95,8 @@ class AttributionEngine:
         target axis ``T`` after the sequence axis); ``target="all"`` always keeps one per unit.
       logits: differentiate the output layers' pre-activation (``keras_simplex.logits``).
       jit_compile: XLA compilation; ``None``/``"auto"`` = XLA on GPU, graph mode on CPU.
-      max_points: the most points (model evaluations) in one compiled call (None: 1,024).
+      max_points: the most points (model evaluations) in one compiled call (None: 1,024, or
+        fewer for models whose activations for that many would exceed 4 GiB).
       sequence_shape: ``(L, A)`` for models whose input shape is not recorded (subclassed
         models); ``L`` may be None for length-agnostic models.
       strategy: a ``tf.distribute`` strategy: each chunk is split evenly across its
@@ -94,7 +129,8 @@ class AttributionEngine:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
         self.model = model
-        self.max_points = resolve_max_points(max_points)
+        self.default_max_points = default_max_points(model)
+        self.max_points = self.default_max_points if max_points is None else resolve_max_points(max_points)
         self.logits = bool(logits)
         self.jit_compile = resolve_jit_compile(jit_compile)
         if not has_gpu():

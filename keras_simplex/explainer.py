@@ -42,7 +42,8 @@ class Explainer:
       logits: differentiate the output layer's pre-activation (e.g. the logit instead of the
         sigmoid); a clear error when the model's output has no activation to remove.
       jit_compile: XLA; None = XLA on GPU, graph mode on CPU (measured faster there).
-      max_points: most model evaluations per compiled call (memory knob; default 1,024).
+      max_points: most model evaluations per compiled call (memory knob; default 1,024, fewer
+        for models whose activations for 1,024 points would exceed 4 GiB).
       sequence_shape: ``(L, A)`` for models that record no input shape (subclassed models);
         ``L`` None for length-agnostic models.
       strategy: a ``tf.distribute`` strategy to split each chunk across replicas.
@@ -207,7 +208,8 @@ def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, lo
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model or a keras_simplex.Explainer, got {type(model).__name__}")
     key = (target_key(given.get("target")), given.get("reduce", "sum"), bool(given.get("logits", False)), resolve_jit_compile(given.get("jit_compile")),
-           resolve_max_points(given.get("max_points")), fast_paths_enabled(given.get("fast")),  # the switch as it is now
+           None if given.get("max_points") is None else resolve_max_points(given["max_points"]),  # None: the model's
+           fast_paths_enabled(given.get("fast")),  # the switch as it is now
            check_precision(given.get("precision")))
     explainers = _EXPLAINERS.setdefault(model, {})
     if key not in explainers:
@@ -222,7 +224,8 @@ def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
         "reduce": (explainer.reduce, lambda v: v),
         "logits": (explainer.logits, bool),
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),
-        "max_points": (explainer.max_points, resolve_max_points),
+        "max_points": (explainer.max_points,
+                       lambda v: explainer.engine.default_max_points if v is None else resolve_max_points(v)),
         "fast": (explainer.fast, fast_paths_enabled),
         "precision": (explainer.precision, check_precision),
     }

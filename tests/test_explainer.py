@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from conftest import random_one_hot
+from conftest import random_one_hot, small_cnn
 from keras_simplex._fast.rewrite import fast_paths_enabled
 from keras_simplex.explainer import explainer_for
 from zoo import randomize_batch_norm
@@ -251,3 +251,22 @@ def test_verbose_draws_a_progress_bar_and_changes_nothing(capsys):
     assert out.count("9/9") == 3 and "sequence" in out
     for name in quiet:
         np.testing.assert_array_equal(loud[name], quiet[name])
+
+
+def test_the_default_chunk_fits_the_models_activations():
+    """max_points=None: 1,024 points per call, or fewer where their forward activations would
+    exceed 4 GiB (a wide model on long sequences); an explicit value wins."""
+    from keras_simplex.engine import ACTIVATION_BUDGET, activation_bytes
+
+    inputs = keras.Input((4096, 4))
+    hidden = keras.layers.Conv1D(512, 3, padding="same", activation="relu")(inputs)  # 8 MiB per sequence
+    wide = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling1D()(hidden)))
+    per_point = activation_bytes(wide)
+    assert per_point in (4096 * 512 * 4 + 512 * 4 + 4, 4096 * 4 * 4 + 4096 * 512 * 4 + 512 * 4 + 4)  # (input), conv, pool, dense
+    assert ks.Explainer(wide).max_points == ACTIVATION_BUDGET // per_point < 1024
+    assert ks.Explainer(wide, max_points=1024).max_points == 1024
+    assert ks.Explainer(small_cnn()).max_points == 1024 and ks.Explainer(ks.models.basset(), 0).max_points == 1024
+    explainer = ks.Explainer(wide)
+    assert explainer_for(explainer, max_points=None) is explainer  # None: the model's default
+    with pytest.raises(ValueError, match="max_points"):
+        explainer_for(explainer, max_points=1024)
