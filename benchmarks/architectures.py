@@ -11,7 +11,7 @@ sequences per second (median of ``--repeats`` samples taken round-robin, each at
 ``--min-seconds`` of back-to-back calls): keras_simplex with default settings (and
 ``max_points`` lowered for the large model, as its memory needs) against a plain batched
 ``tf.function`` that builds the points, differentiates, corrects and reduces in the graph,
-given the same number of points per call; and captum on a PyTorch twin of Basset (weights
+given the same number of points per call; and captum on PyTorch twins of both models (weights
 copied, outputs asserted equal; ``benchmarks/twins.py``). Random weights with non-trivial batch-norm
 statistics (Basset). Also the fraction of the limit: forward FLOPs (convolutions and dense
 layers) with the backward pass counted as one forward (an input gradient), against the median
@@ -37,7 +37,7 @@ import keras_simplex as ks  # noqa: E402
 import torch  # noqa: E402
 from peers import captum_methods  # noqa: E402
 from timing import matmul_rate, round_robin, summarize_rates  # noqa: E402
-from twins import TorchTwin  # noqa: E402
+from twins import TorchResidualTwin, TorchTwin  # noqa: E402
 
 STEPS = 20
 
@@ -56,6 +56,11 @@ def bpnet_like(length: int = 2114, channels: int = 64, layers: int = 9) -> keras
 def profile_target(logits: tf.Tensor) -> tf.Tensor:
     """BPNet's profile attribution target: ``(N, L)`` logits -> ``(N,)``."""
     return tf.reduce_sum(tf.stop_gradient(tf.nn.softmax(logits, axis=-1)) * logits, axis=-1)
+
+
+def torch_profile_target(logits: torch.Tensor) -> torch.Tensor:
+    """``profile_target`` in PyTorch."""
+    return (torch.softmax(logits, dim=-1).detach() * logits).sum(-1)
 
 
 def forward_flops(model: keras.Model) -> float:
@@ -119,25 +124,28 @@ def main() -> None:
             gamma, beta, mean, var = layer.get_weights()
             layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
                                rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    bpnet = bpnet_like()
+    basset_twin = TorchTwin(basset, output=0)
+    twins = {basset: (basset_twin, basset_twin, lambda probe: basset.predict(probe, verbose=0)[:, 0]),
+             bpnet: (TorchResidualTwin(bpnet, torch_profile_target), TorchResidualTwin(bpnet),
+                     lambda probe: bpnet.predict(probe, verbose=0))}
     cases = {  # name: (model, target for the explainer, target for the plain function, points per call)
         "Basset (L=600)": (basset, 0, lambda outputs: outputs[:, 0], 1024),
-        "BPNet-style (L=2114)": (bpnet_like(), profile_target, profile_target, 64),
+        "BPNet-style (L=2114)": (bpnet, profile_target, profile_target, 64),
     }
-    twin = TorchTwin(basset, output=0)  # captum on Basset's PyTorch twin (the BPNet-style model has none)
-    probe = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (16, 600))]
-    np.testing.assert_allclose(twin(torch.tensor(probe)).detach().numpy(), basset.predict(probe, verbose=0)[:, 0],
-                               rtol=1e-3, atol=1e-3)
-    captum = {method: (lambda x, f=function: f(x, None)) for method, function in captum_methods(twin, 1000).items()}
     rates, rows = [], []
     for name, (model, target, plain_target, points) in cases.items():
         rates.append(matmul_rate())
         length = model.input_shape[1]
         x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.sequences, length))]
         flops = forward_flops(model)
+        twin, outputs_twin, keras_outputs = twins[model]  # captum on ``twin``; ``outputs_twin``'s outputs checked
+        np.testing.assert_allclose(outputs_twin(torch.tensor(x[:4])).detach().numpy(), keras_outputs(x[:4]),
+                                   rtol=1e-3, atol=1e-3)
         implementations = {"keras_simplex": our_methods(ks.Explainer(model, target, max_points=points)),
-                           "plain tf.function": plain_methods(model, plain_target, points, length)}
-        if model is basset:
-            implementations["captum"] = captum
+                           "plain tf.function": plain_methods(model, plain_target, points, length),
+                           "captum": {method: (lambda x, f=function: f(x, None))
+                                      for method, function in captum_methods(twin, 1000).items()}}
         for method, count in (("saliency", args.sequences), ("integrated_gradients", args.ig_sequences)):
             inputs = x[:count]
             speed, maps_of = round_robin({name: (lambda f=methods[method]: f(inputs))

@@ -5,7 +5,9 @@ tangermeme): the same function with the Keras weights copied across.
 ``BatchNormalization``, ``Activation`` (relu, exponential, linear), ``MaxPooling1D``,
 ``Dropout`` (inference: nothing), ``Flatten`` and ``Dense`` layers, as ``ks.models.cnn_deep``,
 ``cnn_shallow`` and ``basset`` build them. Every nonlinearity and pooling is its own module
-(DeepLIFT implementations hook modules).
+(DeepLIFT implementations hook modules). ``TorchResidualTwin`` covers the BPNet-style model of
+``benchmarks/architectures.py`` (a first convolution, residual dilated convolutions, a profile
+convolution).
 """
 
 from __future__ import annotations
@@ -30,18 +32,24 @@ def _activation(name: str) -> torch.nn.Module:
     return {"relu": torch.nn.ReLU(), "exponential": Exp(), "linear": torch.nn.Identity()}[name]
 
 
+def _conv(layer: keras.layers.Conv1D) -> torch.nn.Conv1d:
+    """A stride-1 "same" ``Conv1D`` of odd width as ``torch.nn.Conv1d``, weights copied."""
+    kernel, *bias = layer.get_weights()
+    if layer.padding != "same" or kernel.shape[0] % 2 == 0 or tuple(layer.strides) != (1,):
+        raise ValueError(f"{layer.name}: only stride-1 'same' convolutions of odd width are twinned")
+    dilation = layer.dilation_rate[0]
+    conv = torch.nn.Conv1d(kernel.shape[1], kernel.shape[2], kernel.shape[0], padding=dilation * (kernel.shape[0] // 2),
+                           dilation=dilation, bias=bool(bias))
+    conv.weight.data = torch.tensor(kernel.transpose(2, 1, 0))
+    if bias:
+        conv.bias.data = torch.tensor(bias[0])
+    return conv
+
+
 def _module(layer: keras.layers.Layer) -> list[torch.nn.Module]:
     """The PyTorch modules computing ``layer`` in inference, weights copied."""
     if isinstance(layer, keras.layers.Conv1D):
-        kernel, *bias = layer.get_weights()
-        if layer.padding != "same" or kernel.shape[0] % 2 == 0 or tuple(layer.strides) != (1,):
-            raise ValueError(f"{layer.name}: only stride-1 'same' convolutions of odd width are twinned")
-        conv = torch.nn.Conv1d(kernel.shape[1], kernel.shape[2], kernel.shape[0], padding=kernel.shape[0] // 2,
-                               dilation=layer.dilation_rate[0], bias=bool(bias))
-        conv.weight.data = torch.tensor(kernel.transpose(2, 1, 0))
-        if bias:
-            conv.bias.data = torch.tensor(bias[0])
-        return [conv, _activation(layer.activation.__name__)]
+        return [_conv(layer), _activation(layer.activation.__name__)]
     if isinstance(layer, keras.layers.BatchNormalization):
         gamma, beta, mean, var = layer.get_weights()
         norm = torch.nn.BatchNorm1d(len(gamma), eps=layer.epsilon)
@@ -81,6 +89,25 @@ class TorchTwin(torch.nn.Module):
 
     def channels_first(self, h):
         return self.layers(h)
+
+
+class TorchResidualTwin(torch.nn.Module):
+    """The BPNet-style model in PyTorch: ``(N, L, A) -> (N, L)`` profile logits; ``target``
+    (a function of the logits, e.g. the profile target) gives ``(N,)`` when set."""
+
+    def __init__(self, keras_model: keras.Model, target=None):
+        super().__init__()
+        convs = [_conv(layer) for layer in keras_model.layers if isinstance(layer, keras.layers.Conv1D)]
+        self.first, self.residual, self.profile = convs[0], torch.nn.ModuleList(convs[1:-1]), convs[-1]
+        self.target = target
+        self.eval()
+
+    def forward(self, x):
+        h = torch.relu(self.first(x.permute(0, 2, 1)))
+        for conv in self.residual:
+            h = h + torch.relu(conv(h))
+        logits = self.profile(h)[:, 0]
+        return logits if self.target is None else self.target(logits)
 
 
 class ChannelsFirst(torch.nn.Module):
