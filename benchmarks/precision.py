@@ -18,8 +18,6 @@ speed rewrites, logit target, corrected maps):
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import keras_simplex_cli
 
@@ -29,6 +27,7 @@ import numpy as np  # noqa: E402
 import keras_simplex as ks  # noqa: E402
 from keras_simplex.demo import train_demo_model  # noqa: E402
 from keras_simplex.metrics import cosine_similarity, interpretability_scores  # noqa: E402
+from timing import round_robin  # noqa: E402
 
 METHODS = {
     "saliency": dict(),
@@ -68,19 +67,11 @@ def main() -> None:
     for method, options in METHODS.items():
         count = len(x) // COUNTS.get(method, 1)
         inputs = x[:count]
-        results, calls, rates = {}, {}, {p: [] for p in explainers}
-        for precision, explainer in explainers.items():
-            results[precision] = explainer.explain(inputs, method, **options)  # warm-up and maps
-            start = time.perf_counter()
-            explainer.explain(inputs, method, outputs=("corrected",), **options)
-            calls[precision] = max(1, round(args.min_seconds / (time.perf_counter() - start)))
-        for _ in range(args.repeats):
-            for precision, explainer in explainers.items():
-                start = time.perf_counter()
-                for _ in range(calls[precision]):
-                    explainer.explain(inputs, method, outputs=("corrected",), **options)
-                rates[precision].append(calls[precision] * count / (time.perf_counter() - start))
-        full, half = results["float32"], results["bfloat16"]
+        full, half = (explainer.explain(inputs, method, **options) for explainer in explainers.values())
+        rates, _ = round_robin({precision: (lambda e=explainer: e.explain(inputs, method, outputs=("corrected",),
+                                                                          **options))
+                                for precision, explainer in explainers.items()}, count, args.repeats,
+                               args.min_seconds)
         cosine = per_sequence_cosine(full.corrected, half.corrected)
         error = np.abs(half.corrected - full.corrected).max(axis=(1, 2)) / np.abs(full.corrected).max(axis=(1, 2))
         angle = np.abs(half.angles - full.angles)
@@ -88,7 +79,7 @@ def main() -> None:
         for maps in (full.corrected, half.corrected):
             scores = interpretability_scores(maps, inputs, truth[:count])
             quality.append(f"{np.mean(cosine_similarity(maps, truth[:count])):.4f}/{np.nanmean(scores['auroc']):.4f}")
-        speed = [statistics.median(rates[p]) for p in explainers]
+        speed = [rates[p] for p in explainers]
         print(f"{method:22s} {speed[0]:10.1f} {speed[1]:10.1f} {speed[1] / speed[0]:5.2f}x {cosine.min():8.5f} "
               f"{np.median(cosine):8.5f} {error.max():8.4f} {np.median(error):8.4f} {np.median(angle):9.3f} "
               f"{np.percentile(angle, 99):9.3f} {quality[0]:>14s} {quality[1]:>14s}", flush=True)

@@ -49,7 +49,8 @@ def saliency(model: Any, x: Any, *, correct: bool = True, check_simplex: bool = 
 
 def gradient_x_input(model: Any, x: Any, *, correct: bool = True, check_simplex: bool = True,
                      average_strands: bool = False, target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET,
-                     jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET, precision: Any = UNSET) -> np.ndarray:
+                     jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET,
+                     precision: Any = UNSET) -> np.ndarray:
     """Gradient x input, ``x * df/dx``, ``(N, L, A)``; the correction applies to the gradient."""
     settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
                     fast=fast, precision=precision)
@@ -58,7 +59,8 @@ def gradient_x_input(model: Any, x: Any, *, correct: bool = True, check_simplex:
 
 def integrated_gradients(model: Any, x: Any, *, correct: bool = True, check_simplex: bool = True,
                          average_strands: bool = False, target: Target = UNSET, reduce: Any = UNSET,
-                         logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET, precision: Any = UNSET,
+                         logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET,
+                         precision: Any = UNSET,
                          **options: Any) -> np.ndarray:
     """Integrated gradients, ``(N, L, A)``. Options (``keras_simplex.methods.integrated_gradients``):
     ``baseline="uniform"``, ``steps=50``, ``rule="trapezoid"``, ``num_baselines=1``, ``seed=0``,
@@ -70,7 +72,8 @@ def integrated_gradients(model: Any, x: Any, *, correct: bool = True, check_simp
 
 def expected_gradients(model: Any, x: Any, *, correct: bool = True, check_simplex: bool = True,
                        average_strands: bool = False, target: Target = UNSET, reduce: Any = UNSET,
-                       logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET, precision: Any = UNSET,
+                       logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET,
+                       precision: Any = UNSET,
                        **options: Any) -> np.ndarray:
     """Expected gradients, ``(N, L, A)``. Options (``keras_simplex.methods.expected_gradients``):
     ``baseline="dinucleotide_shuffle"``, ``num_baselines=10``, ``steps=20``, ``rule``, ``seed``,
@@ -111,7 +114,8 @@ def ism(model: Any, x: Any, *, positions: Any = None, mean_centered: bool = Fals
 
 
 def taylor_ism(model: Any, x: Any, *, check_simplex: bool = True, target: Target = UNSET, reduce: Any = UNSET,
-               logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET, precision: Any = UNSET) -> np.ndarray:
+               logits: bool = UNSET, jit_compile: Any = UNSET, max_points: Any = UNSET, fast: Any = UNSET,
+               precision: Any = UNSET) -> np.ndarray:
     """First-order ISM from one gradient, ``g[l, b] - <x[l], g[l]>``, ``(N, L, A)``."""
     settings = dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile, max_points=max_points,
                     fast=fast, precision=precision)

@@ -31,9 +31,8 @@ def block_size(layer: Any, low_precision: bool = False) -> int | None:
         return None
     if layer.data_format != "channels_last" or getattr(layer, "lora_enabled", False):
         return None
-    dtypes = (layer.compute_dtype, layer.variable_dtype)
-    if getattr(layer, "quantization_mode", None) or dtypes not in {("float32", "float32")} | (
-            {("bfloat16", "float32")} if low_precision else set()):
+    allowed = ("float32", "bfloat16") if low_precision else ("float32",)  # compute dtypes over float32 variables
+    if getattr(layer, "quantization_mode", None) or layer.variable_dtype != "float32" or layer.compute_dtype not in allowed:
         return None
     channels = layer.kernel.shape[1]
     return -(-VECTOR_LANES // channels) if channels < VECTOR_LANES else None
