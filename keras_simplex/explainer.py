@@ -42,12 +42,12 @@ class Explainer:
       logits: differentiate the output layer's pre-activation (e.g. the logit instead of the
         sigmoid); a clear error when the model's output has no activation to remove.
       jit_compile: XLA; None = XLA on GPU, graph mode on CPU (measured faster there).
-      max_points: most model evaluations per compiled call (memory knob; default 1,024, fewer
-        for models whose activations for 1,024 points would exceed 4 GiB).
+      max_points: most model evaluations per compiled call (memory knob; default 2,048, fewer
+        for models whose activations for 2,048 points would exceed 4 GiB).
       sequence_shape: ``(L, A)`` for models that record no input shape (subclassed models);
         ``L`` None for length-agnostic models.
       strategy: a ``tf.distribute`` strategy to split each chunk across replicas.
-      fast: use the verified speed rewrites (batch-norm folding, blocked convolutions); None
+      fast: use the verified speed rewrites (batch-norm folding, convolutions, pooling); None
         follows ``keras_simplex.set_fast_paths`` (on by default).
       precision: ``"float32"`` (default) or ``"bfloat16"``: gradient methods and ISM run the
         model's forward and backward passes in bfloat16, keeping points, correction,

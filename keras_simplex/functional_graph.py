@@ -51,3 +51,31 @@ def graph_forward(graph: Any, replacements: dict[int, Callable], wrappers: dict[
         return outputs[0] if isinstance(outputs, (list, tuple)) and len(outputs) == 1 else outputs
 
     return forward
+
+
+class GraphLinks:
+    """Which node computes and how many nodes read each tensor of a functional graph, and how
+    many nodes call each operation (a layer used twice shares its weights: never rewritten)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.nodes = [node for depth in graph._nodes_by_depth.values() for node in depth if node.operation]
+        self.uses: dict[int, int] = {}  # operation -> nodes calling it
+        self.consumers: dict[int, int] = {id(t): 1 for t in graph.outputs}  # tensor -> nodes reading it
+        self.producer: dict[int, Any] = {}  # tensor -> node computing it
+        for node in self.nodes:
+            self.uses[id(node.operation)] = self.uses.get(id(node.operation), 0) + 1
+            for tensor in node.input_tensors:
+                self.consumers[id(tensor)] = self.consumers.get(id(tensor), 0) + 1
+            for tensor in node.outputs:
+                self.producer[id(tensor)] = node
+
+    def sole_source(self, node: Any) -> Any:
+        """The node computing ``node``'s only input when nothing else reads that input and both
+        operations are called once in the graph, else None."""
+        if len(node.input_tensors) != 1 or self.uses[id(node.operation)] != 1:
+            return None
+        tensor = node.input_tensors[0]
+        source = self.producer.get(id(tensor))
+        if source is None or self.consumers.get(id(tensor)) != 1 or self.uses[id(source.operation)] != 1:
+            return None
+        return source

@@ -30,15 +30,18 @@ class GradientKernel:
       per_target: output units that keep their own map (``targets.per_target_indices``): maps
         get a target axis ``T`` after the sequence axis, all T gradients of a point from one
         forward pass (a vectorised Jacobian). None: the target is one scalar.
+      pieces: the independent slices a call differentiates its points in (``in_pieces``).
     """
 
     def __init__(self, forward: Callable, target: Target, sequence_length: int | None, alphabet_size: int,
-                 dtype: tf.DType, jit_compile: bool, per_target: tuple[int, ...] | None = None) -> None:
+                 dtype: tf.DType, jit_compile: bool, per_target: tuple[int, ...] | None = None,
+                 pieces: int = 1) -> None:
         self.forward = forward
         self.target = target
         self.per_target = per_target
         self.sequence_length, self.alphabet_size, self.dtype = sequence_length, alphabet_size, dtype
         self.jit_compile = jit_compile
+        self.pieces = int(pieces)
         self._functions: dict[tuple, Any] = {}
         self._reductions: dict[tuple, Any] = {}
 
@@ -52,24 +55,33 @@ class GradientKernel:
 
     def _weighted_gradients(self, points, weights):
         """Gradients of the target at ``points (C, G, K, L, A)`` times ``weights (G, K)``:
-        ``(C, G, K, L, A)``, or ``(C * T, G, K, L, A)`` (sequence-major) per target."""
+        ``(C, G, K, L, A)``, or ``(C * T, G, K, L, A)`` (sequence-major) per target.
+
+        The points are differentiated in ``self.pieces`` independent slices (``in_pieces``)."""
         shape = tf.shape(points)
         flat = tf.reshape(points, tf.concat([[-1], shape[3:]], axis=0))
         point_weights = tf.reshape(tf.broadcast_to(weights, shape[:3]), [-1])
+        grads = in_pieces(lambda begin, end: self._point_gradients(flat[begin:end], point_weights[begin:end]),
+                          tf.shape(flat)[0], self.pieces, axis=0 if self.per_target is None else 1)
+        if self.per_target is None:
+            return tf.reshape(tf.cast(grads, points.dtype), shape)
+        grads = tf.reshape(tf.cast(grads, points.dtype), tf.concat([[len(self.per_target)], shape], axis=0))
+        grads = tf.transpose(grads, [1, 0, 2, 3, 4, 5])  # (C, T, G, K, L, A)
+        return tf.reshape(grads, tf.concat([[-1], shape[1:]], axis=0))
+
+    def _point_gradients(self, flat, point_weights):
+        """Gradients of ``point_weights``-weighted target values at ``flat (P, L, A)``:
+        ``(P, L, A)``, or ``(T, P, L, A)`` per target."""
         with tf.GradientTape() as tape:
             tape.watch(flat)
-            values = target_values(self.forward(flat), self.target, self.per_target, points.dtype)
+            values = target_values(self.forward(flat), self.target, self.per_target, flat.dtype)
             if self.per_target is None:
                 total = tf.reduce_sum(values * point_weights)
             else:  # (T,) totals; the Jacobian's rows are vectorised backward passes
                 total = tf.reduce_sum(values * point_weights[:, None], axis=0)
         if self.per_target is None:
-            grads = tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return tf.reshape(tf.cast(grads, points.dtype), shape)
-        grads = tape.jacobian(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)  # (T, P, L, A)
-        grads = tf.reshape(tf.cast(grads, points.dtype), tf.concat([[len(self.per_target)], shape], axis=0))
-        grads = tf.transpose(grads, [1, 0, 2, 3, 4, 5])  # (C, T, G, K, L, A)
-        return tf.reshape(grads, tf.concat([[-1], shape[1:]], axis=0))
+            return tape.gradient(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return tape.jacobian(total, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     def _reduce_gradients(self, x, starts, points, weights, form: str, outputs: tuple[str, ...]) -> dict[str, tf.Tensor]:
         """Weighted gradients at ``points (C, G, K, L, A)`` of ``x (C, L, A)`` summed per sequence.
@@ -197,3 +209,24 @@ class GradientKernel:
             return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs)
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
+
+
+def in_pieces(compute: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], count: tf.Tensor, pieces: int,
+              axis: int = 0) -> tf.Tensor:
+    """``compute(begin, end)`` of ``pieces`` independent slices of ``count >= 1`` points, joined
+    along ``axis`` (the points' axis of its result): one result row per point.
+
+    Slice ``i`` owns points ``[count * i // pieces, count * (i + 1) // pieces)``; a slice that
+    would be empty computes the last point instead (models may reject empty batches) and keeps
+    none of it. In graph mode TensorFlow's executor runs one slice's operations beside
+    another's, which keeps more of the CPU busy than one slice of all the points."""
+    if pieces == 1:
+        return compute(0, count)
+    bounds = [count * i // pieces for i in range(pieces + 1)]
+    kept = []
+    for owned_begin, owned_end in zip(bounds[:-1], bounds[1:]):
+        begin = tf.minimum(owned_begin, count - 1)
+        end = tf.maximum(owned_end, begin + 1)
+        rows = [slice(None)] * axis + [slice(owned_begin - begin, owned_end - begin)]
+        kept.append(compute(begin, end)[tuple(rows)])
+    return tf.concat(kept, axis=axis)

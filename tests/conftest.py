@@ -78,7 +78,7 @@ def pytest_collection_modifyitems(config, items):
 
 def explainer_on(model: keras.Model, **engine_options) -> "keras_simplex.Explainer":
     """An Explainer on an engine built with internal options (``fold_batch_norm``,
-    ``block_convolutions``: one speed rewrite at a time)."""
+    ``convolutions``, ``pool_first``: one speed rewrite at a time)."""
     from keras_simplex.engine import AttributionEngine
 
     explainer = object.__new__(keras_simplex.Explainer)

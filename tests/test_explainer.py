@@ -254,19 +254,60 @@ def test_verbose_draws_a_progress_bar_and_changes_nothing(capsys):
 
 
 def test_the_default_chunk_fits_the_models_activations():
-    """max_points=None: 1,024 points per call, or fewer where their forward activations would
+    """max_points=None: 2,048 points per call, or fewer where their forward activations would
     exceed 4 GiB (a wide model on long sequences); an explicit value wins."""
-    from keras_simplex.engine import ACTIVATION_BUDGET, activation_bytes
+    from keras_simplex.engine import ACTIVATION_BUDGET, DEFAULT_MAX_POINTS, activation_bytes
 
     inputs = keras.Input((4096, 4))
     hidden = keras.layers.Conv1D(512, 3, padding="same", activation="relu")(inputs)  # 8 MiB per sequence
     wide = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling1D()(hidden)))
     per_point = activation_bytes(wide)
     assert per_point in (4096 * 512 * 4 + 512 * 4 + 4, 4096 * 4 * 4 + 4096 * 512 * 4 + 512 * 4 + 4)  # (input), conv, pool, dense
+    assert DEFAULT_MAX_POINTS == 2048
     assert ks.Explainer(wide).max_points == ACTIVATION_BUDGET // per_point < 1024
     assert ks.Explainer(wide, max_points=1024).max_points == 1024
-    assert ks.Explainer(small_cnn()).max_points == 1024 and ks.Explainer(ks.models.basset(), 0).max_points == 1024
+    assert ks.Explainer(small_cnn()).max_points == 2048
+    basset = ks.models.basset()
+    assert ks.Explainer(basset, 0).max_points == ACTIVATION_BUDGET // activation_bytes(basset)
     explainer = ks.Explainer(wide)
     assert explainer_for(explainer, max_points=None) is explainer  # None: the model's default
     with pytest.raises(ValueError, match="max_points"):
         explainer_for(explainer, max_points=1024)
+
+
+def test_points_differentiated_in_pieces_are_the_points_of_one_call():
+    """On CPU a call differentiates its points in independent slices; with any number of
+    slices, including slices that would be empty (fewer points than slices), every point gets
+    its own gradient once."""
+    from keras_simplex.kernel import in_pieces
+
+    for count in range(1, 8):
+        for pieces in range(1, 5):
+            calls = []
+
+            def rows(begin, end):
+                calls.append((int(begin), int(end)))
+                return tf.range(begin, end)[None]  # (1, points): the points' axis is 1
+
+            assert in_pieces(rows, tf.constant(count), pieces, axis=1).numpy().tolist() == [list(range(count))]
+            assert all(0 <= begin < end <= count for begin, end in calls) and len(calls) == pieces
+
+    model = small_cnn(outputs=3, seed=5)
+    x = random_one_hot(5, 40, seed=6)
+
+    def explainer(pieces, **settings):
+        explainer = ks.Explainer(model, **settings)
+        explainer.engine.kernel(40).pieces = pieces
+        return explainer
+
+    assert ks.Explainer(model, 0).engine.kernel(40).pieces == 2  # the CPU default
+    methods = (("saliency", {}), ("integrated_gradients", {"steps": 3}))
+    for settings in ({"target": 1}, {"target": "all"}):
+        one = explainer(1, **settings)
+        expected = [one.explain(x, method, **options) for method, options in methods]
+        many = explainer(7, **settings, max_points=9)  # 7 slices: some empty for one sequence's saliency
+        for (method, options), reference in zip(methods, expected):
+            result = many.explain(x, method, **options)
+            for name in ("raw", "corrected", "angles"):  # equal up to the kernels' rounding
+                value = getattr(reference, name)
+                np.testing.assert_allclose(getattr(result, name), value, rtol=1e-5, atol=1e-6 * np.abs(value).max())

@@ -43,11 +43,11 @@ def test_cnn_deep_folds_every_batch_norm_and_keeps_its_maps(deep):
     assert len(foldable_pairs(deep)) == 5  # four conv blocks and the hidden dense layer
     x = random_one_hot(16, 60, seed=1)
     folded = explainer_on(deep)
-    plain = explainer_on(deep, fold_batch_norm=False, block_convolutions=False)
+    plain = explainer_on(deep, fast=False)
     for logits in (False, True):
         for method in (ks.saliency, ks.smoothgrad, lambda m, v, **k: ks.integrated_gradients(m, v, steps=5, **k)):
             a = method(explainer_on(deep, logits=logits), x)
-            b = method(explainer_on(deep, logits=logits, fold_batch_norm=False, block_convolutions=False), x)
+            b = method(explainer_on(deep, logits=logits, fast=False), x)
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
     xla = explainer_on(deep, jit_compile=True)
     np.testing.assert_allclose(ks.saliency(xla, x), ks.saliency(plain, x), rtol=1e-4, atol=1e-6)
@@ -63,7 +63,7 @@ def test_folded_weights_are_read_live(deep):
     try:
         randomize_batch_norm(deep, seed=5)  # as if the model trained further
         after = ks.saliency(engine, x)
-        expected = ks.saliency(explainer_on(deep, fold_batch_norm=False, block_convolutions=False), x)
+        expected = ks.saliency(explainer_on(deep, fast=False), x)
     finally:
         for layer, weights in zip(deep.layers, original):
             layer.set_weights(weights)
@@ -80,7 +80,7 @@ def test_only_safe_pairs_fold(body, folds):
     model = functional(body)
     assert len(foldable_pairs(model)) == folds
     x = random_one_hot(6, 30, seed=3)
-    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(explainer_on(model, fold_batch_norm=False, block_convolutions=False), x),
+    np.testing.assert_allclose(ks.saliency(model, x), ks.saliency(explainer_on(model, fast=False), x),
                                rtol=1e-4, atol=1e-6)
 
 
@@ -99,7 +99,7 @@ def test_sequential_models_fold_and_subclassed_models_are_called_as_they_are():
     x = random_one_hot(6, 30, seed=4)
     engine = explainer_on(sequential)
     np.testing.assert_allclose(ks.saliency(engine, x),
-                               ks.saliency(explainer_on(sequential, fold_batch_norm=False, block_convolutions=False), x), rtol=1e-4, atol=1e-6)
+                               ks.saliency(explainer_on(sequential, fast=False), x), rtol=1e-4, atol=1e-6)
     assert engine.engine.rewritten
 
     class Subclassed(keras.Model):

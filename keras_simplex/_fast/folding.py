@@ -26,7 +26,8 @@ from typing import Any, Callable
 import keras
 import tensorflow as tf
 
-from keras_simplex._fast.blocked_convolution import blocked_conv1d
+from keras_simplex._fast.convolution import layer_conv1d
+from keras_simplex.functional_graph import GraphLinks
 
 LINEAR_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 
@@ -34,28 +35,13 @@ LINEAR_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, 
 def foldable_pairs(graph: keras.Model, low_precision: bool = False
                    ) -> list[tuple[keras.layers.Layer, keras.layers.BatchNormalization]]:
     """``(linear layer, BatchNormalization)`` pairs of a functional graph that can be folded."""
-    nodes = [node for depth in graph._nodes_by_depth.values() for node in depth if node.operation]
-    uses: dict[int, int] = {}  # operation -> nodes calling it in this graph
-    consumers: dict[int, int] = {id(t): 1 for t in graph.outputs}  # tensor -> nodes reading it
-    producer: dict[int, Any] = {}  # tensor -> node computing it
-    for node in nodes:
-        uses[id(node.operation)] = uses.get(id(node.operation), 0) + 1
-        for tensor in node.input_tensors:
-            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
-        for tensor in node.outputs:
-            producer[id(tensor)] = node
+    links = GraphLinks(graph)
     pairs = []
-    for node in nodes:
+    for node in links.nodes:
         norm = node.operation
-        if type(norm) is not keras.layers.BatchNormalization or len(node.input_tensors) != 1:
-            continue
-        tensor = node.input_tensors[0]
-        source = producer.get(id(tensor))
-        if source is None or consumers.get(id(tensor)) != 1:
-            continue
-        linear = source.operation
-        if uses[id(norm)] == 1 and uses[id(linear)] == 1 and _can_fold(linear, norm, len(tensor.shape), low_precision):
-            pairs.append((linear, norm))
+        source = links.sole_source(node) if type(norm) is keras.layers.BatchNormalization else None
+        if source is not None and _can_fold(source.operation, norm, len(node.input_tensors[0].shape), low_precision):
+            pairs.append((source.operation, norm))
     return pairs
 
 
@@ -74,10 +60,12 @@ def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int, low
     return dtypes in ({"float32"}, {"float64"})  # low precision would not reproduce the model's rounding
 
 
-def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int | None = None) -> Callable:
-    """The inference call of ``linear`` followed by ``norm``, as one layer; ``block``: compute
-    a ``Conv1D``'s input gradient on blocks of positions (``keras_simplex.blocked_convolution``)."""
-    convolution = not isinstance(linear, keras.layers.Dense)
+def folded_call(linear: Any, norm: keras.layers.BatchNormalization, convolution: bool = False,
+                block: int | None = None) -> Callable:
+    """The inference call of ``linear`` followed by ``norm``, as one layer; ``convolution``: a
+    ``Conv1D`` through ``keras_simplex._fast.convolution.conv1d`` (``block``: its input gradient
+    on blocks of positions)."""
+    dense = isinstance(linear, keras.layers.Dense)
 
     def call(inputs, **_):
         inputs = tf.cast(inputs, linear.compute_dtype)  # as the layer's own call does
@@ -91,16 +79,16 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, block: int |
             shift = shift + linear.bias * scale
         kernel = tf.cast(linear.kernel * scale, inputs.dtype)  # folded in float32, then the compute dtype
         shift = tf.cast(shift, inputs.dtype)
-        if block:
-            outputs = blocked_conv1d(inputs, kernel, linear.padding, block)
-        elif convolution and linear.padding == "causal":  # as Conv1D.call: pad left, then "valid"
+        if convolution:
+            outputs = layer_conv1d(linear, inputs, kernel, block)
+        elif dense:
+            outputs = keras.ops.matmul(inputs, kernel)
+        elif linear.padding == "causal":  # as Conv1D.call: pad left, then "valid"
             inputs = keras.ops.pad(inputs, linear._compute_causal_padding())
             outputs = keras.ops.conv(inputs, kernel, strides=list(linear.strides), padding="valid",
                                      dilation_rate=linear.dilation_rate)
-        elif convolution:
-            outputs = linear.convolution_op(inputs, kernel)
         else:
-            outputs = keras.ops.matmul(inputs, kernel)
+            outputs = linear.convolution_op(inputs, kernel)
         return tf.nn.bias_add(outputs, shift)  # a BiasAdd, which the graph optimizer may fuse
 
     return call

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_simplex._fast.blocked_convolution import block_size, blocked_call
+from keras_simplex._fast.convolution import block_size, convolution_call, rewritable
 from keras_simplex._fast.folding import foldable_pairs, folded_call
+from keras_simplex._fast.pooling import pool_first_pairs, pooled_call
 from keras_simplex.functional_graph import Wrapper, functional_graph, graph_forward
 
 FAST_PATHS_VARIABLE = "KERAS_SIMPLEX_FAST_PATHS"
@@ -34,22 +35,35 @@ def fast_paths_enabled(fast: bool | None = None) -> bool:
     return os.environ.get(FAST_PATHS_VARIABLE, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
-def speed_replacements(graph: Any, fold_batch_norm: bool = True, block_convolutions: bool = True,
+def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: bool = True, pool_first: bool = True,
                        low_precision: bool = False) -> dict[int, Callable]:
     """Operation id -> faster call for the layers of a functional graph that can be
-    rewritten (batch norm folded into the layer before it; blocked Conv1D input gradients on
-    CPU, where GPU libraries handle narrow channels themselves). ``low_precision``: the graph
+    rewritten: batch norm folded into the layer before it (``folding``); on CPU, ``Conv1D``
+    layers through a fusable convolution with a transposed-convolution input gradient, blocked
+    where the input is narrow (``convolution``; GPU libraries handle both themselves); max
+    pooling before a non-decreasing activation (``pooling``). ``low_precision``: the graph
     computes in bfloat16 (``keras_simplex.precision``), its rewrite checked against float32."""
-    blocking = block_convolutions and not tf.config.list_logical_devices("GPU")
+    convolutions = convolutions and not tf.config.list_logical_devices("GPU")
     replacements: dict[int, Callable] = {}
+    rewritten: set[int] = set()  # Conv1D layers evaluated through convolution.conv1d
     for linear, norm in foldable_pairs(graph, low_precision) if fold_batch_norm else ():
-        replacements[id(linear)] = folded_call(linear, norm, block_size(linear, low_precision) if blocking else None)
-        replacements[id(norm)] = lambda inputs, **_: inputs
-    for layer in graph.layers if blocking else ():
-        block = block_size(layer, low_precision)
-        if block and id(layer) not in replacements:
-            replacements[id(layer)] = blocked_call(layer, block)
+        convolution = convolutions and rewritable(linear, low_precision)
+        block = block_size(linear, low_precision) if convolution else None
+        replacements[id(linear)] = folded_call(linear, norm, convolution, block)
+        replacements[id(norm)] = _identity
+    for layer in graph.layers if convolutions else ():
+        if id(layer) not in replacements and rewritable(layer, low_precision):
+            replacements[id(layer)] = convolution_call(layer, block_size(layer, low_precision))
+            rewritten.add(id(layer))
+    for source, pooling, activation in pool_first_pairs(graph, rewritten) if pool_first else ():
+        replacements[id(source)] = (convolution_call(source, block_size(source, low_precision), activation=False)
+                                    if id(source) in rewritten else _identity)
+        replacements[id(pooling)] = pooled_call(pooling, activation)
     return replacements
+
+
+def _identity(inputs, **_):
+    return inputs
 
 
 class FastForward:
@@ -61,7 +75,7 @@ class FastForward:
       wrappers: the logit wrappers (``functional_graph.graph_forward``), also applied to the
         rewritten graph.
       enabled: try the rewrites at all.
-      fold_batch_norm, block_convolutions: which rewrites to try.
+      fold_batch_norm, convolutions, pool_first: which rewrites to try (``speed_replacements``).
       reference: for a model computing in reduced precision, the float32 model's forward:
         the rewrite must then be about as close to it as ``plain`` is (``_as_close``).
 
@@ -73,7 +87,7 @@ class FastForward:
     """
 
     def __init__(self, model: keras.Model, plain: Callable, wrappers: dict[int, Wrapper], enabled: bool,
-                 fold_batch_norm: bool = True, block_convolutions: bool = True,
+                 fold_batch_norm: bool = True, convolutions: bool = True, pool_first: bool = True,
                  reference: Callable | None = None) -> None:
         self.plain, self.reference = plain, reference
         self.rewritten: Callable | None = None
@@ -81,7 +95,7 @@ class FastForward:
         graph = functional_graph(model) if enabled else None
         if graph is not None:
             try:
-                replacements = speed_replacements(graph, fold_batch_norm, block_convolutions,
+                replacements = speed_replacements(graph, fold_batch_norm, convolutions, pool_first,
                                                   low_precision=reference is not None)
             except Exception as error:  # an unexpected layer attribute: keep the model as it is
                 _warn(error)
@@ -121,7 +135,7 @@ class FastForward:
 
 def _warn(error: Any) -> None:
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    warnings.warn(f"keras_simplex: the speed rewrite of this model (batch-norm folding, blocked convolutions) "
+    warnings.warn(f"keras_simplex: the speed rewrite of this model (batch-norm folding, convolutions, pooling) "
                   f"was not used ({message}); attributing the model as it is", stacklevel=4)
 
 

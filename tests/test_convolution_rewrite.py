@@ -1,4 +1,4 @@
-"""Blocked input gradients of narrow Conv1D layers, against numpy and TensorFlow's own."""
+"""The Conv1D rewrite (fusable forward, transposed or blocked input gradient), against numpy and TensorFlow."""
 
 import keras
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import keras_simplex as ks
 from conftest import explainer_on, random_one_hot
-from keras_simplex._fast.blocked_convolution import block_size, blocked_conv1d
+from keras_simplex._fast.convolution import block_size, conv1d, convolution_call, rewritable
 from keras_simplex._fast.rewrite import speed_replacements
 from keras_simplex.functional_graph import functional_graph
 
@@ -46,7 +46,7 @@ def test_values_and_gradients_match_numpy(padding, size, channels, block, length
     x_tensor, kernel_tensor = tf.constant(x, tf.float32), tf.constant(kernel, tf.float32)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x_tensor, kernel_tensor])
-        outputs = blocked_conv1d(x_tensor, kernel_tensor, padding, block)
+        outputs = conv1d(x_tensor, kernel_tensor, padding, block=block)
         plain = tf.nn.conv1d(x_tensor, kernel_tensor, 1, padding.upper())
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-4)
     x_gradient = tape.gradient(outputs, x_tensor, output_gradients=tf.constant(upstream, tf.float32))
@@ -64,7 +64,7 @@ def test_unknown_lengths_and_xla(jit_compile):
     def gradient(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            total = tf.reduce_sum(tf.sin(blocked_conv1d(x, kernel, "same", 4)))
+            total = tf.reduce_sum(tf.sin(conv1d(x, kernel, "same", block=4)))
         return tape.gradient(total, x)
 
     for length in (13, 40):
@@ -85,7 +85,7 @@ def test_only_plain_narrow_conv1d_layers_are_blocked():
     assert block_size(built(keras.layers.Conv1D(8, 5), channels=16)) is None
     assert block_size(built(keras.layers.Conv1D(8, 5, strides=2))) is None
     assert block_size(built(keras.layers.Conv1D(8, 5, dilation_rate=2))) is None
-    assert block_size(built(keras.layers.Conv1D(8, 5, padding="causal"))) is None
+    assert block_size(built(keras.layers.Conv1D(8, 5, padding="causal"))) == 4
     assert block_size(built(keras.layers.Conv1D(8, 5, dtype="mixed_float16"))) is None
     assert block_size(built(keras.layers.Conv2D(8, 5), channels=4)) is None
 
@@ -106,7 +106,7 @@ def test_engine_maps_equal_the_unrewritten_model(logits):
     x = random_one_hot(16, 60, seed=5)
     for model in (unfolded_model(), ks.models.cnn_deep(input_length=60)):
         assert speed_replacements(functional_graph(model), fold_batch_norm=False)  # something to block
-        plain = explainer_on(model, logits=logits, fold_batch_norm=False, block_convolutions=False)
+        plain = explainer_on(model, logits=logits, fast=False)
         blocked = explainer_on(model, logits=logits)
         for method in (ks.saliency, ks.integrated_gradients):
             expected = method(plain, x, correct=False)
@@ -123,7 +123,7 @@ def test_blocked_layers_read_live_weights():
     first = model.layers[1]
     first.kernel.assign(first.kernel * 2.0)
     after = ks.saliency(engine, x)
-    expected = ks.saliency(explainer_on(model, block_convolutions=False, fold_batch_norm=False), x)
+    expected = ks.saliency(explainer_on(model, fast=False), x)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-6)
 
@@ -143,3 +143,54 @@ def test_a_rewrite_that_changes_input_gradients_is_refused(monkeypatch):
     with pytest.warns(UserWarning, match="outputs or input gradients"):
         explainer.saliency(random_one_hot(2, 60))
     assert not explainer.engine.rewritten
+
+
+@pytest.mark.parametrize("options", [dict(strides=2, padding="same"), dict(strides=3, padding="valid"),
+                                     dict(dilation_rate=3, padding="same"), dict(dilation_rate=2, padding="causal"),
+                                     dict(padding="causal"), dict(padding="same", activation="exponential")])
+def test_every_rewritable_conv1d_call_equals_the_layer(options):
+    """Values and input gradients of ``convolution_call`` (transposed or blocked input gradient)
+    against the Keras layer, at a length no block size divides."""
+    keras.utils.set_random_seed(7)
+    layer = keras.layers.Conv1D(6, 5, **{"activation": "relu", **options})
+    x = tf.constant(np.random.default_rng(1).normal(size=(3, 37, 4)), tf.float32)
+    layer(x)
+    assert rewritable(layer)
+    block = block_size(layer)
+    assert (block is None) == (options.get("strides", 1) > 1 or options.get("dilation_rate", 1) > 1)
+    for call in {convolution_call(layer), convolution_call(layer, block)}:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            expected, rewritten = layer(x), call(x)
+        np.testing.assert_allclose(rewritten, expected, rtol=1e-5, atol=1e-5)
+        upstream = tf.constant(np.random.default_rng(2).normal(size=expected.shape), tf.float32)
+        np.testing.assert_allclose(tape.gradient(rewritten, x, output_gradients=upstream),
+                                   tape.gradient(expected, x, output_gradients=upstream), rtol=1e-5, atol=1e-5)
+
+
+def test_the_rewritten_forward_fuses_the_convolution():
+    """The reason for the rewrite: in a gradient graph, TensorFlow's graph optimizer fuses
+    ``conv1d``'s convolution with the bias add after it (a fused oneDNN convolution), and not
+    TensorFlow's own convolution, whose recorded gradient reads the convolution's output shape."""
+    rng = np.random.default_rng(8)
+    kernel, bias = (rng.normal(size=shape).astype(np.float32) for shape in ((7, 24, 32), (32,)))
+
+    def fused_operations(convolve):
+        @tf.function(input_signature=[tf.TensorSpec([None, 50, 24])])
+        def gradient(x):  # constants made in the graph: nothing captured to feed
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(tf.nn.relu(tf.nn.bias_add(convolve(x, tf.constant(kernel)), bias)) ** 2)
+            return tape.gradient(total, x)
+
+        graph = gradient.get_concrete_function().graph
+        options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+        metadata = tf.compat.v1.RunMetadata()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(graph.outputs, {graph.inputs[0].name: np.ones((2, 50, 24), np.float32)}, options=options,
+                        run_metadata=metadata)
+        return [node.timeline_label for device in metadata.step_stats.dev_stats for node in device.node_stats
+                if "Fused" in node.timeline_label]
+
+    assert fused_operations(lambda x, w: conv1d(x, w, "same"))
+    assert not fused_operations(lambda x, w: tf.nn.conv1d(x, w, 1, "SAME"))
