@@ -331,7 +331,7 @@ class AttributionEngine:
         if noisy:
             keys = sequence_keys(x, method.seed).view(np.int64)
         function = kernel.compiled_function(noisy, method.form, outputs)
-        pieces = []
+        chunks = []
         for first in range(0, n, chunk):
             end = min(first + chunk, n)
             rows = np.arange(first, end)
@@ -339,6 +339,7 @@ class AttributionEngine:
                 rows = np.concatenate([rows, np.full(chunk - len(rows), end - 1)])
             if self.strategy is not None:  # pad to an equal share per replica
                 rows = np.concatenate([rows, np.full(-len(rows) % self.strategy.num_replicas_in_sync, end - 1)])
+            rows = slice(first, end) if len(rows) == end - first else rows  # a view unless padded
             x_chunk = x[rows]
             start_chunk = starts if len(starts) == 1 else starts[rows]
             total: dict[str, np.ndarray] = {}
@@ -346,15 +347,15 @@ class AttributionEngine:
                 args = [x_chunk, start_chunk[:, g : g + group_block], group_weights[g : g + group_block],
                         alphas[k : k + step_block], step_weights[k : k + step_block]]
                 if noisy:
-                    seeds = np.stack([keys[rows], np.zeros(len(rows), np.int64)], axis=1)
+                    seeds = np.stack([keys[rows], np.zeros(len(x_chunk), np.int64)], axis=1)
                     args += [np.asarray(method.sigma, dtype), seeds, np.int32(steps), np.int32(k)]
-                returned = self._call(function, args, per_sequence=len(start_chunk) == len(rows))
+                returned = self._call(function, args, per_sequence=len(start_chunk) == len(x_chunk))
                 for key, value in returned.items():
                     value = value.numpy()[: end - first]
                     total[key] = total[key] + value if key in total else value
-            pieces.append(total)
+            chunks.append(total)
             progress.advance(end - first)
-        return _concatenated(pieces)
+        return _concatenated(chunks)
 
     def _call(self, function, args: list, per_sequence: bool):
         """``function(*args)``, or split across the strategy's replicas and gathered.

@@ -52,3 +52,11 @@ def test_infinite_values_are_rejected_even_without_simplex_check():
     x[1, 3, 0] = np.inf
     with pytest.raises(ValueError, match="sequence 1, position 3"):
         check_sequences(x, check_simplex=False)
+
+
+@pytest.mark.parametrize("values", [(np.inf, 0, 0, 0), (np.inf, -np.inf, 1, 0), (np.nan, 1, 0, 0), (-np.inf, 1, 0, 0)])
+def test_infinite_values_are_named_as_such_by_the_simplex_check(values):
+    x = random_one_hot(3, 5)
+    x[2, 4] = values
+    with pytest.raises(ValueError, match=r"NaN/Inf values \(first at sequence 2, position 4\)"):
+        check_sequences(x)
