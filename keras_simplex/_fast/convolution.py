@@ -62,8 +62,8 @@ def conv1d(inputs: tf.Tensor, kernel: tf.Tensor, padding: str = "valid", strides
         inputs = tf.pad(inputs, [[0, 0], [dilation * (kernel.shape[0] - 1), 0], [0, 0]])
         padding = "valid"
 
-    def convolve(x, w):
-        return tf.nn.conv1d(x, w, strides, padding.upper(), dilations=dilation)
+    def convolve(x, w):  # as Keras convolves (a dilated one through space-to-batch): the same rounding
+        return tf.nn.convolution(x, w, strides=strides, padding=padding.upper(), dilations=dilation)
 
     @tf.custom_gradient
     def convolution(x, w):
