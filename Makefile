@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/keras-simplex demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # The API reference (HTML) from the docstrings, in docs/api/ (not committed).
 DOC_MODULES := keras_simplex keras_simplex.methods keras_simplex.metrics keras_simplex.models keras_simplex.plotting \
