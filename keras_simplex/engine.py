@@ -304,20 +304,22 @@ class AttributionEngine:
     def _strand_sums(self, x: np.ndarray, method: GradientMethod, requested: tuple[str, ...],
                      progress: Progress) -> dict[str, np.ndarray]:
         kernel = self.kernel(x.shape[1])
-        blocks = [self._run_block(kernel, x[begin : begin + BASELINE_BLOCK], method, begin, requested, progress)
-                  for begin in range(0, len(x), BASELINE_BLOCK)]
-        return _concatenated(blocks)
+        sums: dict[str, np.ndarray] = {}
+        for begin in range(0, len(x), BASELINE_BLOCK):
+            self._run_block(kernel, x, begin, min(begin + BASELINE_BLOCK, len(x)), method, requested, progress, sums)
+        return sums
 
-    def _run_block(self, kernel: GradientKernel, x: np.ndarray, method: GradientMethod, begin: int,
-                   outputs: tuple[str, ...], progress: Progress) -> dict[str, np.ndarray]:
-        """The maps of ``x``, rows ``begin ...`` of the batch, in chunks of ``max_points``."""
+    def _run_block(self, kernel: GradientKernel, x: np.ndarray, begin: int, stop: int, method: GradientMethod,
+                   outputs: tuple[str, ...], progress: Progress, sums: dict[str, np.ndarray]) -> None:
+        """The maps of rows ``begin:stop`` of ``x`` (one draw of baselines), in chunks of
+        ``max_points``, written into ``sums`` (arrays of ``len(x)`` rows, made at the first chunk)."""
         dtype = x.dtype
-        starts = method.starts(x, begin)
+        starts = method.starts(x[begin:stop], begin)
         groups, steps = starts.shape[1], len(method.alphas)
         group_weights = np.full(groups, 1.0 / groups, dtype)
         alphas, step_weights = (np.asarray(a, dtype) for a in (method.alphas, method.step_weights))
         targets = 1 if self.per_target is None else len(self.per_target)
-        n, per_sequence = len(x), groups * steps * targets  # gradients held per sequence
+        n, per_sequence = stop - begin, groups * steps * targets  # gradients held per sequence
         if per_sequence <= self.max_points:
             group_block, step_block = groups, steps
             chunk = min(self.max_points // per_sequence, n)
@@ -329,9 +331,8 @@ class AttributionEngine:
         parts = [(g, k) for g in range(0, groups, group_block) for k in range(0, steps, step_block)]
         noisy = method.sigma > 0
         if noisy:
-            keys = sequence_keys(x, method.seed).view(np.int64)
+            keys = sequence_keys(x[begin:stop], method.seed).view(np.int64)
         function = kernel.compiled_function(noisy, method.form, outputs)
-        chunks = []
         for first in range(0, n, chunk):
             end = min(first + chunk, n)
             rows = np.arange(first, end)
@@ -340,10 +341,9 @@ class AttributionEngine:
             if self.strategy is not None:  # pad to an equal share per replica
                 rows = np.concatenate([rows, np.full(-len(rows) % self.strategy.num_replicas_in_sync, end - 1)])
             rows = slice(first, end) if len(rows) == end - first else rows  # a view unless padded
-            x_chunk = x[rows]
+            x_chunk = x[begin:stop][rows]
             start_chunk = starts if len(starts) == 1 else starts[rows]
-            total: dict[str, np.ndarray] = {}
-            for g, k in parts:
+            for part, (g, k) in enumerate(parts):
                 args = [x_chunk, start_chunk[:, g : g + group_block], group_weights[g : g + group_block],
                         alphas[k : k + step_block], step_weights[k : k + step_block]]
                 if noisy:
@@ -351,11 +351,14 @@ class AttributionEngine:
                     args += [np.asarray(method.sigma, dtype), seeds, np.int32(steps), np.int32(k)]
                 returned = self._call(function, args, per_sequence=len(start_chunk) == len(x_chunk))
                 for key, value in returned.items():
-                    value = value.numpy()[: end - first]
-                    total[key] = total[key] + value if key in total else value
-            chunks.append(total)
+                    value = np.asarray(value)[: end - first]  # a view of the tensor: copied once, below
+                    if key not in sums:
+                        sums[key] = np.empty((len(x),) + value.shape[1:], value.dtype)
+                    if part == 0:
+                        sums[key][begin + first : begin + end] = value
+                    else:
+                        sums[key][begin + first : begin + end] += value
             progress.advance(end - first)
-        return _concatenated(chunks)
 
     def _call(self, function, args: list, per_sequence: bool):
         """``function(*args)``, or split across the strategy's replicas and gathered.
@@ -404,8 +407,3 @@ def reverse_complement(maps: np.ndarray) -> np.ndarray:
     """Sequences or maps ``(..., L, A)`` (ACGT order) read on the other strand: both the
     position and the letter axes reversed. Sums of gradient ``(..., L, A)`` too."""
     return maps[..., ::-1, ::-1]
-
-
-def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The arrays of several parts joined along the sequence axis (no copy for one part)."""
-    return parts[0] if len(parts) == 1 else {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
