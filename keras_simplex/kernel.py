@@ -10,6 +10,7 @@ back to the host. Chunking, baselines and devices are the engine's business
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import tensorflow as tf
@@ -199,16 +200,33 @@ class GradientKernel:
                 # Noise is drawn in graph mode even when the reduction is XLA-compiled:
                 # TensorFlow's RNG kernels are much faster than XLA's on CPU.
                 sigma, seeds, total_steps, step_offset = noise_args
-                draw_shape = tf.concat([[total_steps], tf.shape(x)[1:]], axis=0)
-
-                def draw(seed):
-                    return tf.random.stateless_normal(draw_shape, seed=seed, dtype=dtype)
-
-                draws = tf.map_fn(draw, seeds, fn_output_signature=tf.TensorSpec([None, length, size], dtype))
+                draws = sequence_noise(seeds, tf.concat([[total_steps], tf.shape(x)[1:]], axis=0), dtype)
                 noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
             return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs)
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
+
+
+def sequence_noise(seeds: tf.Tensor, shape: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Standard normal noise ``(C, *shape)``, one stateless stream per row of ``seeds (C, 2)``.
+
+    Row ``c`` is the Box-Muller transform of ``u = tf.random.stateless_uniform((2, m),
+    seed=seeds[c])`` with ``m = ceil(n / 2)`` for ``n = prod(shape)``: ``r = sqrt(-2 log(1 -
+    u[0]))``, ``t = 2 pi u[1]``, the first ``n`` of ``concat(r cos t, r sin t)`` in ``shape``.
+    The uniforms are drawn per row, the transform for all rows at once: on CPU a
+    ``tf.random.stateless_normal`` call costs about 0.15 ms however small, a uniform one a fifth
+    of that (SmoothGrad with 25 samples: 8 instead of 12 ms of noise per 81 sequences)."""
+    size = tf.reduce_prod(shape)
+    half = (size + 1) // 2
+
+    def uniforms(seed):
+        return tf.random.stateless_uniform(tf.stack([2, half]), seed=seed, dtype=dtype)
+
+    u = tf.map_fn(uniforms, seeds, fn_output_signature=tf.TensorSpec([2, None], dtype))
+    radius = tf.sqrt(-2.0 * tf.math.log1p(-u[:, 0]))
+    angle = (2.0 * math.pi) * u[:, 1]
+    normals = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=1)[:, :size]
+    return tf.reshape(normals, tf.concat([[-1], shape], axis=0))
 
 
 def in_pieces(compute: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], count: tf.Tensor, pieces: int,

@@ -11,9 +11,10 @@ multiplied by ``x - start``. A ``GradientMethod`` records exactly that, and the 
 defaults and checks. The explainer, the functional API, the command line, the experiments and
 the serving export all build their methods here.
 
-Noise: sequence ``x[n]`` draws its samples as rows of
-``tf.random.stateless_normal((K, L, A), seed=(seeding.sequence_keys(x, seed)[n], 0))``, so a
-map depends on the sequence and the seed only, never on batching.
+Noise: sequence ``x[n]`` draws its samples as the rows of
+``kernel.sequence_noise(seeds, (K, L, A))[n]`` with ``seeds[n] = (seeding.sequence_keys(x,
+seed)[n], 0)`` (standard normals from stateless uniforms), so a map depends on the sequence and
+the seed only, never on batching.
 """
 
 from __future__ import annotations

@@ -53,6 +53,17 @@ def small_cnn(length: int = 40, size: int = 4, outputs: int = 1, seed: int = 0, 
     return keras.Model(inputs, outputs_)
 
 
+def box_muller_noise(key: int, shape: tuple, dtype=np.float32) -> np.ndarray:
+    """The documented SmoothGrad noise of one sequence (``kernel.sequence_noise``) written out
+    in numpy: the Box-Muller transform of stateless uniforms drawn with seed ``(key, 0)``."""
+    import tensorflow as tf
+
+    size = int(np.prod(shape))
+    u = tf.random.stateless_uniform((2, (size + 1) // 2), seed=[key, 0], dtype=tf.as_dtype(dtype)).numpy()
+    radius, angle = np.sqrt(-2 * np.log1p(-u[0].astype(np.float64))), 2 * np.pi * u[1].astype(np.float64)
+    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size].reshape(shape)
+
+
 @pytest.fixture(scope="session")
 def cnn():
     return small_cnn()

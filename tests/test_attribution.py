@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from conftest import random_one_hot, small_cnn
+from conftest import box_muller_noise, random_one_hot, small_cnn
 
 
 def linear_model(length=12, size=4, activation=None, seed=0):
@@ -114,10 +114,28 @@ def test_smoothgrad_is_the_mean_of_saliency_at_noisy_points(cnn, x40):
     result = ks.smoothgrad(cnn, x40[:2], samples=samples, sigma=sigma, seed=seed, correct=False)
     keys = ks.seeding.sequence_keys(x40[:2], seed).view(np.int64)
     for i in range(2):
-        noise = tf.random.stateless_normal((samples, 40, 4), seed=[keys[i], 0]).numpy()
-        grads = ks.saliency(cnn, x40[i] + sigma * noise, correct=False, check_simplex=False)
+        noise = box_muller_noise(int(keys[i]), (samples, 40, 4))
+        grads = ks.saliency(cnn, (x40[i] + sigma * noise).astype(np.float32), correct=False, check_simplex=False)
         np.testing.assert_allclose(result[i], grads.mean(0), atol=1e-6)
 
+
+
+def test_the_noise_is_standard_normal_per_sequence_and_reproducible():
+    import math
+
+    from keras_simplex.kernel import sequence_noise
+
+    noise = sequence_noise(tf.constant([[1, 0], [2, 0], [1, 0]], tf.int64), tf.constant([7, 5, 3])).numpy()
+    assert noise.shape == (3, 7, 5, 3) and noise.dtype == np.float32  # 105 values: an odd count
+    np.testing.assert_allclose(noise[0], box_muller_noise(1, (7, 5, 3)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(noise[0], noise[2], rtol=1e-6, atol=1e-6)  # vectorised cos/sin: rounding may differ
+    assert np.abs(noise[0] - noise[1]).min() > 0
+    z = sequence_noise(tf.constant([[5, 0]], tf.int64), tf.constant([200_000])).numpy()[0]
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(np.corrcoef(z[:100_000], z[100_000:])[0, 1]) < 0.01  # the cosine and sine halves
+    ordered = np.sort(z)
+    normal_cdf = 0.5 * (1 + np.vectorize(math.erf)(ordered / math.sqrt(2)))
+    assert np.abs(normal_cdf - np.arange(1, len(z) + 1) / len(z)).max() < 0.005  # Kolmogorov-Smirnov
 
 def test_expected_gradients_is_the_mean_of_per_baseline_ig(cnn, x40):
     baselines = ks.dinucleotide_shuffle(x40, 4, seed=2)

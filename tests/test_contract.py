@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
-from conftest import random_one_hot
+from conftest import box_muller_noise, random_one_hot
 from zoo import ZOO
 
 BATTERY_OPTIONS = {  # small settings, so that the battery stays fast
@@ -51,8 +51,7 @@ def reference_maps(entry, model, x: np.ndarray, method: ks.GradientMethod) -> di
     noise = np.zeros((len(x), len(alphas)) + x.shape[1:])
     if method.sigma > 0:  # the documented per-sequence draws (keras_simplex.methods)
         keys = ks.seeding.sequence_keys(x, method.seed).view(np.int64)
-        noise = np.stack([method.sigma * tf.random.stateless_normal((len(alphas),) + x.shape[1:], seed=[int(k), 0],
-                                                                    dtype=tf.as_dtype(x.dtype)).numpy() for k in keys])
+        noise = np.stack([method.sigma * box_muller_noise(int(k), (len(alphas),) + x.shape[1:], x.dtype) for k in keys])
     path = np.zeros(starts.shape)  # (N, B, L, A): weighted gradient sum per start point
     for i in range(len(x)):
         points = (starts[i][:, None] + alphas[None, :, None, None] * (xs[i] - starts[i])[:, None]
