@@ -42,6 +42,7 @@ from keras.src.ops import numpy as numpy_ops
 
 from keras_simplex.functional_graph import Wrapper, functional_graph
 from keras_simplex.geometry import project_to_simplex, simplex_angle
+from keras_simplex.kernel import in_pieces
 from keras_simplex.logits import linear_activations
 from keras_simplex.progress import SILENT, Progress
 from keras_simplex.targets import target_values
@@ -223,15 +224,21 @@ class DeepLiftKernel:
     per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k) * m_k)``).
     """
 
-    def __init__(self, forward: Callable, pairs: Pairs, target: Any, jit_compile: bool) -> None:
+    def __init__(self, forward: Callable, pairs: Pairs, target: Any, jit_compile: bool, pieces: int = 1) -> None:
         self.forward, self.pairs, self.target = forward, pairs, target
         self._functions: dict[bool, Any] = {}
         self.jit_compile = jit_compile
+        self.pieces = int(pieces)
 
     def function(self, hypothetical: bool):
+        """The compiled maps of a chunk, its sequences taken in ``pieces`` independent slices
+        (``kernel.in_pieces``)."""
         if hypothetical not in self._functions:
-            self._functions[hypothetical] = tf.function(lambda x, r: self._maps(x, r, hypothetical),
-                                                        jit_compile=self.jit_compile, reduce_retracing=True)
+            def maps(x, references):
+                return in_pieces(lambda begin, end: self._maps(x[begin:end], references[begin:end], hypothetical),
+                                 tf.shape(x)[0], self.pieces)
+
+            self._functions[hypothetical] = tf.function(maps, jit_compile=self.jit_compile, reduce_retracing=True)
         return self._functions[hypothetical]
 
     def _maps(self, x, references, hypothetical: bool) -> dict[str, tf.Tensor]:

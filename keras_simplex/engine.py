@@ -246,7 +246,8 @@ class AttributionEngine:
             pairs = Pairs()
             wrappers = {**deeplift_wrappers(self.model, pairs, skip=set(wrappers)), **wrappers}
             forward = graph_forward(functional_graph(self.model), {}, wrappers)
-            self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile)
+            self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile,
+                                            pieces_per_call(self.jit_compile))
         return Attribution(**run_deeplift(self._deeplift, x, starts, hypothetical, self.max_points,
                                           Progress(len(x), verbose)))
 

@@ -229,10 +229,10 @@ def sequence_noise(seeds: tf.Tensor, shape: tf.Tensor, dtype: tf.DType = tf.floa
     return tf.reshape(normals, tf.concat([[-1], shape], axis=0))
 
 
-def in_pieces(compute: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], count: tf.Tensor, pieces: int,
-              axis: int = 0) -> tf.Tensor:
+def in_pieces(compute: Callable[[tf.Tensor, tf.Tensor], Any], count: tf.Tensor, pieces: int, axis: int = 0) -> Any:
     """``compute(begin, end)`` of ``pieces`` independent slices of ``count >= 1`` points, joined
-    along ``axis`` (the points' axis of its result): one result row per point.
+    along ``axis`` (the points' axis of its result, a tensor or a structure of tensors): one
+    result row per point.
 
     Slice ``i`` owns points ``[count * i // pieces, count * (i + 1) // pieces)``; a slice that
     would be empty computes the last point instead (models may reject empty batches) and keeps
@@ -245,6 +245,6 @@ def in_pieces(compute: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], count: tf.Te
     for owned_begin, owned_end in zip(bounds[:-1], bounds[1:]):
         begin = tf.minimum(owned_begin, count - 1)
         end = tf.maximum(owned_end, begin + 1)
-        rows = [slice(None)] * axis + [slice(owned_begin - begin, owned_end - begin)]
-        kept.append(compute(begin, end)[tuple(rows)])
-    return tf.concat(kept, axis=axis)
+        rows = tuple([slice(None)] * axis + [slice(owned_begin - begin, owned_end - begin)])
+        kept.append(tf.nest.map_structure(lambda result: result[rows], compute(begin, end)))
+    return tf.nest.map_structure(lambda *parts: tf.concat(parts, axis=axis), *kept)

@@ -26,6 +26,33 @@ def test_summation_to_delta_on_the_paper_models(build):
     assert np.abs(result.delta).max() < 1e-4 * max(1.0, np.abs(result.raw.sum((1, 2))).max())
 
 
+
+def test_sequences_taken_in_slices_get_the_maps_of_one_call():
+    """On CPU a DeepSHAP call takes its sequences in independent slices (kernel.in_pieces),
+    including slices that would be empty; each sequence keeps its own maps and delta."""
+    keras.utils.set_random_seed(2)
+    model = randomize_batch_norm(ks.models.cnn_deep(input_length=60))
+    x = random_one_hot(5, 60, seed=7)
+
+    def explainer(pieces, **settings):
+        explainer = ks.Explainer(model, logits=True, **settings)
+        explainer.deep_lift_shap(x[:1], num_references=3)
+        explainer.engine._deeplift.pieces = pieces
+        explainer.engine._deeplift._functions.clear()
+        return explainer
+
+    default = ks.Explainer(model, logits=True)
+    default.deep_lift_shap(x[:1], num_references=3)
+    assert default.engine._deeplift.pieces == 2  # the CPU default
+    reference = explainer(1).deep_lift_shap(x, num_references=3, seed=4)
+    for pieces, max_points in ((2, 2048), (7, 8)):  # 8 points: two sequences per call, 5 slices empty
+        result = explainer(pieces, max_points=max_points).deep_lift_shap(x, num_references=3, seed=4)
+        for name in ("raw", "corrected", "angles"):
+            value = getattr(reference, name)
+            np.testing.assert_allclose(getattr(result, name), value, rtol=1e-5, atol=1e-5 * np.abs(value).max())
+        scale = np.abs(reference.raw.sum((1, 2))).max()  # delta: zero up to rounding at this scale
+        np.testing.assert_allclose(result.delta, reference.delta, atol=1e-5 * scale)
+
 def test_a_linear_model_gives_the_exact_form():
     keras.utils.set_random_seed(1)
     inputs = keras.Input((10, 4))
