@@ -12,9 +12,9 @@ defaults and checks. The explainer, the functional API, the command line, the ex
 the serving export all build their methods here.
 
 Noise: sequence ``x[n]`` draws its samples as the rows of
-``kernel.sequence_noise(seeds, (K, L, A))[n]`` with ``seeds[n] = (seeding.sequence_keys(x,
-seed)[n], 0)`` (standard normals from stateless uniforms), so a map depends on the sequence and
-the seed only, never on batching.
+``kernel.sequence_noise(seeds, (K, L, A), x.dtype)[n]`` with ``seeds[n] =
+(seeding.sequence_keys(x, seed)[n], 0)`` (standard normals from stateless uniforms), so a map
+depends on the sequence and the seed only, never on batching (up to the last bit of rounding).
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def box_muller_noise(key: int, shape: tuple, dtype=np.float32) -> np.ndarray:
     import tensorflow as tf
 
     size = int(np.prod(shape))
-    u = tf.random.stateless_uniform((2, (size + 1) // 2), seed=[key, 0], dtype=tf.as_dtype(dtype)).numpy()
+    work = tf.float64 if np.dtype(dtype) == np.float64 else tf.float32
+    u = tf.random.stateless_uniform((2, (size + 1) // 2), seed=[key, 0], dtype=work).numpy()
     radius, angle = np.sqrt(-2 * np.log1p(-u[0].astype(np.float64))), 2 * np.pi * u[1].astype(np.float64)
     return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size].reshape(shape)
 

@@ -119,7 +119,6 @@ def test_smoothgrad_is_the_mean_of_saliency_at_noisy_points(cnn, x40):
         np.testing.assert_allclose(result[i], grads.mean(0), atol=1e-6)
 
 
-
 def test_the_noise_is_standard_normal_per_sequence_and_reproducible():
     import math
 
@@ -136,6 +135,7 @@ def test_the_noise_is_standard_normal_per_sequence_and_reproducible():
     ordered = np.sort(z)
     normal_cdf = 0.5 * (1 + np.vectorize(math.erf)(ordered / math.sqrt(2)))
     assert np.abs(normal_cdf - np.arange(1, len(z) + 1) / len(z)).max() < 0.005  # Kolmogorov-Smirnov
+
 
 def test_expected_gradients_is_the_mean_of_per_baseline_ig(cnn, x40):
     baselines = ks.dinucleotide_shuffle(x40, 4, seed=2)

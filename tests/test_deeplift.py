@@ -26,7 +26,6 @@ def test_summation_to_delta_on_the_paper_models(build):
     assert np.abs(result.delta).max() < 1e-4 * max(1.0, np.abs(result.raw.sum((1, 2))).max())
 
 
-
 def test_sequences_taken_in_slices_get_the_maps_of_one_call():
     """On CPU a DeepSHAP call takes its sequences in independent slices (kernel.in_pieces),
     including slices that would be empty; each sequence keeps its own maps and delta."""
@@ -52,6 +51,7 @@ def test_sequences_taken_in_slices_get_the_maps_of_one_call():
             np.testing.assert_allclose(getattr(result, name), value, rtol=1e-5, atol=1e-5 * np.abs(value).max())
         scale = np.abs(reference.raw.sum((1, 2))).max()  # delta: zero up to rounding at this scale
         np.testing.assert_allclose(result.delta, reference.delta, atol=1e-5 * scale)
+
 
 def test_a_linear_model_gives_the_exact_form():
     keras.utils.set_random_seed(1)
