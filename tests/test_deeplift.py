@@ -30,22 +30,21 @@ def test_sequences_taken_in_slices_get_the_maps_of_one_call():
     """On CPU a DeepSHAP call takes its sequences in independent slices (kernel.in_pieces),
     including slices that would be empty; each sequence keeps its own maps and delta."""
     keras.utils.set_random_seed(2)
-    model = randomize_batch_norm(ks.models.cnn_deep(input_length=60))
-    x = random_one_hot(5, 60, seed=7)
+    model = randomize_batch_norm(ks.models.cnn_shallow(input_length=200))
+    x = random_one_hot(5, 200, seed=7)
 
-    def explainer(pieces, **settings):
-        explainer = ks.Explainer(model, logits=True, **settings)
-        explainer.deep_lift_shap(x[:1], num_references=3)
+    def maps(explainer, pieces):
         explainer.engine._deeplift.pieces = pieces
         explainer.engine._deeplift._functions.clear()
-        return explainer
+        return explainer.deep_lift_shap(x, num_references=3, seed=4)
 
     default = ks.Explainer(model, logits=True)
-    default.deep_lift_shap(x[:1], num_references=3)
+    two = default.deep_lift_shap(x, num_references=3, seed=4)
     assert default.engine._deeplift.pieces == 2  # the CPU default
-    reference = explainer(1).deep_lift_shap(x, num_references=3, seed=4)
-    for pieces, max_points in ((2, 2048), (7, 8)):  # 8 points: two sequences per call, 5 slices empty
-        result = explainer(pieces, max_points=max_points).deep_lift_shap(x, num_references=3, seed=4)
+    reference = maps(default, 1)
+    few = ks.Explainer(model, logits=True, max_points=8)  # two sequences per call
+    few.deep_lift_shap(x[:1], num_references=3)
+    for result in (two, maps(few, 7)):  # 7 slices of 2 sequences: 5 empty
         for name in ("raw", "corrected", "angles"):
             value = getattr(reference, name)
             np.testing.assert_allclose(getattr(result, name), value, rtol=1e-5, atol=1e-5 * np.abs(value).max())
