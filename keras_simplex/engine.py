@@ -314,8 +314,8 @@ class AttributionEngine:
                    outputs: tuple[str, ...], progress: Progress, sums: dict[str, np.ndarray]) -> None:
         """The maps of rows ``begin:stop`` of ``x`` (one draw of baselines), in chunks of
         ``max_points``, written into ``sums`` (arrays of ``len(x)`` rows, made at the first chunk)."""
-        dtype = x.dtype
-        starts = method.starts(x[begin:stop], begin)
+        dtype, block = x.dtype, x[begin:stop]
+        starts = method.starts(block, begin)
         groups, steps = starts.shape[1], len(method.alphas)
         group_weights = np.full(groups, 1.0 / groups, dtype)
         alphas, step_weights = (np.asarray(a, dtype) for a in (method.alphas, method.step_weights))
@@ -332,7 +332,7 @@ class AttributionEngine:
         parts = [(g, k) for g in range(0, groups, group_block) for k in range(0, steps, step_block)]
         noisy = method.sigma > 0
         if noisy:
-            keys = sequence_keys(x[begin:stop], method.seed).view(np.int64)
+            keys = sequence_keys(block, method.seed).view(np.int64)
         function = kernel.compiled_function(noisy, method.form, outputs)
         for first in range(0, n, chunk):
             end = min(first + chunk, n)
@@ -342,13 +342,14 @@ class AttributionEngine:
             if self.strategy is not None:  # pad to an equal share per replica
                 rows = np.concatenate([rows, np.full(-len(rows) % self.strategy.num_replicas_in_sync, end - 1)])
             rows = slice(first, end) if len(rows) == end - first else rows  # a view unless padded
-            x_chunk = x[begin:stop][rows]
+            x_chunk = block[rows]
             start_chunk = starts if len(starts) == 1 else starts[rows]
+            if noisy:
+                seeds = np.stack([keys[rows], np.zeros(len(x_chunk), np.int64)], axis=1)
             for part, (g, k) in enumerate(parts):
                 args = [x_chunk, start_chunk[:, g : g + group_block], group_weights[g : g + group_block],
                         alphas[k : k + step_block], step_weights[k : k + step_block]]
                 if noisy:
-                    seeds = np.stack([keys[rows], np.zeros(len(x_chunk), np.int64)], axis=1)
                     args += [np.asarray(method.sigma, dtype), seeds, np.int32(steps), np.int32(k)]
                 returned = self._call(function, args, per_sequence=len(start_chunk) == len(x_chunk))
                 for key, value in returned.items():
