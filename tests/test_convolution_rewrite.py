@@ -170,17 +170,19 @@ def test_every_rewritable_conv1d_call_equals_the_layer(options):
 
 def test_the_rewritten_forward_fuses_the_convolution():
     """The reason for the rewrite: in a gradient graph, TensorFlow's graph optimizer fuses
-    ``conv1d``'s convolution with the bias add after it (a fused oneDNN convolution), and not
-    TensorFlow's own convolution, whose recorded gradient reads the convolution's output shape."""
+    ``conv1d``'s convolution with the bias add and ReLU after it (one oneDNN convolution, no
+    ReLU of its own), and not TensorFlow's own convolution, whose recorded gradient reads the
+    convolution's output shape."""
     rng = np.random.default_rng(8)
     kernel, bias = (rng.normal(size=shape).astype(np.float32) for shape in ((7, 24, 32), (32,)))
 
-    def fused_operations(convolve):
+    def operations(convolve):
+        """The labels of the operations run by the gradient graph: "name = Type(inputs)"."""
         @tf.function(input_signature=[tf.TensorSpec([None, 50, 24])])
         def gradient(x):  # constants made in the graph: nothing captured to feed
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                total = tf.reduce_sum(tf.nn.relu(tf.nn.bias_add(convolve(x, tf.constant(kernel)), bias)) ** 2)
+                total = tf.reduce_sum(convolve(x, tf.constant(kernel), tf.constant(bias)) ** 2)
             return tape.gradient(total, x)
 
         graph = gradient.get_concrete_function().graph
@@ -189,11 +191,15 @@ def test_the_rewritten_forward_fuses_the_convolution():
         with tf.compat.v1.Session(graph=graph) as session:
             session.run(graph.outputs, {graph.inputs[0].name: np.ones((2, 50, 24), np.float32)}, options=options,
                         run_metadata=metadata)
-        return [node.timeline_label for device in metadata.step_stats.dev_stats for node in device.node_stats
-                if "Fused" in node.timeline_label]
+        return [node.timeline_label for device in metadata.step_stats.dev_stats for node in device.node_stats]
 
-    assert fused_operations(lambda x, w: conv1d(x, w, "same"))
-    assert not fused_operations(lambda x, w: tf.nn.conv1d(x, w, 1, "SAME"))
+    def types(labels):
+        return {label.split(" = ")[1].split("(")[0] for label in labels if " = " in label}
+
+    ours = types(operations(lambda x, w, b: conv1d(x, w, "same", bias=b, epilogue=tf.nn.relu)))
+    assert "Relu" not in ours and "BiasAdd" not in ours and any("FusedConv2D" in name for name in ours)
+    theirs = types(operations(lambda x, w, b: tf.nn.relu(tf.nn.bias_add(tf.nn.conv1d(x, w, 1, "SAME"), b))))
+    assert "Relu" in theirs and not any("Fused" in name for name in theirs)
 
 
 def test_a_dilated_residual_model_is_rewritten_and_keeps_its_maps():

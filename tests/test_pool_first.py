@@ -1,4 +1,5 @@
-"""Max pooling moved before a non-decreasing activation: the same maps, only where it is exact."""
+"""Max pooling moved before a non-decreasing activation, or taken with the activation into a
+rewritten convolution's call: the same maps, only where it is exact."""
 
 import keras
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 
 import keras_simplex as ks
 from conftest import explainer_on, random_one_hot
-from keras_simplex._fast.pooling import non_decreasing, pool_first_pairs
-from keras_simplex._fast.rewrite import speed_replacements
+from keras_simplex._fast.pooling import non_decreasing
+from keras_simplex._fast.rewrite import _identity, speed_replacements
 from keras_simplex.functional_graph import functional_graph
 
 
@@ -26,11 +27,16 @@ def pooled_model(activation="relu", between=(), own_activation=False, pool=4, le
     return keras.Model(inputs, keras.layers.Dense(1)(x))
 
 
-def moved(model, convolutions=True):
+def rewritten_pooling(model, convolutions=True):
+    """How each max pooling layer of ``model`` is rewritten: "epilogue" (taken into a
+    convolution's call), "first" (moved before its activation) or None."""
     replacements = speed_replacements(functional_graph(model), convolutions=convolutions)
-    rewritten = {id(layer) for layer in model.layers if id(layer) in replacements}
-    return [(type(source).__name__, type(pooling).__name__) for source, pooling, _ in
-            pool_first_pairs(functional_graph(model), rewritten if convolutions else set())]
+    kinds = []
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D)):
+            replacement = replacements.get(id(layer))
+            kinds.append(None if replacement is None else "epilogue" if replacement is _identity else "first")
+    return kinds
 
 
 def test_non_decreasing_activations_only():
@@ -40,21 +46,27 @@ def test_non_decreasing_activations_only():
         assert not non_decreasing(keras.activations.get(name))
 
 
-def test_which_activations_move_past_the_pooling():
-    assert moved(pooled_model()) == [("Activation", "MaxPooling1D")]
-    assert moved(pooled_model(between=[keras.layers.Dropout(0.3), keras.layers.SpatialDropout1D(0.2)])) == [
-        ("Activation", "MaxPooling1D")]
-    assert moved(pooled_model(own_activation=True)) == [("Conv1D", "MaxPooling1D")]
-    assert moved(pooled_model(own_activation=True), convolutions=False) == []  # the layer applies it itself
-    assert moved(pooled_model("gelu")) == []  # not monotone: max(gelu(z)) != gelu(max(z))
-    assert moved(pooled_model(between=[keras.layers.LayerNormalization()])) == []
+def test_which_poolings_are_rewritten():
+    assert rewritten_pooling(pooled_model()) == ["epilogue"]
+    assert rewritten_pooling(pooled_model(), convolutions=False) == ["first"]
+    assert rewritten_pooling(pooled_model(between=[keras.layers.Dropout(0.3), keras.layers.SpatialDropout1D(0.2)])) == [
+        "epilogue"]
+    assert rewritten_pooling(pooled_model(own_activation=True)) == ["epilogue"]
+    assert rewritten_pooling(pooled_model(own_activation=True), convolutions=False) == [None]  # the layer applies it
+    assert rewritten_pooling(pooled_model("gelu")) == [None]  # not monotone: max(gelu(z)) != gelu(max(z))
+    assert rewritten_pooling(pooled_model(between=[keras.layers.LayerNormalization()])) == [None]
 
     keras.utils.set_random_seed(12)
     inputs = keras.Input((48, 4))
     activated = keras.layers.Activation("relu")(keras.layers.Conv1D(8, 5, padding="same")(inputs))
     pooled = keras.layers.Flatten()(keras.layers.MaxPooling1D(4)(activated))
     read_twice = keras.Model(inputs, keras.layers.Concatenate()([pooled, keras.layers.Flatten()(activated)]))
-    assert moved(read_twice) == []  # the activation's output is used unpooled too
+    assert rewritten_pooling(read_twice) == [None]  # the activation's output is used unpooled too
+
+    inputs = keras.Input((8, 8, 4))
+    activated = keras.layers.Activation("relu")(keras.layers.Conv2D(8, 3, padding="same")(inputs))
+    pooled = keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(activated))
+    assert rewritten_pooling(keras.Model(inputs, pooled)) == ["first"]  # no Conv1D rewrite to take it
 
 
 @pytest.mark.parametrize("activation,own", [("relu", False), ("exponential", True), ("tanh", False)])

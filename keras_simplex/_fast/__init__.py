@@ -6,7 +6,8 @@
   (``folding``: batch norm folded into the layer before it; ``convolution``: ``Conv1D`` layers
   through a convolution TensorFlow can fuse with its bias and activation, whose input gradient
   is the transposed convolution, on blocks of positions where the input is narrow;
-  ``pooling``: max pooling before a non-decreasing activation), checks the rewritten graph
+  ``epilogue``: the activation and max pooling after such a convolution computed in its call;
+  ``pooling``: elsewhere, max pooling before a non-decreasing activation), checks the rewritten graph
   against the model on a probe batch, and falls back to the model as it is (one warning) on
   anything it cannot handle. ``keras_simplex.set_fast_paths(False)`` or
   ``KERAS_SIMPLEX_FAST_PATHS=0`` turns the rewrites off everywhere; ``fast=False`` turns them

@@ -4,9 +4,12 @@ Two things make TensorFlow's own ``Conv1D`` slower than it needs to be here:
 
 - Its recorded gradient (``conv1d`` is ExpandDims, Conv2D, Squeeze) reads the shape of the
   Conv2D's output, a second consumer that stops TensorFlow's graph optimizer from fusing the
-  convolution with the bias add and activation after it (oneDNN's fused convolution). Here the
-  convolution runs inside a custom gradient whose input gradient is the transposed
-  convolution, so the forward fuses: 7% faster input gradients of the paper's CNN-deep.
+  convolution with the bias add after it (oneDNN's fused convolution). Here the convolution
+  runs inside a custom gradient whose input gradient is the transposed convolution, so the
+  forward fuses: 7% faster input gradients of the paper's CNN-deep. The bias add and an
+  epilogue (``keras_simplex._fast.epilogue``: the activation, and pooling after it) are
+  applied before the Squeeze, so that a ReLU fuses too (after a Squeeze only the bias add
+  fuses; dilated convolutions, computed through space-to-batch, fuse neither).
 - The input gradient of a layer with few input channels (the first layer on one-hot DNA) is a
   convolution with that many output channels, 4 for DNA, which fills a quarter of a 16-float
   vector register: it took about a fifth of CNN-deep's input-gradient time. Grouping ``s``
@@ -54,25 +57,31 @@ def block_size(layer: Any, low_precision: bool = False) -> int | None:
 
 
 def conv1d(inputs: tf.Tensor, kernel: tf.Tensor, padding: str = "valid", strides: int = 1, dilation: int = 1,
-           block: int | None = None) -> tf.Tensor:
-    """``Conv1D``'s convolution of ``inputs (N, L, A)`` with ``kernel (K, A, C)``: ``(N, L_out, C)``,
-    ``padding`` "same", "valid" or "causal" as Keras pads; the input gradient is the transposed
-    convolution, on blocks of ``block`` positions if given (stride 1, no dilation)."""
+           block: int | None = None, bias: tf.Tensor | None = None, epilogue: Callable | None = None) -> tf.Tensor:
+    """``Conv1D``'s convolution of ``inputs (N, L, A)`` with ``kernel (K, A, C)``, plus ``bias (C,)``
+    if given, then ``epilogue`` if given (a function of the ``(N, 1, L_out, C)`` result, such as
+    an activation): ``(N, L', C')``. ``padding`` "same", "valid" or "causal" as Keras pads; the
+    input gradient is the transposed convolution, on blocks of ``block`` positions if given
+    (stride 1, no dilation). Convolution, bias and epilogue run on ``(N, 1, L, C)`` tensors, as
+    TensorFlow's ``conv1d`` convolves (the same Conv2D): a bias add and ReLU after a Conv2D fuse
+    into it, after a Squeeze they do not."""
     if padding == "causal":  # as Conv1D.call: pad on the left, then "valid"
         inputs = tf.pad(inputs, [[0, 0], [dilation * (kernel.shape[0] - 1), 0], [0, 0]])
         padding = "valid"
 
-    def convolve(x, w):  # as Keras convolves (a dilated one through space-to-batch): the same rounding
-        return tf.nn.convolution(x, w, strides=strides, padding=padding.upper(), dilations=dilation)
+    def convolve(x, w):  # as Keras convolves: the same rounding
+        if dilation == 1:  # tf.nn.convolution's conv1d: this Conv2D between an ExpandDims and a Squeeze
+            return tf.nn.conv2d(tf.expand_dims(x, 1), tf.expand_dims(w, 0), [1, 1, strides, 1], padding.upper())
+        return tf.expand_dims(tf.nn.convolution(x, w, strides=strides, padding=padding.upper(), dilations=dilation), 1)
 
     @tf.custom_gradient
     def convolution(x, w):
         def gradient(upstream):
+            flat = tf.squeeze(upstream, 1)
             if block:
-                x_gradient = _blocked_input_gradient(upstream, w, padding, block, tf.shape(x)[1])
+                x_gradient = _blocked_input_gradient(flat, w, padding, block, tf.shape(x)[1])
             else:
-                x_gradient = tf.nn.conv1d_transpose(upstream, w, tf.shape(x), strides, padding.upper(),
-                                                    dilations=dilation)
+                x_gradient = tf.nn.conv1d_transpose(flat, w, tf.shape(x), strides, padding.upper(), dilations=dilation)
             with tf.GradientTape() as tape:  # pruned from compiled graphs when unused
                 tape.watch(w)
                 again = convolve(x, w)
@@ -80,7 +89,12 @@ def conv1d(inputs: tf.Tensor, kernel: tf.Tensor, padding: str = "valid", strides
 
         return convolve(x, w), gradient
 
-    return convolution(inputs, tf.convert_to_tensor(kernel))
+    outputs = convolution(inputs, tf.convert_to_tensor(kernel))
+    if bias is not None:
+        outputs = tf.nn.bias_add(outputs, bias)
+    if epilogue is not None:
+        outputs = epilogue(outputs)
+    return tf.squeeze(outputs, 1)
 
 
 def _blocked_input_gradient(upstream: tf.Tensor, kernel: tf.Tensor, padding: str, block: int,
@@ -117,20 +131,21 @@ def _blocked_input_gradient(upstream: tf.Tensor, kernel: tf.Tensor, padding: str
     return tf.reshape(gradient, (batch, -1, channels_in))[:, :length]
 
 
-def layer_conv1d(layer: keras.layers.Conv1D, inputs: tf.Tensor, kernel: tf.Tensor, block: int | None) -> tf.Tensor:
+def layer_conv1d(layer: keras.layers.Conv1D, inputs: tf.Tensor, kernel: tf.Tensor, block: int | None,
+                 bias: tf.Tensor | None = None, epilogue: Callable | None = None) -> tf.Tensor:
     """``conv1d`` with ``layer``'s padding, stride and dilation."""
-    return conv1d(inputs, kernel, layer.padding, layer.strides[0], layer.dilation_rate[0], block)
+    return conv1d(inputs, kernel, layer.padding, layer.strides[0], layer.dilation_rate[0], block, bias, epilogue)
 
 
-def convolution_call(layer: keras.layers.Conv1D, block: int | None = None, activation: bool = True) -> Callable:
-    """``layer``'s inference call (convolution, bias, activation unless ``activation`` is
-    False) through ``conv1d``; weights and activation are read at every call."""
+def convolution_call(layer: keras.layers.Conv1D, block: int | None = None, epilogue: Callable | None = None) -> Callable:
+    """``layer``'s inference call through ``conv1d``: convolution, bias, then ``epilogue`` (on
+    ``(N, 1, L, C)``) in place of the layer's activation if given, else the activation (read at
+    every call, on ``(N, L, C)``); weights are read at every call."""
 
     def call(inputs, **_):
         inputs = tf.cast(inputs, layer.compute_dtype)  # as the layer's own call does
-        outputs = layer_conv1d(layer, inputs, tf.cast(layer.kernel, inputs.dtype), block)
-        if layer.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(layer.bias, inputs.dtype))
-        return layer.activation(outputs) if activation else outputs
+        bias = tf.cast(layer.bias, inputs.dtype) if layer.use_bias else None
+        outputs = layer_conv1d(layer, inputs, tf.cast(layer.kernel, inputs.dtype), block, bias, epilogue)
+        return outputs if epilogue is not None else layer.activation(outputs)
 
     return call

@@ -11,9 +11,10 @@ tied positions receives the gradient in the model, the larger ``z`` here. Equal 
 sequences repeating a k-mer) tie in both and agree.
 
 Rewritten: an ``Activation`` layer with one of ``NON_DECREASING`` (or a ``ReLU`` layer with its
-defaults, or a ``Conv1D`` rewritten by ``keras_simplex._fast.convolution`` with such an
-activation) whose output reaches a ``MaxPooling1D/2D/3D`` through nothing but inference
-identities (dropout), read by nothing else, each layer called once.
+defaults) whose output reaches a ``MaxPooling1D/2D/3D`` through nothing but inference
+identities (dropout), read by nothing else, each layer called once. After a rewritten
+``Conv1D`` the activation and the pooling are instead computed inside the convolution's call
+(``keras_simplex._fast.epilogue``).
 """
 
 from __future__ import annotations
@@ -35,35 +36,35 @@ def non_decreasing(activation: Any) -> bool:
     return any(activation is keras.activations.get(name) for name in NON_DECREASING)
 
 
-def activation_of(layer: Any, convolutions: set[int]) -> Callable | None:
-    """The non-decreasing activation that ``layer`` applies last, if the rewrite can move it:
-    an ``Activation`` layer's, a default ``ReLU`` layer's, or the activation of a ``Conv1D``
-    whose id is in ``convolutions`` (layers rewritten by ``convolution_call``)."""
+def activation_of(layer: Any) -> Callable | None:
+    """The non-decreasing activation that ``layer`` applies, if it is an ``Activation`` layer
+    with one of ``NON_DECREASING`` or a ``ReLU`` layer with its defaults."""
     if type(layer) is keras.layers.Activation:
         return layer.activation if non_decreasing(layer.activation) else None
     if type(layer) is keras.layers.ReLU:
         default = layer.max_value is None and not layer.negative_slope and not layer.threshold
         return keras.activations.relu if default else None
-    if id(layer) in convolutions and non_decreasing(layer.activation):
-        return layer.activation
     return None
 
 
-def pool_first_pairs(graph: keras.Model, convolutions: set[int] = frozenset()) -> list[tuple[Any, Any, Callable]]:
-    """``(source layer, pooling layer, activation)`` of a functional graph where the pooling can
-    come first (``convolutions``: ids of the ``Conv1D`` layers rewritten by ``convolution_call``)."""
+def pooled_source(links: GraphLinks, node: Any) -> Any:
+    """The node whose output reaches ``node``'s only input through nothing but inference
+    identities (dropout), each output read once, or None."""
+    source = links.sole_source(node)
+    while source is not None and type(source.operation) in INFERENCE_IDENTITIES:
+        source = links.sole_source(source)
+    return source
+
+
+def pool_first_pairs(graph: keras.Model) -> list[tuple[Any, Any, Callable]]:
+    """``(activation layer, pooling layer, activation)`` of a functional graph where the pooling
+    can come first."""
     links = GraphLinks(graph)
     triples = []
     for node in links.nodes:
         pooling = node.operation
-        if type(pooling) not in POOLING:
-            continue
-        source = links.sole_source(node)
-        while source is not None and type(source.operation) in INFERENCE_IDENTITIES:
-            source = links.sole_source(source)
-        if source is None:
-            continue
-        activation = activation_of(source.operation, convolutions)
+        source = pooled_source(links, node) if type(pooling) in POOLING else None
+        activation = activation_of(source.operation) if source is not None else None
         if activation is not None and source.operation.compute_dtype == pooling.compute_dtype:
             triples.append((source.operation, pooling, activation))
     return triples

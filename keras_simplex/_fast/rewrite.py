@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simplex._fast.convolution import block_size, convolution_call, rewritable
+from keras_simplex._fast.epilogue import convolution_epilogues
 from keras_simplex._fast.folding import foldable_pairs, folded_call
 from keras_simplex._fast.pooling import pool_first_pairs, pooled_call
 from keras_simplex.functional_graph import Wrapper, functional_graph, graph_forward
@@ -40,25 +41,30 @@ def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: b
     """Operation id -> faster call for the layers of a functional graph that can be
     rewritten: batch norm folded into the layer before it (``folding``); on CPU, ``Conv1D``
     layers through a fusable convolution with a transposed-convolution input gradient, blocked
-    where the input is narrow (``convolution``; GPU libraries handle both themselves); max
-    pooling before a non-decreasing activation (``pooling``). ``low_precision``: the graph
-    computes in bfloat16 (``keras_simplex.precision``), its rewrite checked against float32."""
+    where the input is narrow (``convolution``; GPU libraries handle both themselves), with the
+    activation and max pooling after them computed in their call (``epilogue``; the pooling
+    only with ``pool_first``); elsewhere, max pooling before a non-decreasing activation
+    (``pooling``, with ``pool_first``). ``low_precision``: the graph computes in bfloat16
+    (``keras_simplex.precision``), its rewrite checked against float32."""
     convolutions = convolutions and not tf.config.list_logical_devices("GPU")
+    pairs = foldable_pairs(graph, low_precision) if fold_batch_norm else []
+    rewritten = {id(layer) for layer in graph.layers if convolutions and rewritable(layer, low_precision)}
+    epilogues = convolution_epilogues(graph, rewritten, {id(norm) for _, norm in pairs}, pool_first)
+    epilogue = {layer: function for layer, (function, _) in epilogues.items()}
     replacements: dict[int, Callable] = {}
-    rewritten: set[int] = set()  # Conv1D layers evaluated through convolution.conv1d
-    for linear, norm in foldable_pairs(graph, low_precision) if fold_batch_norm else ():
-        convolution = convolutions and rewritable(linear, low_precision)
-        block = block_size(linear, low_precision) if convolution else None
-        replacements[id(linear)] = folded_call(linear, norm, convolution, block)
+    for linear, norm in pairs:
+        block = block_size(linear, low_precision) if id(linear) in rewritten else None
+        replacements[id(linear)] = folded_call(linear, norm, id(linear) in rewritten, block, epilogue.get(id(linear)))
         replacements[id(norm)] = _identity
-    for layer in graph.layers if convolutions else ():
-        if id(layer) not in replacements and rewritable(layer, low_precision):
-            replacements[id(layer)] = convolution_call(layer, block_size(layer, low_precision))
-            rewritten.add(id(layer))
-    for source, pooling, activation in pool_first_pairs(graph, rewritten) if pool_first else ():
-        replacements[id(source)] = (convolution_call(source, block_size(source, low_precision), activation=False)
-                                    if id(source) in rewritten else _identity)
-        replacements[id(pooling)] = pooled_call(pooling, activation)
+    for layer in graph.layers:
+        if id(layer) in rewritten and id(layer) not in replacements:
+            replacements[id(layer)] = convolution_call(layer, block_size(layer, low_precision), epilogue.get(id(layer)))
+    for _, taken in epilogues.values():
+        replacements.update({id(layer): _identity for layer in taken})
+    for source, pooling, activation in pool_first_pairs(graph) if pool_first else ():
+        if id(source) not in replacements and id(pooling) not in replacements:
+            replacements[id(source)] = _identity
+            replacements[id(pooling)] = pooled_call(pooling, activation)
     return replacements
 
 
