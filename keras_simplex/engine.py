@@ -178,7 +178,7 @@ class AttributionEngine:
             forward = self._forward.forward(probe_length, self.alphabet_size, self.dtype)
             self._kernel = GradientKernel(forward, self.target, self.sequence_length, self.alphabet_size, self.dtype,
                                           self.jit_compile, self.per_target,
-                                          pieces_per_call(self.jit_compile))
+                                          pieces_per_call(self.jit_compile), self._forward.projection)
         return self._kernel
 
     @property
@@ -206,7 +206,7 @@ class AttributionEngine:
 
         def maps(x: tf.Tensor) -> dict[str, tf.Tensor]:
             constants = [tf.constant(a, self.dtype) for a in arrays]
-            return kernel.graph_attribution(x, *constants, None, method.form, tuple(outputs))
+            return kernel.graph_attribution(x, *constants, None, method.form, tuple(outputs), method.at_inputs)
 
         return maps
 
@@ -333,7 +333,7 @@ class AttributionEngine:
         noisy = method.sigma > 0
         if noisy:
             keys = sequence_keys(block, method.seed).view(np.int64)
-        function = kernel.compiled_function(noisy, method.form, outputs)
+        function = kernel.compiled_function(noisy, method.form, outputs, method.at_inputs)
         for first in range(0, n, chunk):
             end = min(first + chunk, n)
             rows = np.arange(first, end)

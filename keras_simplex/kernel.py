@@ -9,6 +9,7 @@ back to the host. Chunking, baselines and devices are the engine's business
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Any, Callable
@@ -32,12 +33,17 @@ class GradientKernel:
         get a target axis ``T`` after the sequence axis, all T gradients of a point from one
         forward pass (a vectorised Jacobian). None: the target is one scalar.
       pieces: the independent slices a call differentiates its points in (``in_pieces``).
+      projection: a context manager factory within which ``forward``'s input gradients are
+        traced already projected onto the simplex's tangent space
+        (``keras_simplex._fast.rewrite.FastForward.projection``), used when only corrected
+        maps are asked for; None: the kernel projects.
     """
 
     def __init__(self, forward: Callable, target: Target, sequence_length: int | None, alphabet_size: int,
                  dtype: tf.DType, jit_compile: bool, per_target: tuple[int, ...] | None = None,
-                 pieces: int = 1) -> None:
+                 pieces: int = 1, projection: Callable[[], Any] | None = None) -> None:
         self.forward = forward
+        self.projection = projection
         self.target = target
         self.per_target = per_target
         self.sequence_length, self.alphabet_size, self.dtype = sequence_length, alphabet_size, dtype
@@ -98,15 +104,20 @@ class GradientKernel:
         (valid when the call holds all points of a sequence) and that sum, ``gradient``. Work
         for outputs not asked for is pruned from the graph.
         """
-        grads = self._weighted_gradients(points, weights)
+        if form == "gradient" and "delta" in outputs:
+            raise ValueError("the convergence delta is defined for maps that multiply by the input (integrated "
+                             "and expected gradients, gradient x input)")
+        # Only corrected maps asked for: the forward may project its gradients itself. Then
+        # the raw-gradient outputs below are not what they say, and never returned.
+        projected = self.projection is not None and set(outputs) <= {"corrected"}
+        with self.projection() if projected else contextlib.nullcontext():
+            grads = self._weighted_gradients(points, weights)
+        project = (lambda gradients: gradients) if projected else project_to_simplex
         gradient = tf.reduce_sum(grads, axis=[1, 2])
         results = {"gradient": gradient, "angles": simplex_angle(gradient)}
         if form == "gradient":  # the projection is linear: project the sum
-            if "delta" in outputs:
-                raise ValueError("the convergence delta is defined for maps that multiply by the input (integrated "
-                                 "and expected gradients, gradient x input)")
             results["raw"] = gradient
-            results["corrected"] = project_to_simplex(gradient)
+            results["corrected"] = project(gradient)
         else:
             if "delta" in outputs:  # before x and the starts are repeated per target
                 endpoints = self._endpoint_difference(x, starts, weights)
@@ -114,7 +125,7 @@ class GradientKernel:
             starts = tf.broadcast_to(starts, tf.concat([tf.shape(x)[:1], tf.shape(starts)[1:]], axis=0))
             if self.per_target is not None:
                 x, starts = (tf.repeat(a, len(self.per_target), axis=0) for a in (x, starts))
-            for name, per_start in (("raw", path), ("corrected", project_to_simplex(path))):
+            for name, per_start in (("raw", path), ("corrected", project(path))):
                 if form == "contribution":
                     results[name] = tf.reduce_sum((x[:, None] - starts) * per_start, axis=1)
                 else:
@@ -148,22 +159,33 @@ class GradientKernel:
         difference = tf.reduce_sum((at_x[:, None] - at_starts) * share[None, :, None], axis=1)
         return difference[:, 0] if self.per_target is None else difference
     def graph_attribution(self, x, starts, group_weights, alphas, step_weights, noise=None,
-                          form: str = "gradient", outputs: tuple[str, ...] = MAPS) -> dict[str, tf.Tensor]:
+                          form: str = "gradient", outputs: tuple[str, ...] = MAPS,
+                          at_inputs: bool = False) -> dict[str, tf.Tensor]:
         """The chunk computation as TensorFlow ops (usable in any ``tf.function``, e.g. a
         serving signature): points from ``x (C, L, A)`` and ``starts (C or 1, G, L, A)`` at
         fractions ``alphas (K,)``, plus ``noise (C, 1, K, L, A)`` if given, weighted by
-        ``group_weights (G,)`` and ``step_weights (K,)``; ``form`` as in ``_reduce_gradients``.
-        Returns the ``outputs`` asked for: ``raw``, ``corrected`` ``(C, L, A)``, ``angles
-        (C, L)`` or ``gradient (C, L, A)`` (with a target axis after C per target)."""
-        offsets = x[:, None] - starts  # (C, G, L, A)
-        points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
+        ``group_weights (G,)`` and ``step_weights (K,)``; ``form`` as in ``_reduce_gradients``;
+        ``at_inputs``: every alpha is 1 (``GradientMethod.at_inputs``), so the points are ``x``
+        whatever the starts, made without arithmetic. Returns the ``outputs`` asked for:
+        ``raw``, ``corrected`` ``(C, L, A)``, ``angles (C, L)`` or ``gradient (C, L, A)``
+        (with a target axis after C per target)."""
+        if at_inputs:
+            points = x[:, None, None]
+        else:
+            offsets = x[:, None] - starts  # (C, G, L, A)
+            points = starts[:, :, None] + alphas[:, None, None] * offsets[:, :, None]
         if noise is not None:
             points = points + noise
+        if at_inputs:  # (C, G, K, L, A); no copy when G = K = 1, or G = 1 with noise
+            points = tf.broadcast_to(points, tf.concat([tf.shape(x)[:1], tf.shape(starts)[1:2], tf.shape(alphas),
+                                                        tf.shape(x)[1:]], axis=0))
         weights = group_weights[:, None] * step_weights[None, :]
         return self._reduction(form, tuple(outputs))(x, starts, points, weights)
 
-    def compiled_function(self, noisy: bool = False, form: str = "gradient", outputs: tuple[str, ...] = MAPS):
-        """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes).
+    def compiled_function(self, noisy: bool = False, form: str = "gradient", outputs: tuple[str, ...] = MAPS,
+                          at_inputs: bool = False):
+        """The ``tf.function`` for one chunk (traced once; dynamic batch, group, step axes);
+        ``at_inputs`` as in ``graph_attribution``.
 
         Inputs: ``x (C, L, A)``, ``starts (C or 1, G, L, A)``, ``group_weights (G,)``,
         ``alphas (K,)``, ``step_weights (K,)``; with ``noisy`` also ``sigma ()``, ``seeds
@@ -172,12 +194,12 @@ class GradientKernel:
         ``(total_steps, L, A)`` draw, so results do not depend on chunking).
         Returns the dictionary of ``graph_attribution``.
         """
-        key = (bool(noisy), form, tuple(outputs))
+        key = (bool(noisy), form, tuple(outputs), bool(at_inputs))
         if key not in self._functions:
             self._functions[key] = self._build(*key)
         return self._functions[key]
 
-    def _build(self, noisy: bool, form: str, outputs: tuple[str, ...]):
+    def _build(self, noisy: bool, form: str, outputs: tuple[str, ...], at_inputs: bool):
         length, size, dtype = self.sequence_length, self.alphabet_size, self.dtype
         signature = [
             tf.TensorSpec([None, length, size], dtype, name="x"),
@@ -202,7 +224,8 @@ class GradientKernel:
                 sigma, seeds, total_steps, step_offset = noise_args
                 draws = sequence_noise(seeds, tf.concat([[total_steps], tf.shape(x)[1:]], axis=0), dtype)
                 noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
-            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs)
+            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs,
+                                          at_inputs)
 
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
 

@@ -112,6 +112,11 @@ class GradientMethod:
         return settings
 
     @property
+    def at_inputs(self) -> bool:
+        """Whether every point is the sequence itself (plus noise): every alpha is 1."""
+        return bool(np.all(np.asarray(self.alphas) == 1))
+
+    @property
     def random_starts(self) -> bool:
         """Whether the start points are drawn per sequence (shuffles, a baseline function)."""
         return callable(self.baseline) or (isinstance(self.baseline, str)

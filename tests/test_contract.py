@@ -91,10 +91,14 @@ def test_method_equals_the_tape_reference(entry_name, method_name):
     entry, model = ENTRIES[entry_name], zoo_model(entry_name)
     x = zoo_inputs(entry)
     method = battery_method(method_name)
-    result = ks.Explainer(model, **entry.settings).explain(x, method)
+    explainer = ks.Explainer(model, **entry.settings)
+    result = explainer.explain(x, method)
     expected = reference_maps(entry, model, x, method)
     for field in ("raw", "corrected"):
         assert_maps_close(getattr(result, field), expected[field], entry.rtol, field)
+    if explainer.engine.kernel().projection is not None:  # corrected maps alone: projected by the first convolution
+        corrected = explainer.explain(x, method, outputs=("corrected",)).corrected
+        assert_maps_close(corrected, expected["corrected"], entry.rtol, "corrected alone")
     clear = expected["norm"] > 1e-3 * expected["norm"].max()  # angles of ~zero gradients are noise
     np.testing.assert_allclose(result.angles[clear], expected["angles"][clear], atol=max(0.05, 100 * entry.rtol))
 
@@ -221,6 +225,18 @@ def test_the_battery_covers_every_registered_method():
     assert set(ks.methods.METHODS) == {"saliency", "gradient_x_input", "integrated_gradients", "smoothgrad",
                                        "expected_gradients"}
     assert set(BATTERY_OPTIONS) <= set(ks.methods.METHODS)
+
+
+def test_the_battery_covers_the_projecting_convolution():
+    """The zoo models whose input only a rewritten Conv1D reads get corrected maps alone
+    from its projected input gradient (checked in test_method_equals_the_tape_reference)."""
+    def projects(name):
+        entry = ENTRIES[name]
+        return ks.Explainer(zoo_model(name), **entry.settings).engine.kernel(entry.length).projection is not None
+
+    projecting = {name for name in ENTRIES if projects(name)}
+    # Not: a subclassed model (no graph), float64 and float16 layers (not rewritten).
+    assert projecting == set(ENTRIES) - {"subclassed", "float64", "mixed_precision"}
 
 
 @pytest.mark.gpu

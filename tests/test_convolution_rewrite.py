@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 
 import keras_simplex as ks
+from keras_simplex.geometry import project_to_simplex
 from conftest import explainer_on, random_one_hot
-from keras_simplex._fast.convolution import block_size, conv1d, convolution_call, rewritable
-from keras_simplex._fast.rewrite import speed_replacements
+from keras_simplex._fast.convolution import (block_size, conv1d, convolution_call, projected_input_gradients,
+                                             rewritable)
+from keras_simplex._fast.rewrite import projecting_convolution, rewritten_convolutions, speed_replacements
 from keras_simplex.functional_graph import functional_graph
 
 
@@ -166,6 +168,71 @@ def test_every_rewritable_conv1d_call_equals_the_layer(options):
         upstream = tf.constant(np.random.default_rng(2).normal(size=expected.shape), tf.float32)
         np.testing.assert_allclose(tape.gradient(rewritten, x, output_gradients=upstream),
                                    tape.gradient(expected, x, output_gradients=upstream), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [dict(padding="same"), dict(padding="valid", kernel_size=1),
+                                     dict(strides=2, padding="same"), dict(dilation_rate=3, padding="causal")])
+@pytest.mark.parametrize("size", [4, 20])  # DNA (blocked input gradient) and protein
+def test_a_projecting_convolution_gives_the_projected_input_gradient(options, size):
+    """Within ``projected_input_gradients`` a call built with ``projects`` has the layer's input
+    gradient minus its mean over the alphabet; outside it, the input gradient itself."""
+    keras.utils.set_random_seed(11)
+    layer = keras.layers.Conv1D(6, **{"kernel_size": 5, "activation": "relu", **options})
+    rng = np.random.default_rng(12)
+    x = tf.constant(rng.random((3, 37, size)), tf.float32)
+    upstream = tf.constant(rng.normal(size=layer(x).shape), tf.float32)
+    call = convolution_call(layer, block_size(layer), projects=True)
+
+    def gradient(function):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            values = function(x)
+        return tape.gradient(values, x, output_gradients=upstream).numpy()
+
+    expected = gradient(layer)
+    assert np.abs(expected.sum(-1)).max() > 0.1  # far from projected by itself
+    with projected_input_gradients():
+        projected = gradient(call)
+    np.testing.assert_allclose(projected, expected - expected.mean(-1, keepdims=True), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gradient(call), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_only_the_sole_reader_of_the_input_projects():
+    inputs = keras.Input((30, 4))
+    first = keras.layers.Conv1D(4, 3)
+    chained = keras.Model(inputs, first(keras.layers.Conv1D(4, 3)(inputs)))
+    graph = functional_graph(chained)
+    assert projecting_convolution(graph, rewritten_convolutions(graph)) is chained.layers[1]
+    assert projecting_convolution(graph, set()) is None  # not rewritten (GPU, or convolutions=False)
+    two_readers = keras.Model(inputs, keras.layers.Concatenate()([keras.layers.Conv1D(4, 3)(inputs),
+                                                                   keras.layers.Conv1D(4, 3)(inputs)]))
+    shared = keras.Model(inputs, first(first(inputs)))  # one layer called twice
+    for model in (two_readers, shared):
+        graph = functional_graph(model)
+        assert projecting_convolution(graph, rewritten_convolutions(graph)) is None
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_corrected_maps_alone_are_projected_by_the_first_convolution(jit_compile, monkeypatch):
+    """Asked for corrected maps alone, the engine projects no gradient itself, and its maps
+    equal the unrewritten model's, for every gradient form."""
+    projections = []
+    monkeypatch.setattr("keras_simplex.kernel.project_to_simplex",
+                        lambda gradients: projections.append(gradients) or project_to_simplex(gradients))
+    keras.utils.set_random_seed(13)
+    model = ks.models.cnn_deep(input_length=60)
+    x = random_one_hot(8, 60, seed=14)
+    fast, plain = explainer_on(model, jit_compile=jit_compile), explainer_on(model, fast=False)
+    for method in (ks.methods.saliency(), ks.methods.integrated_gradients(steps=4),
+                   ks.methods.integrated_gradients(steps=4, hypothetical=True)):
+        expected = plain.explain(x, method).corrected
+        projections.clear()
+        corrected = fast.explain(x, method, outputs=("corrected",)).corrected
+        assert not projections  # traced without a projection
+        np.testing.assert_allclose(corrected, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+        fast.explain(x, method)
+        assert projections  # with raw maps too, the kernel projects
+    assert fast.engine.kernel().projection is not None
 
 
 def test_the_rewritten_forward_fuses_the_convolution():

@@ -61,10 +61,11 @@ def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int, low
 
 
 def folded_call(linear: Any, norm: keras.layers.BatchNormalization, convolution: bool = False,
-                block: int | None = None, epilogue: Callable | None = None) -> Callable:
+                block: int | None = None, epilogue: Callable | None = None, projects: bool = False) -> Callable:
     """The inference call of ``linear`` followed by ``norm``, as one layer; ``convolution``: a
     ``Conv1D`` through ``keras_simplex._fast.convolution.conv1d`` (``block``: its input gradient
-    on blocks of positions; ``epilogue``: what it applies after the bias, see ``conv1d``)."""
+    on blocks of positions; ``epilogue``: what it applies after the bias; ``projects``: its
+    input gradient projected, see ``conv1d``)."""
     if epilogue is not None and not convolution:
         raise ValueError("an epilogue needs the convolution rewrite")
     dense = isinstance(linear, keras.layers.Dense)
@@ -82,7 +83,7 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, convolution:
         kernel = tf.cast(linear.kernel * scale, inputs.dtype)  # folded in float32, then the compute dtype
         shift = tf.cast(shift, inputs.dtype)
         if convolution:
-            return layer_conv1d(linear, inputs, kernel, block, shift, epilogue)
+            return layer_conv1d(linear, inputs, kernel, block, shift, epilogue, projects)
         if dense:
             outputs = keras.ops.matmul(inputs, kernel)
         elif linear.padding == "causal":  # as Conv1D.call: pad left, then "valid"

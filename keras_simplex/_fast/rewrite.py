@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_simplex._fast.convolution import block_size, convolution_call, rewritable
+from keras_simplex._fast.convolution import block_size, convolution_call, projected_input_gradients, rewritable
 from keras_simplex._fast.epilogue import convolution_epilogues
 from keras_simplex._fast.folding import foldable_pairs, folded_call
 from keras_simplex._fast.pooling import pool_first_pairs, pooled_call
-from keras_simplex.functional_graph import Wrapper, functional_graph, graph_forward
+from keras_simplex.functional_graph import GraphLinks, Wrapper, functional_graph, graph_forward
 
 FAST_PATHS_VARIABLE = "KERAS_SIMPLEX_FAST_PATHS"
 _switch: bool | None = None  # set_fast_paths; None: the environment variable decides
@@ -45,20 +45,24 @@ def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: b
     activation and max pooling after them computed in their call (``epilogue``; the pooling
     only with ``pool_first``); elsewhere, max pooling before a non-decreasing activation
     (``pooling``, with ``pool_first``). ``low_precision``: the graph computes in bfloat16
-    (``keras_simplex.precision``), its rewrite checked against float32."""
-    convolutions = convolutions and not tf.config.list_logical_devices("GPU")
+    (``keras_simplex.precision``), its rewrite checked against float32. The rewritten
+    convolution that alone reads the input (``projecting_convolution``) projects its input
+    gradient within ``keras_simplex._fast.convolution.projected_input_gradients``."""
     pairs = foldable_pairs(graph, low_precision) if fold_batch_norm else []
-    rewritten = {id(layer) for layer in graph.layers if convolutions and rewritable(layer, low_precision)}
+    rewritten = rewritten_convolutions(graph, convolutions, low_precision)
+    projecting = projecting_convolution(graph, rewritten)
     epilogues = convolution_epilogues(graph, rewritten, {id(norm) for _, norm in pairs}, pool_first)
     epilogue = {layer: function for layer, (function, _) in epilogues.items()}
     replacements: dict[int, Callable] = {}
     for linear, norm in pairs:
         block = block_size(linear, low_precision) if id(linear) in rewritten else None
-        replacements[id(linear)] = folded_call(linear, norm, id(linear) in rewritten, block, epilogue.get(id(linear)))
+        replacements[id(linear)] = folded_call(linear, norm, id(linear) in rewritten, block, epilogue.get(id(linear)),
+                                               projects=linear is projecting)
         replacements[id(norm)] = _identity
     for layer in graph.layers:
         if id(layer) in rewritten and id(layer) not in replacements:
-            replacements[id(layer)] = convolution_call(layer, block_size(layer, low_precision), epilogue.get(id(layer)))
+            replacements[id(layer)] = convolution_call(layer, block_size(layer, low_precision), epilogue.get(id(layer)),
+                                                       projects=layer is projecting)
     for _, taken in epilogues.values():
         replacements.update({id(layer): _identity for layer in taken})
     for source, pooling, activation in pool_first_pairs(graph) if pool_first else ():
@@ -66,6 +70,29 @@ def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: b
             replacements[id(source)] = _identity
             replacements[id(pooling)] = pooled_call(pooling, activation)
     return replacements
+
+
+def rewritten_convolutions(graph: Any, convolutions: bool = True, low_precision: bool = False) -> set[int]:
+    """Ids of the layers ``speed_replacements`` runs through ``conv1d`` (CPU only)."""
+    if not convolutions or tf.config.list_logical_devices("GPU"):
+        return set()
+    return {id(layer) for layer in graph.layers if rewritable(layer, low_precision)}
+
+
+def projecting_convolution(graph: Any, rewritten: set[int]) -> Any:
+    """The rewritten convolution (id in ``rewritten``) that is the only reader of the graph's
+    only input, called once, so that its input gradient is the model's; else None."""
+    if len(graph.inputs) != 1:
+        return None
+    links, source = GraphLinks(graph), graph.inputs[0]
+    if links.consumers.get(id(source)) != 1:
+        return None
+    for node in links.nodes:
+        layer = node.operation
+        if (id(layer) in rewritten and links.uses[id(layer)] == 1 and len(node.input_tensors) == 1
+                and node.input_tensors[0] is source):
+            return layer
+    return None
 
 
 def _identity(inputs, **_):
@@ -98,11 +125,14 @@ class FastForward:
         self.plain, self.reference = plain, reference
         self.rewritten: Callable | None = None
         self._chosen: Callable | None = None
+        self._projects = False
         graph = functional_graph(model) if enabled else None
         if graph is not None:
+            low_precision = reference is not None
             try:
-                replacements = speed_replacements(graph, fold_batch_norm, convolutions, pool_first,
-                                                  low_precision=reference is not None)
+                replacements = speed_replacements(graph, fold_batch_norm, convolutions, pool_first, low_precision)
+                rewritten = rewritten_convolutions(graph, convolutions, low_precision)
+                self._projects = projecting_convolution(graph, rewritten) is not None
             except Exception as error:  # an unexpected layer attribute: keep the model as it is
                 _warn(error)
                 replacements = {}
@@ -113,6 +143,13 @@ class FastForward:
     def active(self) -> bool:
         """Whether the rewritten graph is in use (known after the first ``forward`` call)."""
         return self._chosen is not None and self._chosen is self.rewritten
+
+    @property
+    def projection(self) -> Callable[[], Any] | None:
+        """A context manager factory within which the chosen forward's input gradients come
+        out projected onto the simplex's tangent space (traced within it), or None when its
+        input is not read by one rewritten convolution alone."""
+        return projected_input_gradients if self.active and self._projects else None
 
     def forward(self, length: int, alphabet_size: int, dtype: tf.DType) -> Callable:
         """The forward to use for inputs ``(N, length, alphabet_size)`` of ``dtype``."""
