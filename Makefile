@@ -17,8 +17,11 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/keras-simplex demo
 
+# Test files run on TEST_WORKERS processes (pytest-xdist; each file stays on one process, so
+# its module fixtures are built once): 2 fits a 2-core machine; TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
 
 # The API reference (HTML) from the docstrings, in docs/api/ (not committed).
 DOC_MODULES := keras_simplex keras_simplex.methods keras_simplex.metrics keras_simplex.models keras_simplex.plotting \
