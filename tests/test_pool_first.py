@@ -30,7 +30,7 @@ def pooled_model(activation="relu", between=(), own_activation=False, pool=4, le
 def rewritten_pooling(model, convolutions=True):
     """How each max pooling layer of ``model`` is rewritten: "epilogue" (taken into a
     convolution's call), "first" (moved before its activation) or None."""
-    replacements = speed_replacements(functional_graph(model), convolutions=convolutions)
+    replacements, _ = speed_replacements(functional_graph(model), convolutions=convolutions)
     kinds = []
     for layer in model.layers:
         if isinstance(layer, (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D)):

@@ -37,9 +37,11 @@ def fast_paths_enabled(fast: bool | None = None) -> bool:
 
 
 def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: bool = True, pool_first: bool = True,
-                       low_precision: bool = False) -> dict[int, Callable]:
+                       low_precision: bool = False) -> tuple[dict[int, Callable], Any]:
     """Operation id -> faster call for the layers of a functional graph that can be
-    rewritten: batch norm folded into the layer before it (``folding``); on CPU, ``Conv1D``
+    rewritten, and the rewritten convolution whose input gradient is projected (or None).
+
+    The rewrites: batch norm folded into the layer before it (``folding``); on CPU, ``Conv1D``
     layers through a fusable convolution with a transposed-convolution input gradient, blocked
     where the input is narrow (``convolution``; GPU libraries handle both themselves), with the
     activation and max pooling after them computed in their call (``epilogue``; the pooling
@@ -69,7 +71,7 @@ def speed_replacements(graph: Any, fold_batch_norm: bool = True, convolutions: b
         if id(source) not in replacements and id(pooling) not in replacements:
             replacements[id(source)] = _identity
             replacements[id(pooling)] = pooled_call(pooling, activation)
-    return replacements
+    return replacements, projecting
 
 
 def rewritten_convolutions(graph: Any, convolutions: bool = True, low_precision: bool = False) -> set[int]:
@@ -128,11 +130,10 @@ class FastForward:
         self._projects = False
         graph = functional_graph(model) if enabled else None
         if graph is not None:
-            low_precision = reference is not None
             try:
-                replacements = speed_replacements(graph, fold_batch_norm, convolutions, pool_first, low_precision)
-                rewritten = rewritten_convolutions(graph, convolutions, low_precision)
-                self._projects = projecting_convolution(graph, rewritten) is not None
+                replacements, projecting = speed_replacements(graph, fold_batch_norm, convolutions, pool_first,
+                                                              low_precision=reference is not None)
+                self._projects = projecting is not None
             except Exception as error:  # an unexpected layer attribute: keep the model as it is
                 _warn(error)
                 replacements = {}
