@@ -165,8 +165,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
     p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                   help="the model's passes in bfloat16 for gradient methods and ISM (faster on CPUs with AMX or "
-                        "AVX512-BF16 and on GPUs; maps differ from float32's: see docs/performance.md)")
+                   help="the model's passes in bfloat16 for gradient methods and ISM (faster on GPUs and CPUs with AMX, "
+                        "slower on other CPUs; maps differ from float32's: see docs/performance.md)")
     p.add_argument("--beam-runner", help="run on Apache Beam with this runner (DirectRunner, DataflowRunner, "
                                          "FlinkRunner, SparkRunner): shards of --shard-size records, a manifest "
                                          "and the merged output (docs/scale.md)")

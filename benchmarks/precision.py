@@ -60,7 +60,9 @@ def main() -> None:
     for explainer in explainers.values():
         explainer.saliency(x[:2])  # the first call chooses the forward (rewritten if verified)
     used = ", ".join(f"{precision} {explainer.engine.rewritten}" for precision, explainer in explainers.items())
-    print(f"CNN-deep-exp trained: test AUROC {auroc:.3f}; {len(x)} positive test sequences; rewrites used: {used}")
+    amx = {True: "yes", False: "no", None: "unknown"}[ks.precision.cpu_has_amx()]
+    print(f"CNN-deep-exp trained: test AUROC {auroc:.3f}; {len(x)} positive test sequences; rewrites used: {used}; "
+          f"CPU with AMX: {amx}")
     print(f"{'method':22s} {'f32 seq/s':>10s} {'bf16 seq/s':>10s} {'speed':>6s} {'cos min':>8s} {'cos med':>8s} "
           f"{'err max':>8s} {'err med':>8s} {'angle med':>9s} {'angle p99':>9s} {'f32 cos/AUROC':>14s} "
           f"{'bf16 cos/AUROC':>14s}")

@@ -30,7 +30,7 @@ from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
 from keras_simplex.logits import logit_wrappers
 from keras_simplex.methods import GradientMethod
-from keras_simplex.precision import check_precision, reduced_precision_copy
+from keras_simplex.precision import check_precision, reduced_precision_copy, warn_if_bfloat16_is_slow
 from keras_simplex.results import MAPS, OUTPUTS, Attribution
 from keras_simplex.seeding import sequence_keys
 from keras_simplex.targets import Target, check_target, per_target_indices
@@ -145,8 +145,11 @@ class AttributionEngine:
         self.max_points = self.default_max_points if max_points is None else resolve_max_points(max_points)
         self.logits = bool(logits)
         self.jit_compile = resolve_jit_compile(jit_compile)
+        self.precision = check_precision(precision)
         if not has_gpu():
             warn_if_onednn_missed()
+            if self.precision == "bfloat16":
+                warn_if_bfloat16_is_slow()
         if strategy is not None and self.jit_compile:
             if jit_compile is True:
                 raise ValueError("jit_compile=True cannot be combined with a tf.distribute strategy")
@@ -157,7 +160,6 @@ class AttributionEngine:
         self.per_target = per_target_indices(target, reduce, shape)
         self.reduce = reduce
         self.target = self.per_target if self.per_target is not None else check_target(target, shape)
-        self.precision = check_precision(precision)
         compute = model if self.precision == "float32" else reduced_precision_copy(model, self.precision)
         plain, wrappers = _inference(compute, self.logits)
         # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.

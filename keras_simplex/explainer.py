@@ -51,8 +51,8 @@ class Explainer:
         follows ``keras_simplex.set_fast_paths`` (on by default).
       precision: ``"float32"`` (default) or ``"bfloat16"``: gradient methods and ISM run the
         model's forward and backward passes in bfloat16, keeping points, correction,
-        reductions and angles in float32 (``keras_simplex.precision``; faster where the CPU
-        has AMX/AVX512-BF16 or on a GPU; docs/performance.md says when it is safe).
+        reductions and angles in float32 (``keras_simplex.precision``; faster on a GPU or a
+        CPU with AMX, slower on other CPUs; docs/performance.md says when it is safe).
 
     Every method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are not
     probability vectors), ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,

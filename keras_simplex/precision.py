@@ -3,19 +3,26 @@
 ``precision="bfloat16"`` (``ks.Explainer``, the functional API, ``attribute --precision``) runs
 a copy of the model under Keras' ``mixed_bfloat16`` policy: its variables stay float32, its
 layers compute in bfloat16 (batch normalization computes in float32, as Keras does), and
-the points, the correction, the reductions and the angles stay float32. CPUs with AMX or
-AVX512-BF16 and recent GPUs run bfloat16 matrix products natively. bfloat16 keeps 8 bits
-of mantissa (a relative rounding error of 2^-9 per operation), so maps differ from float32
-maps; docs/performance.md measures by how much. The model itself is not changed.
+the points, the correction, the reductions and the angles stay float32. It is faster only
+where bfloat16 matrix products have their own units: CPUs with AMX (Intel Xeon, Sapphire
+Rapids and newer) and recent GPUs. On a CPU without AMX it is slower than float32, AVX512-BF16
+or not (0.60-0.66x measured), and the engine warns. bfloat16 keeps 8 bits of mantissa (a
+relative rounding error of 2^-9 per operation), so maps differ from float32 maps;
+docs/performance.md measures by how much and how fast. The model itself is not changed.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 
+from keras_simplex._fast.cpu_defaults import x86
 from keras_simplex.functional_graph import functional_graph
 
 PRECISIONS = ("float32", "bfloat16")
+CPUINFO = "/proc/cpuinfo"
+_warned_slow = False
 
 
 def check_precision(precision: str | None) -> str:
@@ -43,3 +50,34 @@ def reduced_precision_copy(model: keras.Model, precision: str) -> keras.Model:
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:
+    """Whether this x86 CPU has AMX bfloat16 units: the ``amx_bf16`` flag of Linux's
+    ``/proc/cpuinfo`` (or of the given text). None: cannot tell (not x86 Linux)."""
+    if cpuinfo is None:
+        if not x86():
+            return None
+        try:
+            with open(CPUINFO, encoding="utf-8", errors="replace") as file:
+                cpuinfo = file.read()
+        except OSError:
+            return None
+    flags = [line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+             if line.startswith("flags") and ":" in line]
+    return ("amx_bf16" in flags[0]) if flags else None
+
+
+def warn_if_bfloat16_is_slow() -> None:
+    """Warn once when ``precision="bfloat16"`` runs on a CPU known to lack AMX (call it only
+    when no GPU is used): there bfloat16 is slower than float32."""
+    global _warned_slow
+    if _warned_slow or cpu_has_amx() is not False:
+        return
+    _warned_slow = True
+    warnings.warn(
+        "precision='bfloat16' on a CPU without AMX (no amx_bf16 flag in /proc/cpuinfo): TensorFlow runs "
+        "bfloat16 here on AVX-512 at best, which measured 0.60-0.66x the speed of float32 for attribution "
+        "(docs/performance.md). float32 is faster on this machine, and exact.",
+        stacklevel=4,
+    )

@@ -1,5 +1,7 @@
 """precision="bfloat16": the model's passes in bfloat16, everything else in float32."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -121,3 +123,37 @@ def test_the_command_line_attributes_in_bfloat16(tmp_path):
     code, _, err = command_in_process(*common, "--output", tmp_path / "d.h5", "--precision", "bfloat16",
                                       "--method", "deep_lift_shap")
     assert code == 1 and "--precision applies to gradient methods and ism" in err
+
+
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+NO_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 avx512_fp16\n"
+
+
+def test_amx_is_read_from_the_cpu_flags():
+    assert ks.precision.cpu_has_amx(SAPPHIRE_RAPIDS) is True
+    assert ks.precision.cpu_has_amx(NO_AMX) is False
+    assert ks.precision.cpu_has_amx("Hardware\t: some ARM board\n") is None  # no flags line: cannot tell
+    assert ks.precision.cpu_has_amx() in (True, False, None)  # this machine's own, read without error
+
+
+@pytest.mark.parametrize("cpuinfo, warned", [(NO_AMX, True), (SAPPHIRE_RAPIDS, False), ("", False)],
+                         ids=["no AMX", "AMX", "unknown"])
+def test_bfloat16_on_a_cpu_without_amx_warns_once(monkeypatch, tmp_path, cpuinfo, warned):
+    from keras_simplex import engine
+
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(ks.precision, "CPUINFO", str(tmp_path / "cpuinfo"))
+    monkeypatch.setattr(ks.precision, "x86", lambda: True)
+    monkeypatch.setattr(ks.precision, "_warned_slow", False)
+    monkeypatch.setattr(engine, "has_gpu", lambda: False)
+    model = small_cnn(length=40, seed=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            ks.Explainer(model, precision="bfloat16")
+        ks.Explainer(model)
+    slow = [w for w in caught if "without AMX" in str(w.message)]
+    assert len(slow) == int(warned)
+    if warned:
+        assert "0.60-0.66x the speed of float32" in str(slow[0].message)
+        assert slow[0].filename == __file__  # points at the caller's line

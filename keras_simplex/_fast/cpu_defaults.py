@@ -19,7 +19,8 @@ ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 _warned = False
 
 
-def _x86() -> bool:
+def x86() -> bool:
+    """Whether this is an x86-64 CPU."""
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
@@ -36,7 +37,7 @@ def warn_if_onednn_missed() -> None:
     """Warn once when oneDNN is off on an x86 CPU without the user having chosen so
     (``TF_ENABLE_ONEDNN_OPTS`` unset): attributions then run on the slower kernels."""
     global _warned
-    if _warned or ONEDNN_VARIABLE in os.environ or not _x86():
+    if _warned or ONEDNN_VARIABLE in os.environ or not x86():
         return
     _warned = True
     if onednn_enabled() is False:
