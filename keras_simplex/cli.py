@@ -480,29 +480,34 @@ def cmd_demo(args) -> None:
     run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
 
 
-def _terminate(signum, frame):
-    """SIGTERM (as batch schedulers send): remove the temporaries this process is writing and
-    exit at once with 143. Unwinding an exception through Keras and TensorFlow while their
-    threads run can crash the interpreter; previous outputs are untouched either way."""
+STOPPED = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+
+
+def _stop(signum, frame):
+    """Ctrl-C (SIGINT) or SIGTERM (as batch schedulers send): remove the temporaries this
+    process is writing and exit at once with 130 or 143. Unwinding an exception through Keras
+    and TensorFlow while their threads run can crash the interpreter (a KeyboardInterrupt during
+    training once aborted with "free(): invalid next size"); previous outputs are untouched."""
     from keras_simplex.atomic import remove_active_temporaries
 
-    print("keras-simplex: terminated", file=sys.stderr)
+    word, code = STOPPED[signum]
+    print(f"keras-simplex: {word}", file=sys.stderr)
     remove_active_temporaries()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(143)
+    os._exit(code)
 
 
 def run(args) -> int:
     """Run the parsed command ``args`` (``keras_simplex_cli.parser``): the exit code. Errors are
     one line on stderr (``--verbose``: with the traceback); an interrupted command leaves any
     previous output as it was and no partial file (``keras_simplex.atomic``)."""
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, _stop) for signum in STOPPED}
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with an error instead of killing us
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # raised, not signalled (a library's own SIGINT handler, say)
         print("keras-simplex: interrupted", file=sys.stderr)
         return _exit_code(130, at_once=True)
     except Exception as error:  # one line for the user; the traceback is noise here
@@ -510,6 +515,10 @@ def run(args) -> int:
             traceback.print_exc()
         print(f"keras-simplex: error: {one_line(error)}", file=sys.stderr)
         return _exit_code(1)
+    finally:
+        for signum, handler in previous.items():  # as they were (the command may run in a caller's process)
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
     return 0
 
 

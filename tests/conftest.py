@@ -3,7 +3,6 @@
 import contextlib
 import io
 import os
-import signal
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,15 +19,12 @@ def command_in_process(*args, cwd=None) -> tuple[int, str, str]:
     command does; tests of the process itself (start-up, signals, exit) run the installed one."""
     from keras_simplex_cli import main
 
-    out, err, handlers = io.StringIO(), io.StringIO(), {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGXFSZ)}
+    out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(map(str, args)))
         except SystemExit as exit:  # argparse: --help, usage errors
             code = exit.code
-        finally:
-            for number, handler in handlers.items():  # the command sets its own
-                signal.signal(number, handler)
     return code, out.getvalue(), err.getvalue()
 
 

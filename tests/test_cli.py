@@ -4,6 +4,7 @@ installed entry point where the process itself is what is tested (``run_installe
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import types
@@ -120,6 +121,15 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     installed = run_installed("attribute", "--model", model, "--input", workspace / "x.npz", "--output",
                               workspace / "o.h5", "--samples", "3", expect=1)
     assert installed.stderr == "keras-simplex: error: --samples does not apply to saliency\n"  # and nothing else
+
+
+def test_a_command_in_a_callers_process_gives_its_signal_handlers_back(workspace):
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGXFSZ)}
+    run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
+        workspace / "back.h5")
+    run("attribute", "--model", workspace / "model.keras", "--input", workspace / "nope.fa", "--output",
+        workspace / "back.h5", expect=1)
+    assert {number: signal.getsignal(number) for number in handlers} == handlers
 
 
 def test_reproduce_and_demo_commands(tmp_path):
