@@ -115,6 +115,13 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     points = run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "o.h5",
                  "--max-points", "0", expect=1)
     assert last_error_line(points) == "keras-simplex: error: max_points must be >= 1, got 0"
+    x = random_one_hot(8, 200)
+    np.savez(workspace / "splits.npz", x_train=x, y_train=np.ones(8), x_valid=x, y_valid=np.ones(8))
+    splits = run("train", "--data", workspace / "splits.npz", "--output", workspace / "m.keras", expect=1)
+    assert last_error_line(splits) == (
+        f"keras-simplex: error: {workspace / 'splits.npz'} has no x_validation, y_validation, x_test, y_test: an NPZ "
+        f"of splits holds x_train, y_train, x_validation, y_validation, x_test and y_test (this one: x_train, "
+        f"y_train, x_valid, y_valid)")
     usage = run_installed("attribute", "--model", model, expect=2)
     assert "--input" in usage.stderr
     assert "explains each command" in run_installed("--help").stdout

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 Split = tuple[np.ndarray, np.ndarray]
+SPLITS = ("train", "validation", "test")
 
 
 def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split, Split]:
@@ -17,17 +18,22 @@ def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split,
         from keras_simplex.datasets.h5 import import_h5
 
         splits = import_h5(source)
-        return tuple((splits[s]["x"], splits[s]["y"]) for s in ("train", "validation", "test"))
+        return tuple((splits[s]["x"], splits[s]["y"]) for s in SPLITS)
     if source.endswith(".npz"):
         if not os.path.exists(source):
             raise FileNotFoundError(f"data file not found: {source}")
         with np.load(source) as f:
-            return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in ("train", "validation", "test"))
+            missing = [f"{array}_{s}" for s in SPLITS for array in "xy" if f"{array}_{s}" not in f.files]
+            if missing:
+                raise ValueError(f"{source} has no {', '.join(missing)}: an NPZ of splits holds x_train, y_train, "
+                                 f"x_validation, y_validation, x_test and y_test (this one: "
+                                 f"{', '.join(f.files) or 'no arrays'})")
+            return tuple((f[f"x_{s}"], f[f"y_{s}"]) for s in SPLITS)
     import tensorflow_datasets as tfds
 
     builder = prepared_builder(source, data_dir)
     return tuple(tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1, as_supervised=True))
-                 for s in ("train", "validation", "test"))
+                 for s in SPLITS)
 
 
 def prepared_builder(name: str, data_dir: str | None = None):
