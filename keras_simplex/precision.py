@@ -78,6 +78,6 @@ def warn_if_bfloat16_is_slow() -> None:
     warnings.warn(
         "precision='bfloat16' on a CPU without AMX (no amx_bf16 flag in /proc/cpuinfo): TensorFlow runs "
         "bfloat16 here on AVX-512 at best, which measured 0.60-0.66x the speed of float32 for attribution "
-        "(docs/performance.md). float32 is faster on this machine, and exact.",
+        "(docs/performance.md). float32 is faster on this machine, and more accurate.",
         stacklevel=4,
     )
