@@ -53,6 +53,16 @@ def bpnet_like(length: int = 2114, channels: int = 64, layers: int = 9) -> keras
     return keras.Model(inputs, keras.layers.Flatten()(profile), name="bpnet_like")
 
 
+def trained_like_batch_norm(model: keras.Model, rng: np.random.Generator) -> keras.Model:
+    """``model`` with batch-norm statistics as after training (not the identity)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    return model
+
+
 def profile_target(logits: tf.Tensor) -> tf.Tensor:
     """BPNet's profile attribution target: ``(N, L)`` logits -> ``(N,)``."""
     return tf.reduce_sum(tf.stop_gradient(tf.nn.softmax(logits, axis=-1)) * logits, axis=-1)
@@ -118,12 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    basset = ks.models.basset(output_activation=None)
-    for layer in basset.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([gamma * rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+    basset = trained_like_batch_norm(ks.models.basset(output_activation=None), rng)
     bpnet = bpnet_like()
     basset_twin = TorchTwin(basset, output=0)
     twins = {basset: (basset_twin, basset_twin, lambda probe: basset.predict(probe, verbose=0)[:, 0]),

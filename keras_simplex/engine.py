@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from keras_simplex._fast.cpu_defaults import warn_if_onednn_missed
 from keras_simplex._fast.rewrite import FastForward, fast_paths_enabled
+from keras_simplex._fast.windowed_ism import windowed_kernel
 from keras_simplex.functional_graph import functional_graph, graph_forward
 from keras_simplex.geometry import simplex_angle
 from keras_simplex.introspection import input_spec, output_shape
@@ -115,6 +116,8 @@ class AttributionEngine:
         ``KERAS_SIMPLEX_FAST_PATHS``, on by default).
       fold_batch_norm, convolutions, pool_first: which rewrites to try when ``fast``
         (``keras_simplex._fast.rewrite.speed_replacements``).
+      windowed_ism: with ``fast``, compute ISM's mutants on windows where the model allows
+        (``keras_simplex._fast.windowed_ism``).
       precision: ``"float32"`` or ``"bfloat16"``: the forward and backward passes of gradient
         methods and ISM run in a copy of the model under Keras' ``mixed_bfloat16`` policy
         (``keras_simplex.precision``); points, correction, reductions and angles stay float32.
@@ -136,6 +139,7 @@ class AttributionEngine:
         fold_batch_norm: bool = True,
         convolutions: bool = True,
         pool_first: bool = True,
+        windowed_ism: bool = True,
         precision: str = "float32",
     ) -> None:
         if not isinstance(model, keras.Model):
@@ -165,6 +169,7 @@ class AttributionEngine:
         # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.
         reference = None if compute is model else _inference(model, self.logits)[0]
         self.fast = fast_paths_enabled(fast)
+        self.windowed_ism = self.fast and windowed_ism and self.precision == "float32"
         self._forward = FastForward(compute, plain, wrappers, self.fast, fold_batch_norm, convolutions, pool_first,
                                     reference=reference)
         self._kernel: GradientKernel | None = None
@@ -217,7 +222,9 @@ class AttributionEngine:
         """In-silico mutagenesis of ``x (N, L, A)`` (``keras_simplex.ism``): ``(N, P, A)`` target
         changes for every letter at the ``positions`` (a slice or list; None: all L), 0 at
         observed one-hot letters (``(N, T, P, A)`` per target); ``mean_centered`` subtracts the
-        per-position mean. Runs through the same verified forward as the gradients."""
+        per-position mean. Runs through the same verified forward as the gradients; with the
+        fast paths on, the layers before the first that mixes all positions run on windows
+        around each mutation (``keras_simplex._fast.windowed_ism``, verified on a probe)."""
         if self.strategy is not None:
             raise ValueError("ism runs on one device; build an explainer without a tf.distribute strategy for it")
         x = check_sequences(x, alphabet_size=self.alphabet_size, length=self.sequence_length,
@@ -226,6 +233,9 @@ class AttributionEngine:
         if self._mutagenesis is None:
             self._mutagenesis = MutagenesisKernel(self.kernel(x.shape[1]).forward, self.target, self.per_target,
                                                   self.alphabet_size, self.dtype, self.jit_compile)
+            if self.windowed_ism:
+                wrappers = logit_wrappers(self.model) if self.logits else {}
+                self._mutagenesis = windowed_kernel(self._mutagenesis, self.model, wrappers, x.shape[1])
         return run_ism(self._mutagenesis, x, chosen, self.max_points, mean_centered, Progress(len(x), verbose))
 
     def deep_lift_shap(self, x: Any, references: Any = "dinucleotide_shuffle", num_references: int = 20,

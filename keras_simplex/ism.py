@@ -15,7 +15,7 @@ gradient is the linearisation.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -52,16 +52,30 @@ class MutagenesisKernel:
       forward: ``forward(x) -> outputs`` (the engine's verified forward).
       target: the engine's target; ``per_target``: its units with a map each, or None.
       alphabet_size, dtype: the input spec; ``jit_compile``: XLA.
+      mutants: ``mutants(x, positions, letters) -> outputs`` of ``x (C, L, A)`` followed by its
+        mutants with ``letters (C, P, S, A)`` at ``positions (P,)``, ordered ``(C, P, S)``, in
+        place of one full forward pass over them (``keras_simplex._fast.windowed_ism``).
 
     ``function(x, positions, one_hot)``: with ``one_hot`` (every mutated position of the chunk
     is one-hot) only the A - 1 substitutions per position are evaluated; otherwise all A
-    letters.
+    letters. It is traced once per sequence length and ``one_hot``, for any number of sequences
+    and positions.
     """
 
-    def __init__(self, forward, target, per_target, alphabet_size: int, dtype: tf.DType, jit_compile: bool) -> None:
-        self.forward, self.target, self.per_target = forward, target, per_target
-        self.alphabet_size, self.dtype = alphabet_size, dtype
-        self.function = tf.function(self._deltas, jit_compile=jit_compile, reduce_retracing=True)
+    def __init__(self, forward, target, per_target, alphabet_size: int, dtype: tf.DType, jit_compile: bool,
+                 mutants: Callable | None = None) -> None:
+        self.forward, self.target, self.per_target, self.mutants = forward, target, per_target, mutants
+        self.alphabet_size, self.dtype, self.jit_compile = alphabet_size, dtype, jit_compile
+        self._compiled = tf.function(self._deltas, jit_compile=jit_compile, autograph=False)
+        self._traced: dict[tuple[int, bool], Callable] = {}
+
+    def function(self, x: tf.Tensor, positions: tf.Tensor, one_hot: bool) -> tf.Tensor:
+        """The deltas of ``x (C, L, A)`` at ``positions (P,)`` (see the class)."""
+        key = (int(x.shape[1]), bool(one_hot))
+        if key not in self._traced:
+            self._traced[key] = self._compiled.get_concrete_function(
+                tf.TensorSpec([None, key[0], self.alphabet_size], self.dtype), tf.TensorSpec([None], tf.int32), key[1])
+        return self._traced[key](tf.convert_to_tensor(x, self.dtype), tf.convert_to_tensor(positions, tf.int32))
 
     def _deltas(self, x, positions, one_hot: bool):
         """``x (C, L, A)``, ``positions (P,)`` -> ``(C, P, A)`` deltas (``(C, T, P, A)``)."""
@@ -73,9 +87,12 @@ class MutagenesisKernel:
             letters = tf.one_hot((observed[..., None] + tf.range(1, size)) % size, size, dtype=x.dtype)  # (C, P, A-1, A)
         else:  # every letter: positions that are not one-hot change under all of them
             letters = tf.broadcast_to(tf.eye(size, dtype=x.dtype), tf.stack([shape[0], tf.size(positions), size, size]))
-        mutants = tf.where(at, letters[:, :, :, None, :], x[:, None, None])  # (C, P, S, L, A)
-        flat = tf.reshape(mutants, tf.concat([[-1], shape[1:]], axis=0))
-        values = target_values(self.forward(tf.concat([x, flat], axis=0)), self.target, self.per_target, x.dtype)
+        if self.mutants is not None:
+            outputs = self.mutants(x, positions, letters)
+        else:
+            mutants = tf.where(at, letters[:, :, :, None, :], x[:, None, None])  # (C, P, S, L, A)
+            outputs = self.forward(tf.concat([x, tf.reshape(mutants, tf.concat([[-1], shape[1:]], axis=0))], axis=0))
+        values = target_values(outputs, self.target, self.per_target, x.dtype)
         reference, mutated = values[: shape[0]], values[shape[0] :]
         substitutes = tf.shape(letters)[2]
         if self.per_target is None:

@@ -163,7 +163,15 @@ def mutant_loop(entry, model, x: np.ndarray) -> np.ndarray:
     return result
 
 
+# the zoo models whose ISM runs on windows (keras_simplex._fast.windowed_ism): a convolution first, and
+# windows that save work (not length_agnostic: its first layer reads 70 of its 80 positions)
+WINDOWED = {"plain_cnn", "plain_cnn_logits", "batch_norm_placements", "causal_dilated_batch_norm", "recurrent",
+            "attention", "multi_output", "multi_task", "softmax_output_logits", "float64",
+            "float64_input_float32_layers"}
+
+
 @pytest.mark.filterwarnings(NO_FALLBACK)
+@pytest.mark.filterwarnings("error:keras_simplex. the windowed ISM:UserWarning")
 @pytest.mark.parametrize("entry_name", list(ENTRIES))
 def test_ism_equals_the_mutant_loop(entry_name):
     entry, model = ENTRIES[entry_name], zoo_model(entry_name)
@@ -174,9 +182,11 @@ def test_ism_equals_the_mutant_loop(entry_name):
     if entry.jit:
         variants["xla"] = dict(jit_compile=True)
     for label, options in variants.items():
-        result = ks.Explainer(model, **entry.settings, **options).ism(x)
+        explainer = ks.Explainer(model, **entry.settings, **options)
+        result = explainer.ism(x)
         assert_maps_close(result, expected, max(entry.rtol, 1e-4), label)
         assert (result[x == 1] == 0).all()
+        assert (explainer.engine._mutagenesis.mutants is not None) == (entry_name in WINDOWED), label
     one_by_one = np.concatenate([ks.Explainer(model, **entry.settings).ism(x[i : i + 1]) for i in range(3)])
     assert_maps_close(one_by_one, expected, max(entry.rtol, 1e-4), "one by one")
     assert_untouched(model, x, x_before, weights_before)

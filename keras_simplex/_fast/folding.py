@@ -40,12 +40,12 @@ def foldable_pairs(graph: keras.Model, low_precision: bool = False
     for node in links.nodes:
         norm = node.operation
         source = links.sole_source(node) if type(norm) is keras.layers.BatchNormalization else None
-        if source is not None and _can_fold(source.operation, norm, len(node.input_tensors[0].shape), low_precision):
+        if source is not None and can_fold(source.operation, norm, len(node.input_tensors[0].shape), low_precision):
             pairs.append((source.operation, norm))
     return pairs
 
 
-def _can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int, low_precision: bool) -> bool:
+def can_fold(linear: Any, norm: keras.layers.BatchNormalization, rank: int, low_precision: bool) -> bool:
     if type(linear) not in LINEAR_LAYERS or norm.axis not in (-1, rank - 1):
         return False
     if getattr(linear, "data_format", "channels_last") != "channels_last":
@@ -72,16 +72,7 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, convolution:
 
     def call(inputs, **_):
         inputs = tf.cast(inputs, linear.compute_dtype)  # as the layer's own call does
-        scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
-        if norm.scale:
-            scale = scale * norm.gamma
-        shift = -norm.moving_mean * scale
-        if norm.center:
-            shift = shift + norm.beta
-        if linear.use_bias:
-            shift = shift + linear.bias * scale
-        kernel = tf.cast(linear.kernel * scale, inputs.dtype)  # folded in float32, then the compute dtype
-        shift = tf.cast(shift, inputs.dtype)
+        kernel, shift = folded_weights(linear, norm, inputs.dtype)
         if convolution:
             return layer_conv1d(linear, inputs, kernel, block, shift, epilogue, projects)
         if dense:
@@ -95,3 +86,17 @@ def folded_call(linear: Any, norm: keras.layers.BatchNormalization, convolution:
         return tf.nn.bias_add(outputs, shift)  # a BiasAdd, which the graph optimizer may fuse
 
     return call
+
+
+def folded_weights(linear: Any, norm: keras.layers.BatchNormalization, dtype: tf.DType) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(kernel, bias)`` of ``linear`` followed by ``norm``, from the live variables: folded in
+    the variables' dtype, then cast to ``dtype``."""
+    scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+    if norm.scale:
+        scale = scale * norm.gamma
+    shift = -norm.moving_mean * scale
+    if norm.center:
+        shift = shift + norm.beta
+    if linear.use_bias:
+        shift = shift + linear.bias * scale
+    return tf.cast(linear.kernel * scale, dtype), tf.cast(shift, dtype)
