@@ -20,6 +20,9 @@ import tempfile
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 # TensorFlow's C++ log lines ("I0000 00:00:17... 123 port.cc:153] ...") and absl's notice before them.
 TENSORFLOW_LOG = re.compile(r"^([IWEF]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]|WARNING: All log messages before absl::)")
+# Library warnings a command's user can do nothing about (TFDS' own deprecations; its note on a
+# dataset that is not built, which the command's error then explains).
+LIBRARY_NOISE = re.compile(r"is deprecated|has no dataset_info\.json")
 DESCRIPTION = """Simplex-corrected attributions for Keras models of one-hot sequences: datasets, training,
 attribution, evaluation, export, the paper's reproduction and the demo.
 `keras-simplex COMMAND --help` explains each command's options.
@@ -36,7 +39,8 @@ def prepare_process(verbose: bool = False) -> None:
     (``TF_ENABLE_ONEDNN_OPTS=1``, which TensorFlow enables by itself only on CPUs with AVX-512
     VNNI or newer, and which computed input gradients 1.9x faster on an AVX2 CPU; a value the
     user set stands), and TensorFlow imported with its start-up log lines filtered out of
-    stderr (other output of that moment is passed on)."""
+    stderr (other output of that moment is passed on), and ``LIBRARY_NOISE`` out of the absl
+    log."""
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
@@ -59,6 +63,9 @@ def prepare_process(verbose: bool = False) -> None:
             for line in captured.read().decode(errors="replace").splitlines(keepends=True):
                 if not TENSORFLOW_LOG.match(line):
                     sys.stderr.write(line)
+    import logging
+
+    logging.getLogger("absl").addFilter(lambda record: not LIBRARY_NOISE.search(record.getMessage()))
 
 
 def version() -> str:
@@ -110,13 +117,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True,
                    help="TFDS name (with --data-dir), original-layout .h5, or .npz with x_train/y_train/x_validation/...")
     p.add_argument("--data-dir", help="TFDS data directory")
-    p.add_argument("--model", default="cnn_deep", choices=["cnn_deep", "cnn_shallow", "basset"])
-    p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"])
-    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (0: none)")
-    p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"])
-    p.add_argument("--epochs", type=positive_int, default=100)
-    p.add_argument("--batch-size", type=positive_int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="cnn_deep", choices=["cnn_deep", "cnn_shallow", "basset"],
+                   help="the architecture (default cnn_deep)")
+    p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"],
+                   help="of the first layer (default relu)")
+    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (default 0: none)")
+    p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"],
+                   help="the regularizer's penalty (default angle_l2, the paper's)")
+    p.add_argument("--epochs", type=positive_int, default=100,
+                   help="at most (default 100; early stopping after 10 without a better validation AUROC)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="default 100")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--output", required=True, help="where to save the trained model (.keras)")
 
     p = command("attribute", "raw and corrected maps and angles for sequences in a file (streamed)")
@@ -226,9 +237,12 @@ METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad",
 def main(argv: list[str] | None = None) -> int:
     """Run one command (see ``DESCRIPTION`` for the exit codes)."""
     args = parser().parse_args(argv)
-    prepare_process(args.verbose)
-    from keras_simplex import cli
-
+    try:
+        prepare_process(args.verbose)
+        from keras_simplex import cli
+    except KeyboardInterrupt:  # Ctrl-C while TensorFlow loads: nothing is written yet
+        print("keras-simplex: interrupted", file=sys.stderr)
+        return 130
     return cli.run(args)
 
 

@@ -5,8 +5,11 @@ target (hidden, with the process id, so concurrent runs never share one; same fo
 same file system), is flushed to disk, and is then renamed onto the target in one step. Until
 that rename a previous result at the target is untouched: a kill, Ctrl-C, SIGTERM, a full disk
 or a file-size limit leaves it byte-identical. Folders are swapped with one atomic exchange
-(``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames). Temporaries of runs that were
-killed (their process is gone) are removed by the next write to the same target.
+(``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames), and only a folder that is
+empty or holds nothing but a previous output of the same writer (``check_replaceable_folder``):
+a folder of the user's own files, or the current folder, given as an output by mistake is
+refused, never swapped away. Temporaries of runs that were killed (their process is gone) are
+removed by the next write to the same target.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import ctypes.util
 import os
 import secrets
 import shutil
-from typing import Iterator
+from typing import Callable, Iterator
 
 _PARTIAL = ".partial"
 _ACTIVE: set[str] = set()  # temporaries this process is writing now
@@ -106,15 +109,36 @@ def _exchange(first: str, second: str) -> bool:
     raise OSError(errno, os.strerror(errno), second)
 
 
+def check_replaceable_folder(path: str | os.PathLike, own: Callable[[str], bool] = lambda name: False,
+                             what: str = "output", hint: str = "") -> None:
+    """Raise ``FileExistsError`` when ``path`` is a folder that a new output must not replace:
+    the current folder (or one holding it), or a folder with an entry that ``own(name)`` does not
+    recognise as part of a previous output of this kind (``what``); ``hint`` is added to the
+    message. An absent path or an empty folder is fine. Writers call it before any work too."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(path) or os.path.islink(path):
+        return
+    here = os.getcwd()
+    if here == path or here.startswith(path.rstrip(os.sep) + os.sep):
+        raise FileExistsError(f"{path} is the current folder or holds it; write the {what} to a new folder")
+    foreign = sorted(name for name in os.listdir(path) if not own(name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise FileExistsError(f"{path} exists and holds what is not a previous {what} ({shown}); refusing to replace "
+                              f"it: give a new or empty folder{hint}")
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda name: False,
+                  what: str = "output") -> Iterator[str]:
     """Write a file or folder at ``path`` atomically.
 
     Yields the temporary path to write to (a file or a folder, as the writer likes; nothing
     exists there yet). When the block ends normally the result is flushed and renamed onto
-    ``path`` (a folder replaces a previous folder in one exchange). On any exception,
-    KeyboardInterrupt and SystemExit included, the temporary is removed and the exception
-    propagates; the previous ``path`` is left as it was.
+    ``path`` (a folder replaces a previous folder in one exchange, if
+    ``check_replaceable_folder(path, own, what)`` allows). On any exception, KeyboardInterrupt
+    and SystemExit included, the temporary is removed and the exception propagates; the
+    previous ``path`` is left as it was.
     """
     path = os.path.abspath(os.fspath(path))
     remove_stale_temporaries(path)
@@ -126,6 +150,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
             raise RuntimeError(f"nothing was written for {path}")
         _fsync(temporary)
         if os.path.isdir(temporary) and os.path.isdir(path) and not os.path.islink(path):
+            check_replaceable_folder(path, own, what)
             if _exchange(temporary, path):
                 _remove(temporary)  # now the previous folder
             else:

@@ -153,8 +153,12 @@ def _attribute(args, input_path: str) -> None:
     if args.bigwig:
         _write_track(args, track)
     form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
+    edges = [f"{provenance[key]} BED windows past a chromosome end {word}" for key, word in
+             (("windows_skipped", "skipped (--out-of-bounds pad keeps them)"), ("windows_padded", "padded with N"))
+             if provenance.get(key)]
     _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
-               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else ""))
+               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else "")
+               + "".join(f"; {edge}" for edge in edges))
 
 
 def _attribution_job(args):

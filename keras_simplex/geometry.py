@@ -17,6 +17,8 @@ import numpy as np
 
 import tensorflow as tf
 
+from keras_simplex.validation import check_layout
+
 DEFAULT_ANGLE_THRESHOLDS = (30.0, 45.0, 60.0)
 
 
@@ -160,6 +162,7 @@ def diagnose_maps(gradients: Any, thresholds: Sequence[float] = DEFAULT_ANGLE_TH
     gradients = np.asarray(gradients)
     if gradients.ndim != 3 or gradients.shape[-1] < 2:
         raise ValueError(f"maps must be (N, L, A) with A >= 2, got shape {gradients.shape}")
+    check_layout(gradients.shape, False, "maps", "pass np.swapaxes(maps, 1, 2)")
     if not np.isfinite(gradients).all():
         raise ValueError("maps contain NaN or infinite values")
     angles = simplex_angle(gradients).numpy()

@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any, Sequence
 
 import h5py
 import numpy as np
 
-from keras_simplex.atomic import atomic_output
+from keras_simplex.atomic import atomic_output, check_replaceable_folder
 from keras_simplex.sequence_io import AttributionWriter, check_output_folder
 
 
@@ -82,7 +83,7 @@ class ModiscoWriter:
 
     def _write_folder(self) -> None:
         maps = np.concatenate(self._maps)
-        with atomic_output(self.path) as folder:
+        with atomic_output(self.path, modisco_file, "modisco input folder") as folder:
             os.mkdir(folder)
             np.savez_compressed(os.path.join(folder, "ohe.npz"), np.concatenate(self._x))
             if self.targets is None:
@@ -96,13 +97,21 @@ class ModiscoWriter:
                 json.dump(self.attributes, handle, indent=1)
 
 
+def modisco_file(name: str) -> bool:
+    """Whether ``name`` is one of the files ``ModiscoWriter`` writes into its folder."""
+    return name in ("ohe.npz", "attr.npz", "names.txt", "provenance.json") or bool(re.fullmatch(r"attr\..+\.npz", name))
+
+
 def check_modisco_path(path: str) -> bool:
-    """Raise unless ``path`` is a folder name (no extension) or an ``.h5``/``.hdf5`` file in
-    a writable folder; return whether it is the legacy HDF5."""
+    """Raise unless ``path`` is a folder name (no extension) that is new, empty or a previous
+    modisco input folder, or an ``.h5``/``.hdf5`` file, in a writable folder; return whether it
+    is the legacy HDF5."""
     legacy = path.endswith((".h5", ".hdf5"))
-    if not legacy and os.path.splitext(path)[1]:
+    if not legacy and os.path.splitext(os.path.basename(os.path.abspath(path)))[1]:
         raise ValueError(f"modisco output must be a folder (no extension) or a legacy .h5 file, got {path}")
     check_output_folder(path)
+    if not legacy:
+        check_replaceable_folder(path, modisco_file, "modisco input folder")
     return legacy
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from keras_simplex.atomic import atomic_output
 from keras_simplex.datasets.intervals import centered_windows, read_bed
 from keras_simplex.encoding import DNA, one_hot_encode
-from keras_simplex.validation import check_sequences
+from keras_simplex.validation import check_layout, check_sequences
 
 Records = tuple[int, int] | None  # a range of records [first, end); None: all
 Batch = tuple[list[str], np.ndarray]
@@ -178,10 +178,13 @@ def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = Fal
 def _checked_count(path: str, key: str, batch_size: int, channels_first: bool, check_simplex: bool,
                    check: bool) -> int:
     """The number of sequences of the array, every one checked first (unless not ``check``)."""
+    name = path if path.endswith(".npy") else f"{path}:{key}"  # an NPY file holds one array
     with _open_array(path, key) as source:
+        check_layout(source.shape, channels_first, name,
+                     "read it without --channels-first" if channels_first else "read it with --channels-first")
         if check:
             for begin, chunk in _chunks(source, batch_size, channels_first):
-                check_sequences(chunk, check_simplex=check_simplex, name=f"{path}:{key}", first_index=begin)
+                check_sequences(chunk, check_simplex=check_simplex, name=name, first_index=begin)
         return int(source.shape[0])
 
 
@@ -265,7 +268,11 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
     lower = path.lower()
     if lower.endswith(FASTA_SUFFIXES):
         if check:  # a first pass over the text: errors before any work
-            provenance["records"] = sum(1 for _ in fasta_records(path))
+            provenance["records"] = 0
+            for name, sequence in fasta_records(path):
+                if length is not None and len(sequence) != length:
+                    raise ValueError(f"{path}: record {name!r} has length {len(sequence)}, the model reads {length}")
+                provenance["records"] += 1
         return read_fasta(path, batch_size, records=records), provenance
     if lower.endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
         if genome is None or length is None:

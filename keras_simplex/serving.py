@@ -27,11 +27,20 @@ import keras
 import tensorflow as tf
 
 from keras_simplex import methods
-from keras_simplex.atomic import atomic_output
+from keras_simplex.atomic import atomic_output, check_replaceable_folder
 from keras_simplex.explainer import Explainer
 from keras_simplex.targets import Target
 
 SIGNATURES = ("serving_default", "corrected_saliency", "raw_saliency", "integrated_gradients", "angles")
+# What an export replaces: a previous SavedModel, never a folder of other files (a TF Serving base
+# path holds numbered versions: exporting onto it would swap every version away).
+SAVED_MODEL_OUTPUT = ("SavedModel", " (TF Serving reads numbered versions: export to BASE/1, BASE/2, ...)")
+
+
+def saved_model_file(name: str) -> bool:
+    """Whether ``name`` is an entry of a SavedModel folder."""
+    return name in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "variables",
+                    "assets", "assets.extra")
 
 
 def _checked(x: tf.Tensor, length: int, size: int, require_one_hot: bool, atol: float = 1e-3) -> tf.Tensor:
@@ -82,6 +91,7 @@ def export_saved_model(
     Returns:
       ``export_dir`` as a string.
     """
+    check_replaceable_folder(export_dir, saved_model_file, *SAVED_MODEL_OUTPUT)
     engine = Explainer(model, target, logits=logits, jit_compile=False, fast=fast).engine
     length, size = engine.sequence_length, engine.alphabet_size
     if length is None:
@@ -127,6 +137,6 @@ def export_saved_model(
     archive.add_endpoint("raw_saliency", selecting("raw_saliency", "predictions"))
     archive.add_endpoint("integrated_gradients", integrated_gradients)
     archive.add_endpoint("angles", selecting("angles", "predictions"))
-    with atomic_output(export_dir) as temporary:  # a previous export at export_dir survives any failure
+    with atomic_output(export_dir, saved_model_file, SAVED_MODEL_OUTPUT[0]) as temporary:  # a previous export survives
         archive.write_out(temporary, verbose=False)
     return os.fspath(export_dir)

@@ -9,6 +9,23 @@ import numpy as np
 SIMPLEX_ATOL = 1e-3
 
 
+ALPHABET_SIZES = (4, 5, 20, 21)  # DNA/RNA, with N, protein, with X
+
+
+def check_layout(shape: tuple, channels_first: bool, name: str, fix: str) -> None:
+    """Raise when an array of ``shape``, read as ``(N, L, A)`` (``(N, A, L)`` with
+    ``channels_first``), has an alphabet axis that is not an alphabet size while its other axis
+    is one: the other layout, which would give wrong maps or angles without an error. ``fix``:
+    how to read it the other way (said in the error)."""
+    if len(shape) != 3:
+        return
+    length, size = (shape[2], shape[1]) if channels_first else (shape[1], shape[2])
+    if size not in ALPHABET_SIZES and length in ALPHABET_SIZES:
+        layout = "(N, L, A)" if channels_first else "(N, A, L), as tangermeme and captum write"
+        raise ValueError(f"{name} has shape {tuple(shape)}, {size} letters at {length} positions: it looks {layout}; "
+                         f"{fix}")
+
+
 def check_sequences(
     x: Any,
     *,
@@ -83,12 +100,18 @@ def check_sequences(
             raise ValueError(
                 f"{name} has {int(off.sum())} positions off the simplex (each position must "
                 f"be non-negative and sum to 1 over the alphabet); first at sequence {first_index + seq}, "
-                f"position {pos}: {array[seq, pos].tolist()}. Pass check_simplex=False for "
-                f"inputs that are deliberately off the simplex."
+                f"position {pos}: {_shown(array[seq, pos])}. Pass check_simplex=False (command line: "
+                f"--allow-off-simplex) for inputs that are deliberately off the simplex."
             )
     else:
         _check_finite(array, name, first_index)
     return array.astype(dtype, copy=False)
+
+
+def _shown(values: np.ndarray, most: int = 8) -> str:
+    """``values`` as a short list (the first ``most``)."""
+    shown = ", ".join(f"{value:g}" for value in values[:most])
+    return f"[{shown}{', ...' if len(values) > most else ''}] ({len(values)} values)"
 
 
 def _check_finite(array: np.ndarray, name: str, first_index: int) -> None:

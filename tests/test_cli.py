@@ -128,6 +128,9 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     installed = run_installed("attribute", "--model", model, "--input", workspace / "x.npz", "--output",
                               workspace / "o.h5", "--samples", "3", expect=1)
     assert installed.stderr == "keras-simplex: error: --samples does not apply to saliency\n"  # and nothing else
+    evaluated = run_installed("evaluate", "--model", model, "--data", "synthetic_motifs/tiny", "--data-dir",
+                              workspace / "tfds")
+    assert "auroc" in evaluated.stdout.lower() and "absl" not in evaluated.stderr  # no TFDS deprecation notes
 
 
 def test_a_command_in_a_callers_process_gives_its_signal_handlers_back(workspace):
@@ -159,7 +162,8 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
                                         "chr1\t600\t800\tb\t0\t+\t600\t800\t0\t1\t200,\t0,\nchr1\t900\t1000\n")
     model = workspace / "model.keras"
     common = ["attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa"]
-    run(*common, "--output", tmp_path / "skip.h5", "--stranded")
+    summary = run(*common, "--output", tmp_path / "skip.h5", "--stranded").stdout
+    assert "; 1 BED windows past a chromosome end skipped (--out-of-bounds pad keeps them)" in summary
     complement = str.maketrans("ACGT", "TGCA")
     with h5py.File(tmp_path / "skip.h5") as f:
         assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600", "chr1:600-800"]
@@ -167,8 +171,9 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
                                                  chrom[600:800]]
         assert f.attrs["windows_skipped"] == 1 and f.attrs["out_of_bounds"] == "skip" and f.attrs["stranded"]
     # N (the gap, the padding) with expected gradients: shuffles keep N as its own symbol
-    run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad", "--method", "expected_gradients",
-        "--baselines", "2", "--steps", "3")
+    summary = run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad", "--method",
+                  "expected_gradients", "--baselines", "2", "--steps", "3").stdout
+    assert "; 1 BED windows past a chromosome end padded with N" in summary
     saved = np.load(tmp_path / "pad.npz")
     assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:600-800", "chr1:850-1050"]
     decoded = ks.one_hot_decode(saved["x"])
@@ -303,6 +308,18 @@ def test_angles_of_maps_made_elsewhere(tmp_path):
     np.savez(tmp_path / "bad.npz", arr_0=np.full((2, 5, 4), np.nan, np.float32))
     bad = run("angles", "--maps", tmp_path / "bad.npz", "--output", tmp_path / "b.npz", expect=1)
     assert "NaN" in last_error_line(bad) and not (tmp_path / "b.npz").exists()
+    # (N, A, L) maps without --channels-first: an error, not the angles of 4 positions of 30 letters
+    flipped = run("angles", "--maps", tmp_path / "maps.npy", "--output", tmp_path / "c.npz", expect=1)
+    assert last_error_line(flipped) == (f"keras-simplex: error: {tmp_path / 'maps.npy'} has shape (9, 4, 30), 30 "
+                                        f"letters at 4 positions: it looks (N, A, L), as tangermeme and captum "
+                                        f"write; read it with --channels-first")
+    np.save(tmp_path / "nla.npy", maps)
+    run("angles", "--maps", tmp_path / "nla.npy", "--channels-first", "--output", tmp_path / "c.npz", expect=1)
+    assert not (tmp_path / "c.npz").exists()
+    with pytest.raises(ValueError, match=r"it looks \(N, A, L\).*np.swapaxes"):
+        ks.diagnose_maps(np.swapaxes(maps, 1, 2))
+    protein = ks.diagnose_maps(rng.normal(size=(2, 15, 20)))  # a 15-residue peptide: fewer positions than letters
+    assert protein["angles"].shape == (2, 15)
 
 
 def test_deep_lift_shap_from_the_command_line(workspace):
@@ -381,3 +398,29 @@ def test_quiet_verbose_stdin_stdout_and_evaluate_on_arrays(workspace, capsys, mo
     assert cli.main(["evaluate", "--model", model, "--data", str(workspace / "arrays.npz")]) == 0
     out = capsys.readouterr().out
     assert "test AUROC" in out and "on 10 sequences" in out and "angles of 5 positive test sequences" in out
+
+
+def test_errors_say_what_to_type(workspace, three_task_model, tmp_path):
+    model = workspace / "model.keras"
+    (tmp_path / "short.fa").write_text(">a\n" + "ACGT" * 25 + "\n>b\n" + "ACGT" * 25 + "\n")
+    (tmp_path / "right.fa").write_text(">a\n" + "ACGT" * 50 + "\n")
+    short = run("attribute", "--model", model, "--input", tmp_path / "short.fa", "--output", tmp_path / "o.h5", expect=1)
+    assert last_error_line(short) == (f"keras-simplex: error: {tmp_path / 'short.fa'}: record 'a' has length 100, the "
+                                      f"model reads 200")
+    several = run("attribute", "--model", three_task_model, "--input", tmp_path / "right.fa", "--output",
+                  tmp_path / "o.h5", expect=1)
+    assert "(command line: --target N, or --targets all / --targets 0,5,7 for one map each)" in last_error_line(several)
+    x = np.full((2, 200, 20), 0.1, np.float32)  # a protein alphabet off the simplex
+    np.savez(tmp_path / "off.npz", x=x)
+    off = run("attribute", "--model", model, "--input", tmp_path / "off.npz", "--output", tmp_path / "o.h5", expect=1)
+    assert "[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, ...] (20 values). Pass check_simplex=False (command line: " \
+           "--allow-off-simplex)" in last_error_line(off)
+    np.savez(tmp_path / "nal.npz", x=np.swapaxes(random_one_hot(2, 200), 1, 2))
+    flipped = run("attribute", "--model", model, "--input", tmp_path / "nal.npz", "--output", tmp_path / "o.h5",
+                  expect=1)
+    assert last_error_line(flipped).endswith("it looks (N, A, L), as tangermeme and captum write; read it with "
+                                             "--channels-first")
+    config = run("build-dataset", "synthetic_motifs/nosuch", "--data-dir", tmp_path, expect=1)
+    assert last_error_line(config) == ("keras-simplex: error: synthetic_motifs has no config 'nosuch'; choose one of: "
+                                       "original, paper, tiny (as synthetic_motifs/CONFIG)")
+    assert not (tmp_path / "o.h5").exists()

@@ -209,13 +209,62 @@ def test_export_replaces_a_folder_whole_or_not_at_all(workspace, tmp_path):
         remove_stale_temporaries(str(target))
         assert leftovers(target.parent) == []
         before = snapshot(target)
-    (target / "stale.txt").write_text("from an older export")
+    (target / "notes.txt").write_text("not part of an export")  # a folder with other files is never replaced
+    code, _, err = run("export", "--model", workspace / "model.keras", "--output", target)
+    assert code == 1 and "holds what is not a previous SavedModel (notes.txt); refusing to replace it" in err, err
+    assert snapshot(target) == {**before, "notes.txt": b"not part of an export"}
+    (target / "notes.txt").unlink()
     code, _, err = run("export", "--model", workspace / "model.keras", "--output", target, "--allow-non-one-hot")
     assert code == 0, err
-    assert not (target / "stale.txt").exists() and leftovers(target.parent) == []
+    assert leftovers(target.parent) == []
     loaded = tf.saved_model.load(str(target))
     soft = tf.constant(np.full((2, LENGTH, 4), 0.25, np.float32))  # N, accepted with --allow-non-one-hot
     assert loaded.signatures["corrected_saliency"](sequences=soft)["corrected_saliency"].shape == (2, LENGTH, 4)
+
+
+def test_a_folder_of_other_files_is_never_replaced(workspace, tmp_path):
+    """A folder output given a folder the user keeps other things in (a project folder, a TF
+    Serving base path with its versions, the current folder) is refused before any work."""
+    mine = tmp_path / "project"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep")
+    (mine / "sub" / "b.txt").write_text("keep")
+    base = tmp_path / "serving"
+    for version in ("1", "2"):
+        (base / version).mkdir(parents=True)
+        (base / version / "saved_model.pb").write_bytes(b"version " + version.encode())
+    kept = {path: snapshot(path) for path in (mine, base)}
+    modisco = ("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--format",
+               "modisco")
+    code, _, err = run(*modisco, "--output", mine)
+    assert code == 1 and our_lines(err) == [f"keras-simplex: error: {mine} exists and holds what is not a previous "
+                                            f"modisco input folder (notes.txt, sub); refusing to replace it: give a "
+                                            f"new or empty folder"], err
+    code, _, err = run("export", "--model", workspace / "model.keras", "--output", base)
+    assert code == 1 and "holds what is not a previous SavedModel (1, 2)" in err, err
+    assert "TF Serving reads numbered versions: export to BASE/1, BASE/2, ..." in err
+    code, _, err = command_in_process(*modisco, "--output", ".", cwd=mine)
+    assert code == 1 and f"{mine} is the current folder or holds it" in err, err
+    assert {path: snapshot(path) for path in kept} == kept and leftovers(tmp_path) == []
+    folder = tmp_path / "motifs"  # a previous modisco folder is replaced as a whole
+    for _ in range(2):
+        code, _, err = run(*modisco, "--output", folder)
+        assert code == 0, err
+    assert sorted(os.listdir(folder)) == ["attr.npz", "names.txt", "ohe.npz", "provenance.json"]
+    with pytest.raises(FileExistsError, match="holds what is not a previous output .notes.txt, sub."):
+        with atomic_output(mine) as temporary:  # the writer's last line of defence
+            os.mkdir(temporary)
+    assert snapshot(mine) == kept[mine] and leftovers(tmp_path) == []
+
+
+def test_ctrl_c_while_tensorflow_loads_is_one_line(workspace, tmp_path):
+    process = start("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.fa", "--output",
+                    tmp_path / "o.h5")
+    time.sleep(0.5)  # importing TensorFlow takes seconds
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process)
+    assert code == 130 and our_lines(err) == ["keras-simplex: interrupted"] and out == "", err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_output_of_files_and_folders(tmp_path):
@@ -233,7 +282,7 @@ def test_atomic_output_of_files_and_folders(tmp_path):
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "a").write_text("old")
-    with atomic_output(folder) as temporary:
+    with atomic_output(folder, own=lambda name: name == "a") as temporary:  # "a": what the writer writes
         os.mkdir(temporary)
         pathlib.Path(temporary, "b").write_text("new")
     assert sorted(os.listdir(folder)) == ["b"] and leftovers(tmp_path) == []

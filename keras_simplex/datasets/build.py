@@ -27,6 +27,7 @@ def build_dataset(
       beam_runner: generate with Apache Beam on this runner (e.g. ``"DirectRunner"``), for
         builders that support it (``encode_chipseq``); needs the ``beam`` extra.
     """
+    check_dataset_name(name)
     beam = {"use_beam": True} if beam_runner is not None else {}
     builder = tfds.builder(name, data_dir=os.fspath(data_dir), **beam)
     options = {}
@@ -38,6 +39,20 @@ def build_dataset(
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**options))
     remove_incomplete_builds(builder.data_dir)
     return builder
+
+
+def check_dataset_name(name: str) -> None:
+    """Raise a one-line error naming the valid choices when ``name`` (``dataset/config``) names
+    a config that its builder does not have (TFDS' own message lists them on later lines, which a
+    one-line error drops). Unknown datasets are left to TFDS' error."""
+    dataset, _, config = name.partition("/")
+    try:
+        builder_class = tfds.builder_cls(dataset)
+    except Exception:  # noqa: BLE001 - TFDS raises its own not-found errors
+        return
+    configs = [choice.name for choice in builder_class.BUILDER_CONFIGS]
+    if config and configs and config not in configs:
+        raise ValueError(f"{dataset} has no config {config!r}; choose one of: {', '.join(configs)} (as {dataset}/CONFIG)")
 
 
 def remove_incomplete_builds(data_dir: str | os.PathLike) -> list[str]:

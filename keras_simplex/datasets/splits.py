@@ -40,8 +40,9 @@ def prepared_builder(name: str, data_dir: str | None = None):
     """The TFDS builder of a dataset built in ``data_dir``; a clear error when it is not built."""
     import tensorflow_datasets as tfds
 
-    import keras_simplex.datasets  # noqa: F401  (registers the builders)
+    from keras_simplex.datasets.build import check_dataset_name
 
+    check_dataset_name(name)
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
         raise ValueError(f"dataset {name} is not built in {builder.data_dir}; run keras-simplex build-dataset first")
