@@ -134,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, action="append",
                    help="trained model (.keras); repeat for an ensemble (mean maps and their dispersion)")
     p.add_argument("--input", required=True,
-                   help=".fa/.fasta ('-': FASTA on stdin), .bed/.narrowPeak (with --genome), .h5 or .npz, or "
+                   help=".fa/.fasta ('-': FASTA on stdin), .bed/.narrowPeak (with --genome), .h5, .npz or .npy, or "
                         "tfds:NAME/CONFIG:SPLIT (a built TFDS dataset, with --data-dir)")
     p.add_argument("--genome", help="indexed genome FASTA for BED input")
     p.add_argument("--data-dir", help="TFDS data directory for tfds: input")

@@ -163,7 +163,7 @@ def _genome_batches(genome, chroms, starts, ends, reverse, batch_size: int) -> I
 
 def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
                 check_simplex: bool = True, records: Records = None, check: bool = True) -> Iterator[Batch]:
-    """Batches of an ``(N, L, A)`` array stored under ``key`` in an HDF5 or NPZ file
+    """Batches of an ``(N, L, A)`` array stored under ``key`` in an HDF5 or NPZ file (or an NPY file)
     (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout).
 
     The whole array is checked before the first batch (``validation.check_sequences``, with
@@ -251,7 +251,7 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
                out_of_bounds: str = "skip", stranded: bool = False, records: Records = None,
                check: bool = True, data_dir: str | None = None) -> tuple[Iterator[Batch], dict]:
     """Batches of the input file by type (FASTA, plain or gzipped; BED/narrowPeak, which needs
-    ``genome``; HDF5 or NPZ; ``tfds:NAME/CONFIG:SPLIT``, a split of a TFDS dataset built in
+    ``genome``; HDF5, NPZ or NPY; ``tfds:NAME/CONFIG:SPLIT``, a split of a TFDS dataset built in
     ``data_dir``), and the provenance to record with the output, with the number of records
     the whole input gives (``records``, the output's rows).
 
@@ -278,11 +278,11 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
         if genome is None or length is None:
             raise ValueError("BED input needs --genome (an indexed FASTA)")
         return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded, records)
-    if lower.endswith((".h5", ".hdf5", ".npz")):
+    if lower.endswith((".h5", ".hdf5", ".npz", ".npy")):
         count = _checked_count(path, key, batch_size, channels_first, check_simplex, check)  # one read of the file
         batches = _array_batches(path, key, batch_size, channels_first, records)
         return batches, {**provenance, "input_key": key, "records": count}
-    raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5 or .npz")
+    raise ValueError(f"unknown input type of {path}: use .fa/.fasta (.gz), .bed/.narrowPeak, .h5, .npz or .npy")
 
 
 TFDS_PREFIX = "tfds:"

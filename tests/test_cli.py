@@ -79,6 +79,9 @@ def test_attribute_fasta_bed_h5_and_npz(workspace):
     run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "x.npz.out.npz", "--layout", "NAL")
     saved = np.load(workspace / "x.npz.out.npz")
     np.testing.assert_allclose(saved["corrected"], np.swapaxes(ks.saliency(loaded, x), 1, 2), atol=1e-5)
+    np.save(workspace / "x.npy", x)  # one array, no key
+    run("attribute", "--model", model, "--input", workspace / "x.npy", "--output", workspace / "npy.npz")
+    np.testing.assert_array_equal(np.load(workspace / "npy.npz")["corrected"], np.swapaxes(saved["corrected"], 1, 2))
     run("attribute", "--model", model, "--input", workspace / "x.npz", "--output", workspace / "plain.npz", "--no-fast",
         "--method", "integrated_gradients", "--steps", "5", "--max-points", "16")
     np.testing.assert_allclose(np.load(workspace / "plain.npz")["corrected"],
