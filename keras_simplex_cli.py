@@ -174,7 +174,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=1024, help="sequences read and attributed at a time")
     p.add_argument("--max-points", type=int, default=None, help="model evaluations per compiled call (default: the engine's)")
     p.add_argument("--seed", type=int, help="seed of shuffles and noise (0)")
-    p.add_argument("--no-fast", action="store_true", help="attribute the model as it is, without the speed rewrites")
+    p.add_argument("--no-fast", action="store_true",
+                   help="attribute the model as it is, without the speed rewrites (nor ISM on windows)")
     p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                    help="the model's passes in bfloat16 for gradient methods and ISM (faster on GPUs and CPUs with AMX, "
                         "slower on other CPUs; maps differ from float32's: see docs/performance.md)")

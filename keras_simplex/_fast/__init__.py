@@ -9,7 +9,11 @@
   ``epilogue``: the activation and max pooling after such a convolution computed in its call;
   ``pooling``: elsewhere, max pooling before a non-decreasing activation), checks the rewritten graph
   against the model on a probe batch, and falls back to the model as it is (one warning) on
-  anything it cannot handle. ``keras_simplex.set_fast_paths(False)`` or
-  ``KERAS_SIMPLEX_FAST_PATHS=0`` turns the rewrites off everywhere; ``fast=False`` turns them
-  off for one explainer.
+  anything it cannot handle.
+- ``windowed_ism``: in-silico mutagenesis with each mutant's activations computed only on a
+  window around the mutation in the position-local layers at the start of a model, checked
+  against full forward passes on a probe batch (one warning and full passes otherwise).
+
+``keras_simplex.set_fast_paths(False)`` or ``KERAS_SIMPLEX_FAST_PATHS=0`` turns them off
+everywhere; ``fast=False`` turns them off for one explainer.
 """

@@ -12,8 +12,11 @@ dilation``, and pooling shrinks it by its stride; each layer reads a patch of it
 the window where it lies and the sequence's activations elsewhere (zeros outside the sequence,
 as a ``same`` convolution pads), and computes the window's new values with ``valid`` padding.
 After the chain (or once the window spans the sequence) the windows are written into the
-sequence's activations and the rest of the model runs on them in full. On CNN-deep (L = 200) a
-mutant then costs about a quarter of a full forward pass; on Basset (L = 600) about a tenth.
+sequence's activations and the rest of the model runs on them in full. By multiply-adds a
+CNN-deep mutant (L = 200) then costs 18% of a full forward pass and a Basset mutant (L = 600)
+11%; building the patches costs memory passes, and ISM measured 2.3-2.4x and 7x faster
+(docs/performance.md). Where windows would save less than ``1 - WORTHWHILE`` of the
+multiply-adds, full passes are kept.
 
 The mutants' outputs equal a full forward pass up to floating-point rounding (the same
 operations on fewer positions); ``keras_simplex.engine`` checks them against full forward
@@ -23,10 +26,9 @@ Same idea as fastISM (Nair et al., 2022), written for this package's graph walk.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable
-
-import warnings
 
 import keras
 import numpy as np
@@ -49,10 +51,10 @@ WORTHWHILE = 0.7
 def windowed_kernel(kernel: MutagenesisKernel, model: keras.Model, wrappers: dict[int, Any],
                     length: int) -> MutagenesisKernel:
     """``kernel`` computing its mutants on windows (``WindowedMutants``) when the model starts
-    with position-local layers and the result agrees with ``kernel``'s full forward passes on a
-    probe batch of ``length`` positions;
-    otherwise ``kernel`` itself, with one warning when the windows were tried and failed.
-    ``wrappers``: the logit wrappers of ``kernel``'s forward."""
+    with position-local layers, the windows save enough (``windowed_share``) and they agree with
+    ``kernel``'s full forward passes on a probe batch of ``length`` positions; otherwise
+    ``kernel`` itself, with one warning when the windows were tried and failed. ``wrappers``: the
+    logit wrappers of ``kernel``'s forward."""
     graph = functional_graph(model)
     stages = local_prefix(graph, set(wrappers))
     if not stages or windowed_share(graph, stages, length) > WORTHWHILE:
