@@ -130,13 +130,13 @@ def check_replaceable_folder(path: str | os.PathLike, own: Callable[[str], bool]
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda name: False,
-                  what: str = "output") -> Iterator[str]:
+                  what: str = "output", hint: str = "") -> Iterator[str]:
     """Write a file or folder at ``path`` atomically.
 
     Yields the temporary path to write to (a file or a folder, as the writer likes; nothing
     exists there yet). When the block ends normally the result is flushed and renamed onto
     ``path`` (a folder replaces a previous folder in one exchange, if
-    ``check_replaceable_folder(path, own, what)`` allows). On any exception, KeyboardInterrupt
+    ``check_replaceable_folder(path, own, what, hint)`` allows). On any exception, KeyboardInterrupt
     and SystemExit included, the temporary is removed and the exception propagates; the
     previous ``path`` is left as it was.
     """
@@ -150,7 +150,7 @@ def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda n
             raise RuntimeError(f"nothing was written for {path}")
         _fsync(temporary)
         if os.path.isdir(temporary) and os.path.isdir(path) and not os.path.islink(path):
-            check_replaceable_folder(path, own, what)
+            check_replaceable_folder(path, own, what, hint)
             if _exchange(temporary, path):
                 _remove(temporary)  # now the previous folder
             else:

@@ -83,7 +83,7 @@ class ModiscoWriter:
 
     def _write_folder(self) -> None:
         maps = np.concatenate(self._maps)
-        with atomic_output(self.path, modisco_file, "modisco input folder") as folder:
+        with atomic_output(self.path, **MODISCO_FOLDER) as folder:
             os.mkdir(folder)
             np.savez_compressed(os.path.join(folder, "ohe.npz"), np.concatenate(self._x))
             if self.targets is None:
@@ -102,6 +102,9 @@ def modisco_file(name: str) -> bool:
     return name in ("ohe.npz", "attr.npz", "names.txt", "provenance.json") or bool(re.fullmatch(r"attr\..+\.npz", name))
 
 
+MODISCO_FOLDER = dict(own=modisco_file, what="modisco input folder")  # what the folder may replace (atomic)
+
+
 def check_modisco_path(path: str) -> bool:
     """Raise unless ``path`` is a folder name (no extension) that is new, empty or a previous
     modisco input folder, or an ``.h5``/``.hdf5`` file, in a writable folder; return whether it
@@ -111,7 +114,7 @@ def check_modisco_path(path: str) -> bool:
         raise ValueError(f"modisco output must be a folder (no extension) or a legacy .h5 file, got {path}")
     check_output_folder(path)
     if not legacy:
-        check_replaceable_folder(path, modisco_file, "modisco input folder")
+        check_replaceable_folder(path, **MODISCO_FOLDER)
     return legacy
 
 

@@ -32,15 +32,18 @@ from keras_simplex.explainer import Explainer
 from keras_simplex.targets import Target
 
 SIGNATURES = ("serving_default", "corrected_saliency", "raw_saliency", "integrated_gradients", "angles")
-# What an export replaces: a previous SavedModel, never a folder of other files (a TF Serving base
-# path holds numbered versions: exporting onto it would swap every version away).
-SAVED_MODEL_OUTPUT = ("SavedModel", " (TF Serving reads numbered versions: export to BASE/1, BASE/2, ...)")
 
 
 def saved_model_file(name: str) -> bool:
     """Whether ``name`` is an entry of a SavedModel folder."""
     return name in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb", "keras_metadata.pb", "variables",
                     "assets", "assets.extra")
+
+
+# What an export replaces (keras_simplex.atomic): a previous SavedModel, never a folder of other
+# files (a TF Serving base path holds numbered versions: exporting onto it would swap them away).
+SAVED_MODEL = dict(own=saved_model_file, what="SavedModel",
+                   hint=" (TF Serving reads numbered versions: export to BASE/1, BASE/2, ...)")
 
 
 def _checked(x: tf.Tensor, length: int, size: int, require_one_hot: bool, atol: float = 1e-3) -> tf.Tensor:
@@ -91,7 +94,7 @@ def export_saved_model(
     Returns:
       ``export_dir`` as a string.
     """
-    check_replaceable_folder(export_dir, saved_model_file, *SAVED_MODEL_OUTPUT)
+    check_replaceable_folder(export_dir, **SAVED_MODEL)
     engine = Explainer(model, target, logits=logits, jit_compile=False, fast=fast).engine
     length, size = engine.sequence_length, engine.alphabet_size
     if length is None:
@@ -137,6 +140,6 @@ def export_saved_model(
     archive.add_endpoint("raw_saliency", selecting("raw_saliency", "predictions"))
     archive.add_endpoint("integrated_gradients", integrated_gradients)
     archive.add_endpoint("angles", selecting("angles", "predictions"))
-    with atomic_output(export_dir, saved_model_file, SAVED_MODEL_OUTPUT[0]) as temporary:  # a previous export survives
+    with atomic_output(export_dir, **SAVED_MODEL) as temporary:  # a previous export survives any failure
         archive.write_out(temporary, verbose=False)
     return os.fspath(export_dir)

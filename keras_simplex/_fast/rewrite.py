@@ -177,10 +177,15 @@ class FastForward:
         return self.plain
 
 
+def first_line(error: Any) -> str:
+    """The first line of an error (or of a reason given as text), else its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _warn(error: Any) -> None:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     warnings.warn(f"keras_simplex: the speed rewrite of this model (batch-norm folding, convolutions, pooling) "
-                  f"was not used ({message}); attributing the model as it is", stacklevel=4)
+                  f"was not used ({first_line(error)}); attributing the model as it is", stacklevel=4)
 
 
 def _outputs_and_gradient(function: Callable, probe: tf.Tensor) -> list[np.ndarray]:

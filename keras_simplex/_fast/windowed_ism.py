@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simplex._fast.folding import can_fold, folded_weights
+from keras_simplex._fast.rewrite import first_line
 from keras_simplex.functional_graph import GraphLinks, functional_graph, graph_forward
 from keras_simplex.ism import MutagenesisKernel
 
@@ -67,8 +68,7 @@ def windowed_kernel(kernel: MutagenesisKernel, model: keras.Model, wrappers: dic
         error: Any = "its mutants' outputs differed from full forward passes"
     except Exception as raised:  # noqa: BLE001 - any failure means: not this path
         error = raised
-    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    warnings.warn(f"keras_simplex: the windowed ISM was not used for this model ({message}); every mutant is "
+    warnings.warn(f"keras_simplex: the windowed ISM was not used for this model ({first_line(error)}); every mutant is "
                   f"computed in full", stacklevel=4)
     return kernel
 
