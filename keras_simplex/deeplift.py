@@ -32,6 +32,7 @@ angles say how far the multipliers were off the simplex.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import keras
@@ -233,13 +234,14 @@ class DeepLiftKernel:
     def function(self, hypothetical: bool):
         """The compiled maps of a chunk, its sequences taken in ``pieces`` independent slices
         (``kernel.in_pieces``)."""
-        if hypothetical not in self._functions:
-            def maps(x, references):
-                return in_pieces(lambda begin, end: self._maps(x[begin:end], references[begin:end], hypothetical),
-                                 tf.shape(x)[0], self.pieces)
-
-            self._functions[hypothetical] = tf.function(maps, jit_compile=self.jit_compile, reduce_retracing=True)
+        if hypothetical not in self._functions:  # a partial: traces counted per kernel (as kernel.GradientKernel)
+            self._functions[hypothetical] = tf.function(functools.partial(self._chunk_maps, hypothetical),
+                                                        jit_compile=self.jit_compile, reduce_retracing=True)
         return self._functions[hypothetical]
+
+    def _chunk_maps(self, hypothetical: bool, x, references) -> dict[str, tf.Tensor]:
+        return in_pieces(lambda begin, end: self._maps(x[begin:end], references[begin:end], hypothetical),
+                         tf.shape(x)[0], self.pieces)
 
     def _maps(self, x, references, hypothetical: bool) -> dict[str, tf.Tensor]:
         shape = tf.shape(references)

@@ -216,18 +216,21 @@ class GradientKernel:
                 tf.TensorSpec([], tf.int32, name="step_offset"),
             ]
 
-        def chunk(x, starts, group_weights, alphas, step_weights, *noise_args):
-            noise = None
-            if noisy:
-                # Noise is drawn in graph mode even when the reduction is XLA-compiled:
-                # TensorFlow's RNG kernels are much faster than XLA's on CPU.
-                sigma, seeds, total_steps, step_offset = noise_args
-                draws = sequence_noise(seeds, tf.concat([[total_steps], tf.shape(x)[1:]], axis=0), dtype)
-                noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
-            return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs,
-                                          at_inputs)
-
+        chunk = functools.partial(self._chunk, noisy, form, outputs, at_inputs)
         return tf.function(chunk, input_signature=signature, reduce_retracing=True)
+
+    def _chunk(self, noisy, form, outputs, at_inputs, x, starts, group_weights, alphas, step_weights, *noise_args):
+        """One chunk's maps (``compiled_function``). Bound with ``functools.partial``, so that
+        TensorFlow counts each kernel's traces apart: its retracing warning counts traces per
+        code object, and engines of different models (an ensemble) are not retracing."""
+        noise = None
+        if noisy:
+            # Noise is drawn in graph mode even when the reduction is XLA-compiled:
+            # TensorFlow's RNG kernels are much faster than XLA's on CPU.
+            sigma, seeds, total_steps, step_offset = noise_args
+            draws = sequence_noise(seeds, tf.concat([[total_steps], tf.shape(x)[1:]], axis=0), self.dtype)
+            noise = sigma * draws[:, None, step_offset : step_offset + tf.shape(alphas)[0]]
+        return self.graph_attribution(x, starts, group_weights, alphas, step_weights, noise, form, outputs, at_inputs)
 
 
 def sequence_noise(seeds: tf.Tensor, shape: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:

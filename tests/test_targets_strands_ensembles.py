@@ -160,3 +160,26 @@ def test_ensemble_errors(model):
         ks.EnsembleExplainer([model, multitask_cnn(length=20)], target=0)
     with pytest.raises(ValueError, match="different target units"):
         ks.EnsembleExplainer([ks.Explainer(model, "all"), ks.Explainer(model, [1, 2], reduce=None)])
+
+
+def test_ensembles_of_many_models_are_not_reported_as_retracing(x):
+    """Each model's kernels are traced once; TensorFlow must not warn of "retracing" (it counts
+    traces per code object, across kernels) for a 6-model ensemble or a loop of explainers."""
+    import logging
+
+    import tensorflow as tf
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        models = [multitask_cnn(seed=s) for s in range(6)]
+        ensemble = ks.EnsembleExplainer(models, target=1)
+        ensemble.saliency(x)
+        ensemble.integrated_gradients(x, steps=2)
+        for m in models:
+            ks.Explainer(m, 1).deep_lift_shap(x, num_references=2)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
