@@ -233,11 +233,56 @@ def parser() -> argparse.ArgumentParser:
 
 METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "expected_gradients",  # the registry's
            "deep_lift_shap", "ism")  # and the reference methods
+METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
+                  "sigma": "sigma", "seed": "seed"}  # attribute's method flags -> the registry's options
+FLAGS_READ = {  # by each method: its options in the registry (keras_simplex.methods; a test compares), and --seed
+    "saliency": ("seed",),
+    "gradient_x_input": ("seed",),
+    "integrated_gradients": ("steps", "baseline", "baselines", "seed"),
+    "smoothgrad": ("samples", "sigma", "seed"),
+    "expected_gradients": ("steps", "baseline", "baselines", "seed"),
+    "deep_lift_shap": ("baseline", "baselines", "seed"),
+    "ism": (),
+}
+DATA_FILES = (".h5", ".hdf5", ".npz")  # train's and evaluate's --data as a file (else a TFDS name)
+
+
+def early_mistake(args: argparse.Namespace) -> str | None:
+    """A mistake seen from the command line and the file system alone, so reported before
+    TensorFlow is imported (seconds): a file the command reads that does not exist, or a
+    method option the attribution method does not read."""
+    for kind, path in _files_read(args):
+        if not os.path.exists(path):
+            return f"{kind} file not found: {path}"
+    if args.command == "attribute":
+        unused = [flag for flag in METHOD_OPTIONS if getattr(args, flag) is not None and flag not in FLAGS_READ[args.method]]
+        if unused:
+            return f"--{', --'.join(unused)} does not apply to {args.method}"
+    return None
+
+
+def _files_read(args: argparse.Namespace):
+    """``(kind, path)`` of the files a command reads."""
+    if args.command in ("attribute", "evaluate", "export"):
+        yield from (("model", path) for path in (args.model if isinstance(args.model, list) else [args.model]))
+    if args.command == "attribute":
+        if args.input != "-" and not args.input.startswith("tfds:"):  # standard input; a built TFDS split
+            yield "input", args.input
+        if args.genome:
+            yield "genome", args.genome
+    if args.command in ("train", "evaluate") and args.data.endswith(DATA_FILES):
+        yield "data", args.data
+    if args.command == "angles":
+        yield "maps", args.maps
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command (see ``DESCRIPTION`` for the exit codes)."""
     args = parser().parse_args(argv)
+    mistake = early_mistake(args)
+    if mistake:
+        print(f"keras-simplex: error: {mistake}", file=sys.stderr)
+        return 1
     try:
         prepare_process(args.verbose)
         from keras_simplex import cli

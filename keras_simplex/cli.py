@@ -17,10 +17,7 @@ import sys
 import time
 import traceback
 
-from keras_simplex_cli import positive_int
-
-METHOD_OPTIONS = {"steps": "steps", "baseline": "baseline", "baselines": "num_baselines", "samples": "samples",
-                  "sigma": "sigma", "seed": "seed"}  # command-line option -> registry option
+from keras_simplex_cli import METHOD_OPTIONS, positive_int
 
 
 def _say(args, message: str) -> None:
@@ -57,8 +54,6 @@ def _load_model(path: str):
 
     import keras_simplex  # noqa: F401  (registers the package's classes)
 
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
     if path.endswith(".keras") and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a valid .keras file (not a zip archive: truncated or corrupt?)")
     try:
@@ -211,16 +206,13 @@ def _target_choice(args) -> tuple[object, str | None]:
 
 
 def _method(args):
-    """The registry's method from the command-line options (checked before any input is read);
-    in hypothetical form for modisco (``GradientMethod.hypothetical_form``)."""
+    """The registry's method from the command-line options (those it does not read were refused
+    by ``keras_simplex_cli.early_mistake``; --seed goes with every method); in hypothetical form
+    for modisco (``GradientMethod.hypothetical_form``)."""
     import keras_simplex as ks
 
     given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
     accepted = ks.methods.method_options(args.method)
-    unused = sorted(flag for flag, option in METHOD_OPTIONS.items()  # --seed goes with every method
-                    if option in given and option not in accepted and flag != "seed")
-    if unused:
-        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
     method = ks.methods.method(args.method, **{k: v for k, v in given.items() if k in accepted})
     return method.hypothetical_form() if args.format == "modisco" else method
 
@@ -234,10 +226,6 @@ def _reference_options(args, reduce) -> dict:
     ``--baselines`` their number (20), ``--seed``; hypothetical contributions for ``--format
     modisco``. ISM: no options (its raw map is the change of the target per substitution, its
     corrected map the same mean-centred per position)."""
-    flags = ("steps", "samples", "sigma") + (("baseline", "baselines", "seed") if args.method == "ism" else ())
-    unused = [flag for flag in flags if getattr(args, flag) is not None]
-    if unused:
-        raise ValueError(f"--{', --'.join(unused)} does not apply to {args.method}")
     if len(args.model) > 1 or args.average_strands:
         raise ValueError(f"{args.method} explains one model: not with several --model or --average-strands")
     if args.method == "ism":
@@ -440,8 +428,6 @@ def cmd_angles(args) -> None:
     from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS, diagnose_maps
     from keras_simplex.sequence_io import AttributionWriter, read_arrays
 
-    if not os.path.exists(args.maps):
-        raise FileNotFoundError(f"maps file not found: {args.maps}")
     batches = read_arrays(args.maps, args.key, args.batch_size, args.channels_first, check_simplex=False)
     attributes = {"maps": os.path.abspath(args.maps), "key": args.key, "thresholds": list(DEFAULT_ANGLE_THRESHOLDS)}
     count, sums = 0, np.zeros(1 + len(DEFAULT_ANGLE_THRESHOLDS))

@@ -136,6 +136,52 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
     assert "auroc" in evaluated.stdout.lower() and "absl" not in evaluated.stderr  # no TFDS deprecation notes
 
 
+def test_simple_mistakes_are_reported_before_tensorflow_is_imported(workspace):
+    """Missing files and method options a method does not read: the error, exit 1, and no
+    TensorFlow import (seconds) before it."""
+    model, x, out = str(workspace / "model.keras"), str(workspace / "x.npz"), str(workspace / "never.h5")
+    missing = str(workspace / "missing")
+    cases = [
+        (["attribute", "--model", missing, "--input", x, "--output", out], f"model file not found: {missing}"),
+        (["attribute", "--model", model, "--model", missing, "--input", x, "--output", out],
+         f"model file not found: {missing}"),
+        (["attribute", "--model", model, "--input", missing, "--output", out], f"input file not found: {missing}"),
+        (["attribute", "--model", model, "--input", x, "--genome", missing, "--output", out],
+         f"genome file not found: {missing}"),
+        (["attribute", "--model", model, "--input", x, "--output", out, "--steps", "5"],
+         "--steps does not apply to saliency"),
+        (["attribute", "--model", model, "--input", x, "--output", out, "--method", "smoothgrad", "--steps", "5",
+          "--baselines", "2"], "--steps, --baselines does not apply to smoothgrad"),
+        (["attribute", "--model", model, "--input", x, "--output", out, "--method", "ism", "--seed", "1"],
+         "--seed does not apply to ism"),
+        (["evaluate", "--model", model, "--data", missing + ".npz"], f"data file not found: {missing}.npz"),
+        (["train", "--data", missing + ".h5", "--output", str(workspace / "m.keras")],
+         f"data file not found: {missing}.h5"),
+        (["export", "--model", missing, "--output", str(workspace / "never")], f"model file not found: {missing}"),
+        (["angles", "--maps", missing, "--output", out], f"maps file not found: {missing}"),
+    ]
+    probe = ("import json, sys, contextlib, io, keras_simplex_cli\n"
+             "for argv in json.loads(sys.argv[1]):\n"
+             "    err = io.StringIO()\n"
+             "    with contextlib.redirect_stderr(err):\n"
+             "        code = keras_simplex_cli.main(argv)\n"
+             "    print(json.dumps([code, err.getvalue(), 'tensorflow' in sys.modules]))\n")
+    result = subprocess.run([sys.executable, "-c", probe, json.dumps([argv for argv, _ in cases])],
+                            capture_output=True, text=True, timeout=120)
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert answers == [[1, f"keras-simplex: error: {message}\n", False] for _, message in cases], result.stderr
+
+
+def test_every_method_reads_the_method_options_of_the_registry():
+    """The launcher's table of the options each method reads (checked before TensorFlow is
+    imported) is the registry's, plus --seed."""
+    from keras_simplex_cli import FLAGS_READ, METHOD_OPTIONS
+
+    for name in ks.methods.METHODS:
+        read = {flag for flag, option in METHOD_OPTIONS.items() if option in ks.methods.method_options(name)}
+        assert set(FLAGS_READ[name]) == read | {"seed"}, name
+
+
 def test_a_command_in_a_callers_process_gives_its_signal_handlers_back(workspace):
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGXFSZ)}
     run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
@@ -386,10 +432,10 @@ def test_quiet_verbose_stdin_stdout_and_evaluate_on_arrays(workspace, capsys, mo
     with h5py.File(workspace / "stdin.h5") as f:
         np.testing.assert_allclose(f["corrected"][()], ks.saliency(cli._load_model(model), x), atol=1e-5)
         assert f.attrs["input"] == "-" and [n.decode() for n in f["names"][()]] == [f"q{i}" for i in range(5)]
-    assert cli.main(["attribute", "-v", "--model", model, "--input", str(workspace / "missing.fa"),
+    assert cli.main(["attribute", "-v", "--model", model, "--input", str(workspace / "bad.fa"),
                      "--output", str(workspace / "never.h5")]) == 1
     err = capsys.readouterr().err
-    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("keras-simplex: error: input file not found")
+    assert "Traceback" in err and "line 1: malformed FASTA" in err.strip().splitlines()[-1]
     assert cli.main(["jaspar-meme", "--release", "JASPAR2024", "--output", "-"]) == 0
     meme = capsys.readouterr().out
     assert meme.startswith("MEME version 4") and meme.count("MOTIF ") > 800
