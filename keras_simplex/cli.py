@@ -139,9 +139,10 @@ def _attribute(args, input_path: str) -> None:
         for names, x in prefetched(batches):
             result = _explain(job, args, x)
             output.write(names, x, result)
-            if args.bigwig:  # per-base contribution: the map's value at the observed letter
+            if args.bigwig:  # per-base contributions (see _attribution_job's contributions)
                 track["names"] += names
-                track["scores"].append(np.sum(x * result.select(args.map == "corrected"), axis=-1))
+                maps = result.select(args.map == "corrected")
+                track["scores"].append(np.sum(maps if job.contributions else x * maps, axis=-1))
             count += len(x)
             progress.update(count)
     progress.close()
@@ -159,7 +160,11 @@ def _attribute(args, input_path: str) -> None:
 def _attribution_job(args):
     """What ``attribute`` runs, checked and built from its options: ``method`` (a
     ``GradientMethod``, or a dict for DeepSHAP/ISM), the ``explainer`` (an ensemble's with
-    several models), its first ``engine`` and the ``outputs`` asked for."""
+    several models), its first ``engine``, the ``outputs`` asked for, and ``contributions``:
+    whether the maps hold each letter's actual contribution (``GradientMethod.contributions``;
+    DeepSHAP but for modisco), a position's contribution being their sum over the alphabet, or
+    are per letter (gradients, hypothetical contributions, ISM), a position's contribution
+    being the value at the observed letter."""
     import types
 
     import keras_simplex as ks
@@ -175,7 +180,9 @@ def _attribution_job(args):
     explainer = (ks.Explainer(models[0], target, **settings) if len(models) == 1
                  else ks.EnsembleExplainer(models, target, **settings))
     engine = (explainer if len(models) == 1 else explainer.explainers[0]).engine
-    return types.SimpleNamespace(method=method, explainer=explainer, engine=engine,
+    contributions = (method["name"] == "deep_lift_shap" and not method["hypothetical"] if isinstance(method, dict)
+                     else method.contributions)
+    return types.SimpleNamespace(method=method, explainer=explainer, engine=engine, contributions=contributions,
                                  outputs=MAPS + (("delta",) if args.delta else ()))
 
 
@@ -274,7 +281,8 @@ def _provenance(args, job, inputs: dict) -> dict:
                   "per_target": engine.per_target is not None, "logits": bool(args.logits),
                   "precision": args.precision,
                   "models": json.dumps([os.path.abspath(path) for path in args.model]),
-                  "average_strands": bool(args.average_strands), "map": args.map, "format": args.format}
+                  "average_strands": bool(args.average_strands), "map": args.map, "format": args.format,
+                  "map_form": "contributions" if job.contributions else "per_letter"}
     if args.input == "-":
         provenance["input"] = "-"  # standard input
     return provenance
@@ -361,6 +369,9 @@ def _check_bigwig_request(args, reduce) -> None:
         raise ValueError("--bigwig needs BED/narrowPeak input (genome coordinates)")
     if reduce is None:
         raise ValueError("--bigwig writes one track: use --target, not --targets")
+    if args.method == "ism" and args.map == "raw":
+        raise ValueError("ism's raw map is 0 at every observed letter, so its track would be 0: --bigwig takes the "
+                         "corrected map (the default --map)")
     from keras_simplex.sequence_io import check_output_folder
     from keras_simplex.tracks import SUFFIXES
 

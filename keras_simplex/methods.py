@@ -112,6 +112,15 @@ class GradientMethod:
         return settings
 
     @property
+    def contributions(self) -> bool:
+        """Whether the map holds each letter's actual contribution (methods that multiply by
+        the input, not in hypothetical form): a position's contribution is the map's sum over
+        the alphabet. Otherwise the map is per letter (a gradient, or hypothetical
+        contributions) and a position's contribution is its value at the observed letter,
+        ``sum_a x[l, a] * map[l, a]``."""
+        return self.multiply_by_inputs and not self.hypothetical
+
+    @property
     def at_inputs(self) -> bool:
         """Whether every point is the sequence itself (plus noise): every alpha is 1."""
         return bool(np.all(np.asarray(self.alphas) == 1))

@@ -340,6 +340,33 @@ def test_bigwig_track_at_genome_coordinates(workspace, tmp_path):
     assert "needs BED" in last_error_line(fasta)
 
 
+def test_bigwig_track_is_the_contribution_whatever_the_map_form(workspace, tmp_path):
+    """Integrated gradients' maps are contributions (summed over the alphabet), their modisco
+    form hypothetical (taken at the observed letter): the same track either way."""
+    import pyBigWig
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 700)) + "\n")
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t300\nchr1\t400\t600\n")
+    common = ["--model", workspace / "model.keras", "--input", tmp_path / "peaks.bed", "--genome",
+              tmp_path / "genome.fa", "--method", "integrated_gradients", "--steps", "4"]
+    run("attribute", *common, "--output", tmp_path / "maps.h5", "--bigwig", tmp_path / "maps.bw")
+    run("attribute", *common, "--format", "modisco", "--output", tmp_path / "modisco", "--bigwig",
+        tmp_path / "modisco.bw")
+    with h5py.File(tmp_path / "maps.h5") as f:
+        assert f.attrs["map_form"] == "contributions"
+        expected = np.full(700, np.nan)
+        expected[100:300], expected[400:600] = f["corrected"][()].sum(-1)
+    assert json.loads((tmp_path / "modisco" / "provenance.json").read_text())["map_form"] == "per_letter"
+    for name in ("maps.bw", "modisco.bw"):
+        with pyBigWig.open(str(tmp_path / name)) as track:
+            np.testing.assert_allclose(track.values("chr1", 0, 700, numpy=True), expected, rtol=1e-4, atol=1e-7)
+    raw_ism = run("attribute", *common[:6], "--method", "ism", "--map", "raw", "--output", tmp_path / "ism.h5",
+                  "--bigwig", tmp_path / "ism.bw", expect=1)
+    assert "ism's raw map is 0 at every observed letter" in last_error_line(raw_ism)
+    assert not (tmp_path / "ism.bw").exists() and not (tmp_path / "ism.h5").exists()
+
+
 def test_angles_of_maps_made_elsewhere(tmp_path):
     rng = np.random.default_rng(3)
     maps = rng.normal(size=(9, 30, 4)).astype(np.float32)
