@@ -83,7 +83,7 @@ def check_target(target: Target, output_shape: Any) -> Target:
     indices = (target,) if isinstance(target, int) else target
     if any(not -units <= i < units for i in indices):
         raise ValueError(f"target {target!r} is out of range for a model output with {units} units")
-    return target
+    return target if isinstance(target, int) else tuple(i % units for i in target)  # negative: from the end
 
 
 def per_target_indices(target: Target, reduce: str | None, output_shape: Any) -> tuple[int, ...] | None:
@@ -99,13 +99,16 @@ def per_target_indices(target: Target, reduce: str | None, output_shape: Any) ->
         return check_target("all", output_shape)
     if reduce == "sum":
         return None
-    target = check_target(target, output_shape)
-    if isinstance(target, tuple):
-        return target
-    if isinstance(target, slice) and output_shape[-1] is not None:
-        return tuple(range(output_shape[-1]))[target]
+    checked = check_target(target, output_shape)  # negative indices counted from the end
+    if isinstance(checked, tuple):
+        if len(set(checked)) < len(checked):
+            raise ValueError(f"target {normalize_target(target)!r} names an output unit more than once (units "
+                             f"{checked!r}): one map per unit")
+        return checked
+    if isinstance(checked, slice) and output_shape[-1] is not None:
+        return tuple(range(output_shape[-1]))[checked]
     raise ValueError(f"reduce=None keeps one map per output unit: give target='all', a list of indices or a "
-                     f"slice of a known output axis, not {target!r}")
+                     f"slice of a known output axis, not {checked!r}")
 
 
 def _is_all(target: Any) -> bool:

@@ -307,6 +307,13 @@ def test_several_targets_strands_and_models(workspace, three_task_model):
     both = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "o.h5",
                "--target", "1", "--targets", "all", expect=1)
     assert "not both" in last_error_line(both)
+    from_end = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--targets=-1,0",
+                   "--output", workspace / "from_end.npz")
+    assert "wrote 10 saliency maps" in from_end.stdout
+    assert json.loads(str(np.load(workspace / "from_end.npz")["target"])) == [2, 0]
+    twice = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--targets", "0,0",
+                "--format", "modisco", "--output", workspace / "twice", expect=1)
+    assert "names an output unit more than once" in last_error_line(twice) and not (workspace / "twice").exists()
     legacy = run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--targets", "all",
                  "--format", "modisco", "--output", workspace / "o.h5", expect=1)
     assert "one target" in last_error_line(legacy)

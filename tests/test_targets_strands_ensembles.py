@@ -79,6 +79,17 @@ def test_per_target_errors(model):
         ks.Explainer(model, [1, 7], reduce=None)
     with pytest.raises(TypeError, match="'all'"):
         ks.Explainer(model, "every")
+    with pytest.raises(ValueError, match=r"target \(1, -4\) names an output unit more than once \(units \(1, 1\)\)"):
+        ks.Explainer(model, [1, -4], reduce=None)
+
+
+def test_negative_indices_count_from_the_end_in_lists_too(model, x):
+    """As a single index does (Python's rule): -1 is the last of the 5 units."""
+    for reduce in (None, "sum"):
+        from_end = ks.Explainer(model, [-1, 0], reduce=reduce).saliency(x)
+        assert ks.Explainer(model, [-1, 0], reduce=reduce).engine.per_target == ((4, 0) if reduce is None else None)
+        assert_close(from_end.corrected, ks.Explainer(model, [4, 0], reduce=reduce).saliency(x).corrected, 0)
+    assert_close(ks.saliency(model, x, target=-2), ks.saliency(model, x, target=3), 0)
 
 
 def other_strand(maps):
