@@ -43,6 +43,7 @@ def plot_attribution_logos(
     reference_label: str = "ground truth",
     title: str | None = None,
     axes: Sequence[Any] | None = None,
+    label: str = "saliency",
 ) -> Any:
     """The paper's Fig. 3a for one sequence patch: raw saliency logo, per-position angle,
     corrected saliency logo and (optionally) a reference logo (e.g. ground truth - 0.25).
@@ -51,7 +52,8 @@ def plot_attribution_logos(
       raw, corrected, reference: ``(L, A)`` maps of one sequence (the logos show the values
         at every letter, so pass maps times the one-hot input for grad-times-input logos).
       angles: ``(L,)`` angles in degrees.
-      start, end: the patch to draw.
+      start, end: the patch to draw (positions ``start .. end - 1`` on the x axis).
+      label: the method's name, on the raw logo (the corrected one is labelled "corrected").
       path: the file to write (None: only draw).
       axes: 3 (4 with a reference) matplotlib axes to draw on; None: a new figure.
 
@@ -66,7 +68,7 @@ def plot_attribution_logos(
         raise ValueError(f"axes: {rows} axes are needed (raw, angle, corrected{', reference' if rows == 4 else ''}), got {len(axes)}")
     else:
         fig = axes[0].figure
-    _logo(axes[0], raw[start:end], alphabet, "saliency", start)
+    _logo(axes[0], raw[start:end], alphabet, label, start)
     axes[1].bar(np.arange(start, end), angles[start:end], color=np.where(np.abs(angles[start:end]) > 45, "crimson", "gray"))
     axes[1].axhline(0, color="black", linewidth=0.5)
     axes[1].set_ylim(-90, 90)
@@ -75,6 +77,8 @@ def plot_attribution_logos(
     if reference is not None:
         _logo(axes[3], reference[start:end], alphabet, reference_label, start)
     axes[-1].set_xlabel("position")
+    for ax in axes:  # the patch only (logomaker's own limits start at 0)
+        ax.set_xlim(start - 0.5, end - 0.5)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -25,6 +25,13 @@ def test_logos_on_the_callers_axes_without_a_file(tmp_path):
     plt.close(fig)
 
 
+def test_logos_of_a_patch_show_its_positions_and_the_methods_name():
+    fig = plotting.plot_attribution_logos(None, RAW, ANGLES, CORRECTED, start=10, end=25, label="ism")
+    assert all(ax.get_xlim() == (9.5, 24.5) for ax in fig.axes)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["ism", "angle (deg)", "corrected"]
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("draw", [
     lambda path, ax: plotting.plot_angle_densities(path, {"motif": ANGLES, "background": -ANGLES}, ax=ax),
     lambda path, ax: plotting.plot_large_angle_histogram(path, rng.uniform(0, 100, (20, 3)), (30, 45, 60), ax=ax),
