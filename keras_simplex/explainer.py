@@ -54,10 +54,13 @@ class Explainer:
         reductions and angles in float32 (``keras_simplex.precision``; faster on a GPU or a
         CPU with AMX, slower on other CPUs; docs/performance.md says when it is safe).
 
-    Every method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are not
-    probability vectors), ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
+    Every gradient method takes ``x (N, L, A)``, ``check_simplex`` (reject positions that are
+    not probability vectors), ``outputs`` (the ``Attribution`` fields to compute: ``"raw"``,
     ``"corrected"``, ``"angles"``; all by default) and ``average_strands`` (average with the
-    reverse-complement strand's map, see ``AttributionEngine.run``), plus the method's options.
+    reverse-complement strand's map, see ``AttributionEngine.run``), plus the method's options,
+    and returns an ``Attribution``. ``deep_lift_shap`` returns one too (no ``outputs`` or
+    ``average_strands``); ``ism`` returns the ``(N, L, A)`` deltas themselves
+    (``mean_centered=True``: the corrected form).
     """
 
     def __init__(
