@@ -173,7 +173,7 @@ def _attribution_job(args):
     target, reduce = _target_choice(args)
     if args.delta and args.format != "maps":
         raise ValueError("--delta goes with --format maps")
-    method = _reference_options(args, reduce) if args.method in REFERENCE_METHODS else _method(args)
+    method = _reference_options(args) if args.method in REFERENCE_METHODS else _method(args)
     models = [_load_model(path) for path in args.model]
     settings = dict(reduce=reduce, logits=args.logits, max_points=args.max_points, fast=False if args.no_fast else None,
                     precision=args.precision)
@@ -227,7 +227,7 @@ def _method(args):
 REFERENCE_METHODS = ("deep_lift_shap", "ism")
 
 
-def _reference_options(args, reduce) -> dict:
+def _reference_options(args) -> dict:
     """The settings of DeepSHAP or ISM from the command line (checked before any model is
     loaded). DeepSHAP: ``--baseline`` names the references (default dinucleotide_shuffle),
     ``--baselines`` their number (20), ``--seed``; hypothetical contributions for ``--format
@@ -239,8 +239,6 @@ def _reference_options(args, reduce) -> dict:
         if args.delta:
             raise ValueError("--delta does not apply to ism (its maps are exact differences)")
         return {"name": "ism", "seed": None}
-    if reduce is None:
-        raise ValueError("deep_lift_shap explains one output: use --target, not --targets")
     if args.precision != "float32":
         raise ValueError("--precision applies to gradient methods and ism; deep_lift_shap runs the model as it is")
     references = args.baseline or "dinucleotide_shuffle"

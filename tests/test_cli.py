@@ -298,6 +298,12 @@ def test_several_targets_strands_and_models(workspace, three_task_model):
                                                            "ohe.npz", "provenance.json"]
     np.testing.assert_allclose(np.load(workspace / "t_modisco" / "attr.1.npz")["arr_0"],
                                np.swapaxes(ks.saliency(three, x, target=1), 1, 2), atol=1e-5)
+    run("attribute", "--model", three_task_model, "--input", workspace / "t.npz", "--output", workspace / "shap",
+        "--targets", "2,0", "--method", "deep_lift_shap", "--baselines", "3", "--format", "modisco")
+    for t in (2, 0):  # DeepSHAP's hypothetical contributions, one unit at a time
+        expected = ks.Explainer(three, t).deep_lift_shap(x, num_references=3, hypothetical=True).raw
+        np.testing.assert_allclose(np.load(workspace / "shap" / f"attr.{t}.npz")["arr_0"],
+                                   np.swapaxes(expected, 1, 2), atol=1e-5)
     model = workspace / "model.keras"
     run("attribute", "--model", model, "--model", model, "--input", workspace / "t.npz", "--output", workspace / "e.npz")
     saved = np.load(workspace / "e.npz")

@@ -196,7 +196,7 @@ DEEP_LIFT_ERRORS = {  # what DeepLIFT cannot explain, and the error that says so
     "recurrent": "no rule for .*Bidirectional",
     "attention": "no rule for .*MultiHeadAttention",
     "subclassed": "needs a Sequential or functional model",
-    "multi_output": "explains one output",
+    "multi_output": "explains output units",
 }
 
 
