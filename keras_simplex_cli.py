@@ -151,8 +151,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--map", default="corrected", choices=["corrected", "raw"],
                    help="the map written by --format modisco and --bigwig (default corrected)")
     p.add_argument("--layout", default="NLA", choices=["NLA", "NAL"], help="maps and x as (N, L, A) or (N, A, L)")
-    p.add_argument("--bigwig", help="also write the per-base contribution (BED input: sum over the alphabet of "
-                                    "map x input) as a bigWig track")
+    p.add_argument("--bigwig", help="also write the per-base contribution (BED input) as a bigWig track; with "
+                                    "--targets one per target, NAME.<target>.bw")
     p.add_argument("--bigwig-overlap", default="mean", choices=["mean", "max"],
                    help="bases in several windows: the mean, or the value of largest magnitude (default mean)")
     p.add_argument("--method", default="saliency", choices=METHODS)

@@ -126,7 +126,7 @@ def _attribute(args, input_path: str) -> None:
         return attribute_on_beam(args, input_path)
     output = _open_output(args)  # checked before any model is loaded
     if args.bigwig:
-        _check_bigwig_request(args, _target_choice(args)[1])
+        _check_bigwig_request(args)
     job = _attribution_job(args)
     batches, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length,
                                      args.input_key, args.channels_first, not args.allow_off_simplex,
@@ -141,19 +141,19 @@ def _attribute(args, input_path: str) -> None:
             output.write(names, x, result)
             if args.bigwig:  # per-base contributions (see _attribution_job's contributions)
                 track["names"] += names
-                maps = result.select(args.map == "corrected")
-                track["scores"].append(np.sum(maps if job.contributions else x * maps, axis=-1))
+                maps = result.select(args.map == "corrected")  # (N, L, A), or (N, T, L, A) per target
+                observed = x if maps.ndim == 3 else x[:, None]
+                track["scores"].append(np.sum(maps if job.contributions else observed * maps, axis=-1))
             count += len(x)
             progress.update(count)
     progress.close()
-    if args.bigwig:
-        _write_track(args, track)
+    tracks = _write_tracks(args, track, job.engine.per_target) if args.bigwig else []
     form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
     edges = [f"{provenance[key]} BED windows past a chromosome end {word}" for key, word in
              (("windows_skipped", "skipped (--out-of-bounds pad keeps them)"), ("windows_padded", "padded with N"))
              if provenance.get(key)]
     _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
-               f"{time.perf_counter() - start:.1f} s" + (f"; track {args.bigwig}" if args.bigwig else "")
+               f"{time.perf_counter() - start:.1f} s" + (f"; track {', '.join(tracks)}" if tracks else "")
                + "".join(f"; {edge}" for edge in edges))
 
 
@@ -362,11 +362,9 @@ class _ModiscoOutput(_Output):
         self.writer.write(names, x, result.select(self.correct))
 
 
-def _check_bigwig_request(args, reduce) -> None:
+def _check_bigwig_request(args) -> None:
     if not args.input.lower().endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
         raise ValueError("--bigwig needs BED/narrowPeak input (genome coordinates)")
-    if reduce is None:
-        raise ValueError("--bigwig writes one track: use --target, not --targets")
     if args.method == "ism" and args.map == "raw":
         raise ValueError("ism's raw map is 0 at every observed letter, so its track would be 0: --bigwig takes the "
                          "corrected map (the default --map)")
@@ -379,20 +377,30 @@ def _check_bigwig_request(args, reduce) -> None:
     check_output_folder(args.bigwig)
 
 
-def _write_track(args, track: dict) -> None:
+def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[str]:
     """The per-base contributions of every window at its genome coordinates (windows read on
-    the minus strand are flipped back; overlaps by ``--bigwig-overlap``)."""
+    the minus strand are flipped back; overlaps by ``--bigwig-overlap``): ``--bigwig`` itself,
+    or per target ``NAME.<target>.bw`` for ``--bigwig NAME.bw`` (each file written
+    atomically). Returns the paths written."""
     import numpy as np
 
     from keras_simplex.datasets.encode import open_genome
-    from keras_simplex.tracks import window_coordinates, write_bigwig
+    from keras_simplex.tracks import SUFFIXES, window_coordinates, write_bigwig
 
     chroms, starts, reverse = window_coordinates(track["names"])
-    scores = np.concatenate(track["scores"])
-    scores[reverse] = scores[reverse, ::-1]
+    scores = np.concatenate(track["scores"])  # (N, L), or (N, T, L)
+    scores[reverse] = scores[reverse][..., ::-1]
     genome = open_genome(args.genome)
-    write_bigwig(args.bigwig, chroms, starts, scores, {c: len(genome[c]) for c in genome.keys()},
-                 overlap=args.bigwig_overlap)
+    sizes = {c: len(genome[c]) for c in genome.keys()}
+    if targets is None:
+        paths, columns = [args.bigwig], [scores]
+    else:
+        suffix = next(s for s in SUFFIXES if args.bigwig.endswith(s))
+        paths = [f"{args.bigwig[: -len(suffix)]}.{t}{suffix}" for t in targets]
+        columns = [scores[:, index] for index in range(len(targets))]
+    for path, values in zip(paths, columns):
+        write_bigwig(path, chroms, starts, np.ascontiguousarray(values), sizes, overlap=args.bigwig_overlap)
+    return paths
 
 
 def cmd_evaluate(args) -> None:

@@ -380,6 +380,27 @@ def test_bigwig_track_is_the_contribution_whatever_the_map_form(workspace, tmp_p
     assert not (tmp_path / "ism.bw").exists() and not (tmp_path / "ism.h5").exists()
 
 
+def test_one_bigwig_track_per_target(three_task_model, tmp_path):
+    import pyBigWig
+
+    rng = np.random.default_rng(6)
+    (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 600)) + "\n")
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t300\tp\t0\t-\nchr1\t200\t400\n")
+    common = ["--model", three_task_model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa",
+              "--stranded", "--method", "integrated_gradients", "--steps", "3"]
+    both = run("attribute", *common, "--targets", "2,0", "--output", tmp_path / "maps.h5", "--bigwig",
+               tmp_path / "track.bw")
+    assert f"track {tmp_path / 'track.2.bw'}, {tmp_path / 'track.0.bw'}" in both.stdout
+    assert not (tmp_path / "track.bw").exists()
+    for t in (2, 0):
+        run("attribute", *common, "--target", str(t), "--output", tmp_path / f"one.{t}.h5", "--bigwig",
+            tmp_path / f"one.{t}.bw")
+        with pyBigWig.open(str(tmp_path / f"track.{t}.bw")) as per_target, \
+                pyBigWig.open(str(tmp_path / f"one.{t}.bw")) as alone:
+            np.testing.assert_allclose(per_target.values("chr1", 0, 600, numpy=True),
+                                       alone.values("chr1", 0, 600, numpy=True), rtol=1e-4, atol=1e-7)
+
+
 def test_angles_of_maps_made_elsewhere(tmp_path):
     rng = np.random.default_rng(3)
     maps = rng.normal(size=(9, 30, 4)).astype(np.float32)
