@@ -157,7 +157,8 @@ def parser() -> argparse.ArgumentParser:
                    help="bases in several windows: the mean, or the value of largest magnitude (default mean)")
     p.add_argument("--method", default="saliency", choices=METHODS)
     p.add_argument("--target", type=int, help="output index to explain (default: the single output)")
-    p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis)")
+    p.add_argument("--targets", help="'all' or comma-separated output indices: one map each (a target axis); "
+                                     "negative ones count from the end: --targets=-1,0")
     p.add_argument("--delta", action="store_true",
                    help="also write the convergence delta f(x) - mean f(baseline) - sum(raw map) per sequence "
                         "(integrated and expected gradients)")

@@ -54,6 +54,8 @@ def _load_model(path: str):
 
     import keras_simplex  # noqa: F401  (registers the package's classes)
 
+    if not os.path.exists(path):  # also for callers that skip the launcher's early check (a Beam worker)
+        raise FileNotFoundError(f"model file not found: {path}")
     if path.endswith(".keras") and not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a valid .keras file (not a zip archive: truncated or corrupt?)")
     try:
@@ -214,8 +216,8 @@ def _target_choice(args) -> tuple[object, str | None]:
 
 def _method(args):
     """The registry's method from the command-line options (those it does not read were refused
-    by ``keras_simplex_cli.early_mistake``; --seed goes with every method); in hypothetical form
-    for modisco (``GradientMethod.hypothetical_form``)."""
+    by ``keras_simplex_cli.early_mistake``; --seed goes with every gradient method); in
+    hypothetical form for modisco (``GradientMethod.hypothetical_form``)."""
     import keras_simplex as ks
 
     given = {option: getattr(args, flag) for flag, option in METHOD_OPTIONS.items() if getattr(args, flag) is not None}
@@ -275,7 +277,8 @@ def _provenance(args, job, inputs: dict) -> dict:
     seeded = {} if options["seed"] is None else {"seed": options["seed"]}  # ISM draws nothing
     provenance = {**inputs, **seeded, "keras_simplex_version": ks.__version__, "method": args.method,
                   "method_options": json.dumps(options),
-                  "target": json.dumps(engine.per_target if engine.per_target is not None else args.target),
+                  "target": json.dumps(engine.per_target if engine.per_target is not None
+                                       else None if args.target is None else engine.target),
                   "per_target": engine.per_target is not None, "logits": bool(args.logits),
                   "precision": args.precision,
                   "models": json.dumps([os.path.abspath(path) for path in args.model]),
@@ -368,8 +371,11 @@ def _check_bigwig_request(args) -> None:
     if args.method == "ism" and args.map == "raw":
         raise ValueError("ism's raw map is 0 at every observed letter, so its track would be 0: --bigwig takes the "
                          "corrected map (the default --map)")
+    from keras_simplex.extras import require
     from keras_simplex.sequence_io import check_output_folder
     from keras_simplex.tracks import SUFFIXES
+
+    require("pybigtools", "tracks", "writing bigWig tracks")  # before the run, not after
 
     if not args.bigwig.endswith(SUFFIXES):
         raise ValueError(f"--bigwig must end with one of {', '.join(SUFFIXES)}, got {args.bigwig}")
@@ -380,10 +386,12 @@ def _check_bigwig_request(args) -> None:
 def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[str]:
     """The per-base contributions of every window at its genome coordinates (windows read on
     the minus strand are flipped back; overlaps by ``--bigwig-overlap``): ``--bigwig`` itself,
-    or per target ``NAME.<target>.bw`` for ``--bigwig NAME.bw`` (each file written
-    atomically). Returns the paths written."""
+    or per target ``NAME.<target>.bw`` for ``--bigwig NAME.bw`` (all of them or none: each is
+    written to its temporary, and the temporaries renamed once all are written). Returns the
+    paths written."""
     import numpy as np
 
+    from keras_simplex.atomic import atomic_output
     from keras_simplex.datasets.encode import open_genome
     from keras_simplex.tracks import SUFFIXES, window_coordinates, write_bigwig
 
@@ -398,8 +406,10 @@ def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[st
         suffix = next(s for s in SUFFIXES if args.bigwig.endswith(s))
         paths = [f"{args.bigwig[: -len(suffix)]}.{t}{suffix}" for t in targets]
         columns = [scores[:, index] for index in range(len(targets))]
-    for path, values in zip(paths, columns):
-        write_bigwig(path, chroms, starts, np.ascontiguousarray(values), sizes, overlap=args.bigwig_overlap)
+    with contextlib.ExitStack() as outputs:
+        for path, values in zip(paths, columns):
+            temporary = outputs.enter_context(atomic_output(path))
+            write_bigwig(temporary, chroms, starts, np.ascontiguousarray(values), sizes, overlap=args.bigwig_overlap)
     return paths
 
 
@@ -509,6 +519,12 @@ def run(args) -> int:
     """Run the parsed command ``args`` (``keras_simplex_cli.parser``): the exit code. Errors are
     one line on stderr (``--verbose``: with the traceback); an interrupted command leaves any
     previous output as it was and no partial file (``keras_simplex.atomic``)."""
+    from keras_simplex_cli import early_mistake
+
+    mistake = early_mistake(args)  # main() checked it before TensorFlow loaded; other callers too
+    if mistake:
+        print(f"keras-simplex: error: {mistake}", file=sys.stderr)
+        return 1
     previous = {signum: signal.signal(signum, _stop) for signum in STOPPED}
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with an error instead of killing us
         previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

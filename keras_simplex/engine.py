@@ -160,10 +160,10 @@ class AttributionEngine:
             self.jit_compile = False
         self.strategy = strategy
         self.sequence_length, self.alphabet_size, self.dtype = input_spec(model, sequence_shape)
-        shape = output_shape(model, self.sequence_length, self.alphabet_size)
-        self.per_target = per_target_indices(target, reduce, shape)
+        self.output_shape = output_shape(model, self.sequence_length, self.alphabet_size)
         self.reduce = reduce
-        self.target = self.per_target if self.per_target is not None else check_target(target, shape)
+        self.per_target = per_target_indices(target, reduce, self.output_shape)
+        self.target = self.resolved_target(target)
         compute = model if self.precision == "float32" else reduced_precision_copy(model, self.precision)
         plain, wrappers = _inference(compute, self.logits)
         # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.
@@ -176,6 +176,12 @@ class AttributionEngine:
         self._mutagenesis: MutagenesisKernel | None = None
         self._deeplift: tuple[Callable, Pairs, dict] | None = None  # DeepSHAP's forward, pairs and kernels
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
+
+    def resolved_target(self, target: Target) -> Target:
+        """``target`` as this engine explains it: the units with a map each (a tuple), else the
+        checked target (negative indices of a list counted from the end)."""
+        units = per_target_indices(target, self.reduce, self.output_shape)
+        return units if units is not None else check_target(target, self.output_shape)
 
     def kernel(self, length: int | None = None) -> GradientKernel:
         """The compiled kernel; the first call chooses (and verifies) the forward at

@@ -21,7 +21,7 @@ from keras_simplex.engine import finish_angles
 from keras_simplex.explainer import Explainer, as_method
 from keras_simplex.methods import GradientMethod
 from keras_simplex.results import MAPS, Attribution
-from keras_simplex.targets import Target
+from keras_simplex.targets import Target, target_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +65,10 @@ class EnsembleExplainer:
         shapes = {(e.engine.sequence_length, e.engine.alphabet_size) for e in self.explainers}
         if len(shapes) > 1:
             raise ValueError(f"the ensemble's models take different inputs (L, A): {sorted(shapes, key=str)}")
-        targets = {e.targets for e in self.explainers}
+        targets = {target_key(e.target) for e in self.explainers}
         if len(targets) > 1:
-            raise ValueError(f"the ensemble's explainers map different target units: {sorted(targets, key=str)}")
+            raise ValueError(f"the ensemble's explainers explain different target units: "
+                             f"{sorted({repr(e.target) for e in self.explainers})}")
 
     def explain(self, x: Any, method: GradientMethod | str, *, outputs: tuple[str, ...] = MAPS,
                 check_simplex: bool = True, average_strands: bool = False, **options: Any) -> EnsembleAttribution:

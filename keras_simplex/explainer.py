@@ -25,7 +25,7 @@ from keras_simplex._fast.rewrite import fast_paths_enabled
 from keras_simplex.precision import check_precision
 from keras_simplex.methods import GradientMethod, method as registered_method
 from keras_simplex.results import MAPS, Attribution
-from keras_simplex.targets import Target, normalize_target, target_key
+from keras_simplex.targets import Target, target_key
 
 
 class Explainer:
@@ -59,8 +59,8 @@ class Explainer:
     ``"corrected"``, ``"angles"``; all by default) and ``average_strands`` (average with the
     reverse-complement strand's map, see ``AttributionEngine.run``), plus the method's options,
     and returns an ``Attribution``. ``deep_lift_shap`` returns one too (no ``outputs`` or
-    ``average_strands``); ``ism`` returns the ``(N, L, A)`` deltas themselves
-    (``mean_centered=True``: the corrected form).
+    ``average_strands``); ``ism`` returns the deltas themselves, ``(N, P, A)``
+    for P positions (``(N, T, P, A)`` per target; ``mean_centered=True``: the corrected form).
     """
 
     def __init__(
@@ -140,7 +140,8 @@ class Explainer:
         (default 20 dinucleotide shuffles of each sequence), ``Attribution(raw, corrected,
         angles, delta)``: the contributions of the observed letters (``hypothetical=True``:
         of every letter), ``(N, L, A)``; ``delta (N,)`` the summation-to-delta error
-        (``keras_simplex.deeplift``)."""
+        (``keras_simplex.deeplift``). Per target: ``(N, T, L, A)``, angles ``(N, T, L)``,
+        delta ``(N, T)``, each unit in its own passes against the same references."""
         return self.engine.deep_lift_shap(x, references, num_references, seed, hypothetical, check_simplex, verbose)
 
     def ism(self, x: Any, *, positions: Any = None, mean_centered: bool = False, check_simplex: bool = True,
@@ -223,7 +224,7 @@ def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, lo
 def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
     """Raise when a setting passed with an explainer differs from the explainer's own."""
     own = {
-        "target": (target_key(explainer.target), lambda v: target_key(normalize_target(v))),
+        "target": (target_key(explainer.target), lambda v: target_key(explainer.engine.resolved_target(v))),
         "reduce": (explainer.reduce, lambda v: v),
         "logits": (explainer.logits, bool),
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),

@@ -45,8 +45,9 @@ def plot_attribution_logos(
     axes: Sequence[Any] | None = None,
     label: str = "saliency",
 ) -> Any:
-    """The paper's Fig. 3a for one sequence patch: raw saliency logo, per-position angle,
-    corrected saliency logo and (optionally) a reference logo (e.g. ground truth - 0.25).
+    """The paper's Fig. 3a for one sequence patch: raw logo (saliency in the paper),
+    per-position angle, corrected logo and (optionally) a reference logo (e.g. ground truth
+    - 0.25).
 
     Args:
       raw, corrected, reference: ``(L, A)`` maps of one sequence (the logos show the values

@@ -83,7 +83,7 @@ def check_target(target: Target, output_shape: Any) -> Target:
     indices = (target,) if isinstance(target, int) else target
     if any(not -units <= i < units for i in indices):
         raise ValueError(f"target {target!r} is out of range for a model output with {units} units")
-    return target if isinstance(target, int) else tuple(i % units for i in target)  # negative: from the end
+    return target % units if isinstance(target, int) else tuple(i % units for i in target)  # negative: from the end
 
 
 def per_target_indices(target: Target, reduce: str | None, output_shape: Any) -> tuple[int, ...] | None:

@@ -401,6 +401,40 @@ def test_one_bigwig_track_per_target(three_task_model, tmp_path):
                                        alone.values("chr1", 0, 600, numpy=True), rtol=1e-4, atol=1e-7)
 
 
+def test_per_target_tracks_appear_all_or_none(three_task_model, tmp_path, monkeypatch):
+    """A failure while writing the second track leaves no new track and the previous ones as they were."""
+    import keras_simplex.tracks
+
+    rng = np.random.default_rng(6)
+    (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 600)) + "\n")
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t300\n")
+    (tmp_path / "track.0.bw").write_bytes(b"previous")
+    real, calls = keras_simplex.tracks.write_bigwig, []
+
+    def failing_second(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(path, *args, **kwargs)
+
+    monkeypatch.setattr(keras_simplex.tracks, "write_bigwig", failing_second)
+    failed = run("attribute", "--model", three_task_model, "--input", tmp_path / "peaks.bed", "--genome",
+                 tmp_path / "genome.fa", "--targets", "2,0", "--output", tmp_path / "maps.h5", "--bigwig",
+                 tmp_path / "track.bw", expect=1)
+    assert last_error_line(failed) == "keras-simplex: error: disk full" and len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if "track" in p.name) == ["track.0.bw"]
+    assert (tmp_path / "track.0.bw").read_bytes() == b"previous"
+
+
+def test_a_command_run_without_the_launcher_is_checked_too(workspace):
+    from keras_simplex import cli
+    from keras_simplex_cli import parser
+
+    args = parser().parse_args(["attribute", "--model", str(workspace / "model.keras"), "--input",
+                                str(workspace / "x.npz"), "--output", str(workspace / "never.h5"), "--steps", "5"])
+    assert cli.run(args) == 1 and not (workspace / "never.h5").exists()
+
+
 def test_angles_of_maps_made_elsewhere(tmp_path):
     rng = np.random.default_rng(3)
     maps = rng.normal(size=(9, 30, 4)).astype(np.float32)

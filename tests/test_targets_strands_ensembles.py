@@ -171,6 +171,19 @@ def test_ensemble_errors(model):
         ks.EnsembleExplainer([model, multitask_cnn(length=20)], target=0)
     with pytest.raises(ValueError, match="different target units"):
         ks.EnsembleExplainer([ks.Explainer(model, "all"), ks.Explainer(model, [1, 2], reduce=None)])
+    with pytest.raises(ValueError, match="different target units"):  # summed into one map: 0 is not 1
+        ks.EnsembleExplainer([ks.Explainer(model, 0), ks.Explainer(model, 1)])
+    ks.EnsembleExplainer([ks.Explainer(model, -1), ks.Explainer(model, 4)])  # the same unit
+
+
+def test_an_explainer_passed_back_with_its_own_target_is_accepted(model, x):
+    """The functional API compares a target given with an explainer as the explainer resolved it."""
+    for target, reduce in (([-1, 0], None), ([-1, 0], "sum"), ("all", None), (-1, "sum")):
+        explainer = ks.Explainer(model, target, reduce=reduce)
+        kwargs = {} if reduce == "sum" else {"reduce": None}
+        assert_close(ks.saliency(explainer, x, target=target, **kwargs), explainer.saliency(x).corrected)
+    with pytest.raises(ValueError, match="conflicts with the explainer"):
+        ks.saliency(ks.Explainer(model, [-1, 0], reduce=None), x, target=[0, 4], reduce=None)
 
 
 def test_ensembles_of_many_models_are_not_reported_as_retracing(x):
