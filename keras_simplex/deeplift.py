@@ -220,13 +220,16 @@ class DeepLiftKernel:
     """Compiled DeepSHAP maps of one DeepLIFT forward function and (scalar) target.
 
     ``forward`` is the model's graph with the wrappers of ``deeplift_wrappers(model, pairs)``.
-    ``function(x (C, L, A), references (C, K, L, A))`` returns the ``raw`` and ``corrected``
-    maps ``(C, L, A)`` (hypothetical or observed), the multipliers' mean ``gradient`` and the
-    per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k) * m_k)``).
+    ``function(x (C, L, A), references (C, K, L, A), slot ())`` returns the ``raw`` and
+    ``corrected`` maps ``(C, L, A)`` (hypothetical or observed), the multipliers' mean
+    ``gradient`` and the per-sequence ``delta`` (``f(x) - mean_k f(r_k) - sum(mean_k (x - r_k)
+    * m_k)``) of the target, or with ``per_target`` of unit ``per_target[slot]`` (an int32
+    tensor: one trace serves every unit).
     """
 
-    def __init__(self, forward: Callable, pairs: Pairs, target: Any, jit_compile: bool, pieces: int = 1) -> None:
-        self.forward, self.pairs, self.target = forward, pairs, target
+    def __init__(self, forward: Callable, pairs: Pairs, target: Any, jit_compile: bool, pieces: int = 1,
+                 per_target: tuple[int, ...] | None = None) -> None:
+        self.forward, self.pairs, self.target, self.per_target = forward, pairs, target, per_target
         self._functions: dict[bool, Any] = {}
         self.jit_compile = jit_compile
         self.pieces = int(pieces)
@@ -239,18 +242,20 @@ class DeepLiftKernel:
                                                         jit_compile=self.jit_compile, reduce_retracing=True)
         return self._functions[hypothetical]
 
-    def _chunk_maps(self, hypothetical: bool, x, references) -> dict[str, tf.Tensor]:
-        return in_pieces(lambda begin, end: self._maps(x[begin:end], references[begin:end], hypothetical),
+    def _chunk_maps(self, hypothetical: bool, x, references, slot) -> dict[str, tf.Tensor]:
+        return in_pieces(lambda begin, end: self._maps(x[begin:end], references[begin:end], slot, hypothetical),
                          tf.shape(x)[0], self.pieces)
 
-    def _maps(self, x, references, hypothetical: bool) -> dict[str, tf.Tensor]:
+    def _maps(self, x, references, slot, hypothetical: bool) -> dict[str, tf.Tensor]:
         shape = tf.shape(references)
         count, per = shape[0], shape[1]
         rs = tf.reshape(references, tf.concat([[-1], shape[2:]], axis=0))  # sequence-major
         self.pairs.sequences, self.pairs.references = count, per
         with tf.GradientTape() as tape:
             tape.watch(rs)
-            values = target_values(self.forward(tf.concat([x, rs], 0)), self.target, None, x.dtype)
+            values = target_values(self.forward(tf.concat([x, rs], 0)), self.target, self.per_target, x.dtype)
+            if self.per_target is not None:  # (P, T): the unit of this slot
+                values = tf.gather(values, slot, axis=1)
             v_x, v_r = values[:count], values[count:]
             total = tf.reduce_sum(v_r)
         multipliers = tf.cast(tape.gradient(total, rs), x.dtype)
@@ -267,16 +272,17 @@ class DeepLiftKernel:
 
 
 def run_deeplift(kernel: DeepLiftKernel, x: np.ndarray, references: np.ndarray, hypothetical: bool,
-                 max_points: int, progress: Progress = SILENT) -> dict[str, np.ndarray]:
+                 max_points: int, progress: Progress = SILENT, slot: int = 0) -> dict[str, np.ndarray]:
     """DeepSHAP maps of ``x (N, L, A)`` against ``references (N, K, L, A)`` in calls of at
-    most ``max_points`` model evaluations (K + 1 per sequence); ``angles`` from the mean
-    multipliers."""
+    most ``max_points`` model evaluations (K + 1 per sequence), for unit ``slot`` of a
+    per-target kernel; ``angles`` from the mean multipliers."""
     per = references.shape[1]
     chunk = max(1, max_points // (per + 1))
     function = kernel.function(hypothetical)
+    unit = tf.constant(slot, tf.int32)  # a tensor, so that every unit uses the same trace
     parts = []
     for i in range(0, len(x), chunk):
-        parts.append({k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk]).items()})
+        parts.append({k: v.numpy() for k, v in function(x[i : i + chunk], references[i : i + chunk], unit).items()})
         progress.advance(len(parts[-1]["delta"]))
     result = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     result["angles"] = simplex_angle(result.pop("gradient")).numpy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -34,7 +34,7 @@ from keras_simplex.methods import GradientMethod
 from keras_simplex.precision import check_precision, reduced_precision_copy, warn_if_bfloat16_is_slow
 from keras_simplex.results import MAPS, OUTPUTS, Attribution
 from keras_simplex.seeding import sequence_keys
-from keras_simplex.targets import Target, check_target, per_target_indices, target_key
+from keras_simplex.targets import Target, check_target, per_target_indices
 from keras_simplex.validation import check_sequences
 
 DEFAULT_MAX_POINTS = 2048
@@ -174,7 +174,7 @@ class AttributionEngine:
                                     reference=reference)
         self._kernel: GradientKernel | None = None
         self._mutagenesis: MutagenesisKernel | None = None
-        self._deeplift: tuple[Callable, Pairs, dict] | None = None  # DeepSHAP's forward, pairs and kernels
+        self._deeplift: DeepLiftKernel | None = None
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
 
     def resolved_target(self, target: Target) -> Target:
@@ -261,26 +261,20 @@ class AttributionEngine:
                             check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
         starts = make_baselines(x, references, num_references, seed)
         starts = np.ascontiguousarray(np.broadcast_to(starts, (len(x),) + starts.shape[1:]))
-        units = (self.target,) if self.per_target is None else self.per_target
-        progress = Progress(len(x) * len(units), verbose)
-        results = [run_deeplift(self._deeplift_kernel(unit), x, starts, hypothetical, self.max_points, progress)
-                   for unit in units]
-        if self.per_target is None:
-            return Attribution(**results[0])
-        return Attribution(**{key: np.stack([r[key] for r in results], axis=1) for key in results[0]})
-
-    def _deeplift_kernel(self, target: Target) -> DeepLiftKernel:
-        """The DeepSHAP kernel of ``target`` (the model's graph with DeepLIFT's wrappers, built once)."""
         if self._deeplift is None:
             wrappers = logit_wrappers(self.model) if self.logits else {}
             pairs = Pairs()
             wrappers = {**deeplift_wrappers(self.model, pairs, skip=set(wrappers)), **wrappers}
-            self._deeplift = (graph_forward(functional_graph(self.model), {}, wrappers), pairs, {})
-        forward, pairs, kernels = self._deeplift
-        key = target_key(target)
-        if key not in kernels:
-            kernels[key] = DeepLiftKernel(forward, pairs, target, self.jit_compile, pieces_per_call(self.jit_compile))
-        return kernels[key]
+            forward = graph_forward(functional_graph(self.model), {}, wrappers)
+            self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile,
+                                            pieces_per_call(self.jit_compile), self.per_target)
+        slots = 1 if self.per_target is None else len(self.per_target)
+        progress = Progress(len(x) * slots, verbose)
+        results = [run_deeplift(self._deeplift, x, starts, hypothetical, self.max_points, progress, slot)
+                   for slot in range(slots)]
+        if self.per_target is None:
+            return Attribution(**results[0])
+        return Attribution(**{key: np.stack([r[key] for r in results], axis=1) for key in results[0]})
 
     # --- host loop -----------------------------------------------------------------------
 

@@ -34,14 +34,13 @@ def test_sequences_taken_in_slices_get_the_maps_of_one_call():
     x = random_one_hot(5, 200, seed=7)
 
     def maps(explainer, pieces):
-        kernel = explainer.engine._deeplift_kernel(explainer.engine.target)
-        kernel.pieces = pieces
-        kernel._functions.clear()
+        explainer.engine._deeplift.pieces = pieces
+        explainer.engine._deeplift._functions.clear()
         return explainer.deep_lift_shap(x, num_references=3, seed=4)
 
     default = ks.Explainer(model, logits=True)
     two = default.deep_lift_shap(x, num_references=3, seed=4)
-    assert default.engine._deeplift_kernel(None).pieces == 2  # the CPU default
+    assert default.engine._deeplift.pieces == 2  # the CPU default
     reference = maps(default, 1)
     few = ks.Explainer(model, logits=True, max_points=8)  # two sequences per call
     few.deep_lift_shap(x[:1], num_references=3)
@@ -78,7 +77,9 @@ def test_one_map_per_output_unit_of_a_linear_model():
     weights = np.moveaxis(model.layers[-1].kernel.numpy().reshape(10, 4, 3), -1, 0)  # (T, L, A)
     x = random_one_hot(4, 10, seed=7)
     references = random_one_hot(8, 10, seed=8).reshape(4, 2, 10, 4)
-    result = ks.Explainer(model, target=[2, 0], reduce=None).deep_lift_shap(x, references=references)
+    explainer = ks.Explainer(model, target=[2, 0], reduce=None)
+    result = explainer.deep_lift_shap(x, references=references)
+    assert explainer.engine._deeplift.function(False).experimental_get_tracing_count() == 1  # one trace, both units
     assert result.raw.shape == (4, 2, 10, 4) and result.angles.shape == (4, 2, 10) and result.delta.shape == (4, 2)
     for slot, unit in enumerate((2, 0)):
         expected = x * (weights[unit] - (references * weights[unit]).sum(-1, keepdims=True)).mean(1)
