@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-from keras_simplex_cli import METHOD_OPTIONS, positive_int
+from keras_simplex_cli import DATA_FILES, METHOD_OPTIONS, positive_int
 
 
 def _say(args, message: str) -> None:
@@ -420,7 +420,7 @@ def cmd_evaluate(args) -> None:
     from keras_simplex.datasets.splits import load_splits, prepared_builder
     from keras_simplex.demo import angle_report, attribution_report
 
-    if args.data.endswith((".h5", ".hdf5", ".npz")):  # the sources of train; no ground truth
+    if args.data.endswith(DATA_FILES):  # the sources of train; no ground truth
         (x, y), truth = load_splits(args.data)[2], None
     else:
         import tensorflow_datasets as tfds
