@@ -250,11 +250,16 @@ DATA_FILES = (".h5", ".hdf5", ".npz")  # train's and evaluate's --data as a file
 
 def early_mistake(args: argparse.Namespace) -> str | None:
     """A mistake seen from the command line and the file system alone, so reported before
-    TensorFlow is imported (seconds): a file the command reads that does not exist, or a
-    method option the attribution method does not read."""
+    TensorFlow is imported (seconds): a file the command reads that does not exist, an output
+    whose folder is missing or not writable, or a method option the attribution method does not
+    read."""
     for kind, path in _files_read(args):
         if not os.path.exists(path):
             return f"{kind} file not found: {path}"
+    for path, made in _outputs_written(args):
+        problem = output_folder_problem(path, made)
+        if problem:
+            return problem
     if args.command == "attribute":
         unused = [flag for flag in METHOD_OPTIONS if getattr(args, flag) is not None and flag not in FLAGS_READ[args.method]]
         if unused:
@@ -275,6 +280,35 @@ def _files_read(args: argparse.Namespace):
         yield "data", args.data
     if args.command == "angles":
         yield "maps", args.maps
+
+
+def _outputs_written(args: argparse.Namespace):
+    """``(path, made)`` of the outputs a command writes; ``made``: the command creates missing
+    folders above it."""
+    if args.command in ("train", "attribute", "angles") or (args.command == "jaspar-meme" and args.output != "-"):
+        yield args.output, False
+    if args.command == "attribute" and args.bigwig:
+        yield args.bigwig, False
+    if args.command == "export":
+        yield args.output, True
+    if args.command == "demo":
+        yield os.path.join(args.output_dir, "results.json"), True
+
+
+def output_folder_problem(path: str, made: bool = False) -> str | None:
+    """Why ``path`` cannot be written, or None: its folder does not exist (when ``made``, the
+    folders the command creates are missing: the nearest existing one above is the folder), is
+    not a folder, or is not writable."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while made and not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.exists(folder):
+        return f"output folder does not exist: {folder}"
+    if not os.path.isdir(folder):
+        return f"output folder is not a folder: {folder}"
+    if not os.access(folder, os.W_OK):
+        return f"output folder is not writable: {folder}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

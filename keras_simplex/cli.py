@@ -77,11 +77,9 @@ def cmd_train(args) -> None:
 
     import keras_simplex as ks
     from keras_simplex.atomic import save_model
-    from keras_simplex.sequence_io import check_output_folder
 
-    if not args.output.endswith(".keras"):  # checked before hours of training, not after
+    if not args.output.endswith(".keras"):  # checked before hours of training, not after (its folder: early_mistake)
         raise ValueError(f"--output must end with .keras, got {args.output}")
-    check_output_folder(args.output)
     from keras_simplex.datasets.splits import load_splits
 
     train, validation, test = load_splits(args.data, args.data_dir)
@@ -317,11 +315,8 @@ class _MapsOutput(_Output):
     ``corrected_dispersion``) in ``layout``."""
 
     def __init__(self, path: str, layout: str) -> None:
-        from keras_simplex.sequence_io import check_output_folder
-
         if not path.endswith((".h5", ".hdf5", ".npz")):
             raise ValueError(f"--output must be .h5/.hdf5 or .npz, got {path}")
-        check_output_folder(path)
         self.path, self.layout, self.description = path, layout, layout
 
     def open(self, attributes: dict, targets) -> None:
@@ -372,15 +367,12 @@ def _check_bigwig_request(args) -> None:
         raise ValueError("ism's raw map is 0 at every observed letter, so its track would be 0: --bigwig takes the "
                          "corrected map (the default --map)")
     from keras_simplex.extras import require
-    from keras_simplex.sequence_io import check_output_folder
     from keras_simplex.tracks import SUFFIXES
 
     require("pybigtools", "tracks", "writing bigWig tracks")  # before the run, not after
 
     if not args.bigwig.endswith(SUFFIXES):
         raise ValueError(f"--bigwig must end with one of {', '.join(SUFFIXES)}, got {args.bigwig}")
-
-    check_output_folder(args.bigwig)
 
 
 def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[str]:

@@ -122,11 +122,10 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
     then the manifest and (unless ``--no-merge``) the merged single output."""
     require("apache_beam", "beam", "attribution on Apache Beam")  # before any work
     from keras_simplex import cli
-    from keras_simplex.sequence_io import check_output_folder, open_input
+    from keras_simplex.sequence_io import open_input
 
     if args.format != "maps" or not args.output.endswith((".h5", ".hdf5")) or args.bigwig:
         raise ValueError("--beam-runner writes maps to an HDF5 output (.h5), without --bigwig")
-    check_output_folder(args.output)
     folder = args.output + SHARD_SUFFIX
     os.makedirs(folder, exist_ok=True)
     job = cli._attribution_job(args)  # the request checked, and the input's length, before the pipeline

@@ -448,9 +448,9 @@ def _write_failure(message: str) -> str:
 
 
 def check_output_folder(path: str) -> None:
-    """Raise before any work when ``path``'s folder does not exist or is not writable."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"output folder is not writable: {folder}")
+    """Raise ``OSError`` before any work when ``path``'s folder does not exist or is not writable."""
+    from keras_simplex_cli import output_folder_problem
+
+    problem = output_folder_problem(path)
+    if problem:
+        raise OSError(problem)

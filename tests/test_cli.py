@@ -137,10 +137,11 @@ def test_bad_inputs_exit_non_zero_with_one_line(workspace):
 
 
 def test_simple_mistakes_are_reported_before_tensorflow_is_imported(workspace):
-    """Missing files and method options a method does not read: the error, exit 1, and no
-    TensorFlow import (seconds) before it."""
+    """Missing files, outputs in a missing folder, and method options a method does not read:
+    the error, exit 1, and no TensorFlow import (seconds) before it."""
     model, x, out = str(workspace / "model.keras"), str(workspace / "x.npz"), str(workspace / "never.h5")
     missing = str(workspace / "missing")
+    in_missing = str(workspace / "missing" / "o.h5")
     cases = [
         (["attribute", "--model", missing, "--input", x, "--output", out], f"model file not found: {missing}"),
         (["attribute", "--model", model, "--model", missing, "--input", x, "--output", out],
@@ -159,6 +160,13 @@ def test_simple_mistakes_are_reported_before_tensorflow_is_imported(workspace):
          f"data file not found: {missing}.h5"),
         (["export", "--model", missing, "--output", str(workspace / "never")], f"model file not found: {missing}"),
         (["angles", "--maps", missing, "--output", out], f"maps file not found: {missing}"),
+        (["attribute", "--model", model, "--input", x, "--output", in_missing], f"output folder does not exist: {missing}"),
+        (["attribute", "--model", model, "--input", x, "--output", out, "--bigwig", in_missing[:-2] + "bw"],
+         f"output folder does not exist: {missing}"),
+        (["angles", "--maps", x, "--output", in_missing], f"output folder does not exist: {missing}"),
+        (["jaspar-meme", "--output", in_missing[:-2] + "meme"], f"output folder does not exist: {missing}"),
+        (["export", "--model", model, "--output", str(workspace / "x.npz" / "serving" / "1")],
+         f"output folder is not a folder: {x}"),  # export makes the missing folders, not through a file
     ]
     probe = ("import json, sys, contextlib, io, keras_simplex_cli\n"
              "for argv in json.loads(sys.argv[1]):\n"

@@ -58,6 +58,8 @@ def test_folder_output_is_atomic_and_checked(tmp_path):
         ModiscoWriter(str(tmp_path / "inputs.npz"), {})
     with pytest.raises(ValueError, match="one target"):
         ModiscoWriter(str(tmp_path / "x.h5"), {}, targets=["0", "1"])
+    with pytest.raises(OSError, match=f"output folder does not exist: {tmp_path / 'missing'}"):
+        ModiscoWriter(str(tmp_path / "missing" / "inputs"), {})
     with pytest.raises(ValueError, match="4 letters"):
         with ModiscoWriter(str(tmp_path / "p"), {}) as writer:
             writer.write(["a"], random_one_hot(1, 20, 20), random_one_hot(1, 20, 20))
