@@ -136,9 +136,9 @@ def _attribute(args, input_path: str) -> None:
     track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
     with output:
-        for names, x in prefetched(batches):
+        for names, x, columns in prefetched(batches):
             result = _explain(job, args, x)
-            output.write(names, x, result)
+            output.write(names, x, result, columns)
             if args.bigwig:  # per-base contributions (see _attribution_job's contributions)
                 track["names"] += names
                 maps = result.select(args.map == "corrected")  # (N, L, A), or (N, T, L, A) per target
@@ -324,12 +324,13 @@ class _MapsOutput(_Output):
 
         self.writer = AttributionWriter(self.path, {**attributes, "layout": self.layout})
 
-    def write(self, names, x, result) -> None:
-        self.write_batch(self.writer, self.layout, names, x, result)
+    def write(self, names, x, result, columns: dict) -> None:
+        self.write_batch(self.writer, self.layout, names, x, result, columns)
 
     @staticmethod
-    def write_batch(writer, layout: str, names, x, result) -> None:
-        """One batch's fields, in ``layout``, to an ``AttributionWriter``."""
+    def write_batch(writer, layout: str, names, x, result, columns: dict) -> None:
+        """One batch's fields, in ``layout``, and the input's per-record ``columns`` (BED:
+        ``bed_line``, ``bed_name``) to an ``AttributionWriter``."""
         import numpy as np
 
         swap = (lambda a: np.swapaxes(a, -1, -2)) if layout == "NAL" else (lambda a: a)
@@ -337,7 +338,7 @@ class _MapsOutput(_Output):
         for name in ("angles", "delta", "raw_dispersion", "corrected_dispersion"):  # ISM has no angles
             if getattr(result, name, None) is not None:
                 arrays[name] = getattr(result, name)
-        writer.write(names, **arrays)
+        writer.write(names, **arrays, **columns)
 
 
 class _ModiscoOutput(_Output):
@@ -356,7 +357,7 @@ class _ModiscoOutput(_Output):
         names = None if targets is None else [str(t) for t in targets]
         self.writer = ModiscoWriter(self.path, attributes, names)
 
-    def write(self, names, x, result) -> None:
+    def write(self, names, x, result, columns: dict) -> None:  # names.txt names the windows; no columns
         self.writer.write(names, x, result.select(self.correct))
 
 
@@ -451,7 +452,7 @@ def cmd_angles(args) -> None:
     attributes = {"maps": os.path.abspath(args.maps), "key": args.key, "thresholds": list(DEFAULT_ANGLE_THRESHOLDS)}
     count, sums = 0, np.zeros(1 + len(DEFAULT_ANGLE_THRESHOLDS))
     with AttributionWriter(args.output, attributes) as writer:
-        for names, maps in batches:
+        for names, maps, _ in batches:
             found = diagnose_maps(maps)
             writer.write(names, **found)
             count += len(maps)

@@ -85,8 +85,8 @@ class AttributeShards:
                                     args.out_of_bounds, args.stranded, records=(first, end), check=False,
                                     data_dir=args.data_dir)
             with AttributionWriter(path, {**self.attributes, "first_record": first, "end_record": end}) as writer:
-                for names, x in batches:
-                    cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x))
+                for names, x, columns in batches:
+                    cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x), columns)
         yield shard_entry(first, end)
 
 

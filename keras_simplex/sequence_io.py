@@ -1,7 +1,8 @@
 """Streaming readers and writers of sequence batches for command-line attribution.
 
-Readers yield ``(names, x)`` batches of one-hot ``(n, L, A)`` float32 arrays, never holding
-the whole input in memory (except NPZ, which numpy loads whole). The HDF5 writer appends
+Readers yield ``(names, x, columns)`` batches: the records' names, one-hot ``(n, L, A)``
+float32 arrays and the per-record columns the input has besides (BED: ``bed_line`` and
+``bed_name``; other inputs: none), never holding the whole input in memory (except NPZ, which numpy loads whole). The HDF5 writer appends
 batch by batch to resizable datasets.
 """
 
@@ -26,7 +27,7 @@ from keras_simplex.encoding import DNA, one_hot_encode
 from keras_simplex.validation import check_layout, check_sequences
 
 Records = tuple[int, int] | None  # a range of records [first, end); None: all
-Batch = tuple[list[str], np.ndarray]
+Batch = tuple[list[str], np.ndarray, dict[str, np.ndarray]]  # names, x (n, L, A), per-record columns (n,)
 FASTA_SUFFIXES = tuple(stem + gz for stem in (".fa", ".fasta", ".fna") for gz in ("", ".gz"))
 # True once an HDF5 file could not be closed (its writes failed: a full disk). The HDF5 library
 # then crashes while the interpreter exits; the command line ends such a process with os._exit.
@@ -96,10 +97,10 @@ def read_fasta(path: str, batch_size: int, alphabet: str = DNA, records: Records
             break
         batch.append(item)
         if len(batch) == batch_size:
-            yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
+            yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet), {}
             batch = []
     if batch:
-        yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet)
+        yield [n for n, _ in batch], one_hot_encode([q for _, q in batch], alphabet), {}
 
 
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
@@ -114,8 +115,10 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     an error naming the line. Windows past a chromosome end follow ``out_of_bounds``:
     ``"skip"`` (counted in the provenance, ``windows_skipped``), ``"pad"`` (with N) or
     ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
-    reverse-complemented and named ``chrom:start-end(-)``. ``records``: only the windows
-    ``[first, end)`` of those kept (the rows of the whole output).
+    reverse-complemented and named ``chrom:start-end(-)``. Each window's BED line number
+    (1-based) and name (column 4, ``"."`` without one) are its columns ``bed_line`` and
+    ``bed_name``. ``records``: only the windows ``[first, end)`` of those kept (the rows of the
+    whole output).
     """
     from keras_simplex.datasets.encode import check_out_of_bounds, open_genome, outside_chromosome
 
@@ -142,11 +145,13 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
                   "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,
                   "windows_padded": int(outside.sum()) if out_of_bounds == "pad" else 0, "stranded": bool(stranded)}
     rows = rows[slice(*records)] if records else rows
-    return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows],
+    columns = {"bed_line": intervals.line[rows], "bed_name": intervals.name[rows]}
+    return _genome_batches(genome, intervals.chrom[rows], starts[rows], ends[rows], reverse[rows], columns,
                            batch_size), provenance
 
 
-def _genome_batches(genome, chroms, starts, ends, reverse, batch_size: int) -> Iterator[Batch]:
+def _genome_batches(genome, chroms, starts, ends, reverse, columns: dict[str, np.ndarray],
+                    batch_size: int) -> Iterator[Batch]:
     from keras_simplex.datasets.encode import read_window
 
     for begin in range(0, len(starts), batch_size):
@@ -158,7 +163,7 @@ def _genome_batches(genome, chroms, starts, ends, reverse, batch_size: int) -> I
                 sequence = sequence.translate(_COMPLEMENT)[::-1]
             names.append(f"{chrom}:{start}-{end}" + ("(-)" if reverse[i] else ""))
             sequences.append(sequence)
-        yield names, one_hot_encode(sequences)
+        yield names, one_hot_encode(sequences), {key: value[begin : begin + len(names)] for key, value in columns.items()}
 
 
 def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
@@ -191,7 +196,7 @@ def _checked_count(path: str, key: str, batch_size: int, channels_first: bool, c
 def _array_batches(path: str, key: str, batch_size: int, channels_first: bool, records: Records) -> Iterator[Batch]:
     with _open_array(path, key) as source:
         for begin, chunk in _chunks(source, batch_size, channels_first, records):
-            yield [str(i) for i in range(begin, begin + len(chunk))], chunk
+            yield [str(i) for i in range(begin, begin + len(chunk))], chunk, {}
 
 
 def _chunks(source, batch_size: int, channels_first: bool, records: Records = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -314,7 +319,7 @@ def _tfds_batches(builder, split: str, first: int, end: int, batch_size: int) ->
     index = first
     for example in tfds.as_numpy(dataset):
         x = np.asarray(example["sequence"], np.float32)
-        yield [f"{split}:{i}" for i in range(index, index + len(x))], x
+        yield [f"{split}:{i}" for i in range(index, index + len(x))], x, {}
         index += len(x)
 
 
@@ -401,7 +406,7 @@ class AttributionWriter:
             self.h5 = None
         else:
             arrays = {f: np.concatenate(v) for f, v in self.parts.items()}
-            arrays["names"] = arrays["names"].astype(str)  # plain strings: readable without allow_pickle
+            arrays = {f: a.astype(str) if a.dtype == object else a for f, a in arrays.items()}  # no allow_pickle
             np.savez_compressed(self._temporary, **arrays, **{k: np.asarray(v) for k, v in self.attributes.items()})
 
     def _close_quietly(self, failure_traceback=None) -> None:

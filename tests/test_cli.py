@@ -227,6 +227,7 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
         assert ks.one_hot_decode(f["x"][()]) == [chrom[50:250].translate(complement)[::-1], chrom[400:600],
                                                  chrom[600:800]]
         assert f.attrs["windows_skipped"] == 1 and f.attrs["out_of_bounds"] == "skip" and f.attrs["stranded"]
+        assert list(f["bed_line"][()]) == [1, 2, 3] and list(f["bed_name"].asstr()[()]) == ["p", "q", "b"]
     # N (the gap, the padding) with expected gradients: shuffles keep N as its own symbol
     summary = run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad", "--method",
                   "expected_gradients", "--baselines", "2", "--steps", "3").stdout
@@ -235,6 +236,7 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:600-800", "chr1:850-1050"]
     decoded = ks.one_hot_decode(saved["x"])
     assert decoded[2] == chrom[600:800] and decoded[3] == chrom[850:] + "N" * 50 and int(saved["windows_padded"]) == 1
+    assert list(saved["bed_line"]) == [1, 2, 3, 4] and list(saved["bed_name"]) == ["p", "q", "b", "."]
     assert np.isfinite(saved["corrected"]).all() and np.abs(saved["corrected"][2]).max() > 0
 
 

@@ -47,8 +47,8 @@ def read(path):
 def assert_same_output(local, beam):
     (a, a_attrs), (b, b_attrs) = read(local), read(beam)
     assert set(a) == set(b) and {k: str(v) for k, v in a_attrs.items()} == {k: str(v) for k, v in b_attrs.items()}
-    np.testing.assert_array_equal(a["names"], b["names"])
-    np.testing.assert_array_equal(a["x"], b["x"])
+    for key in {"names", "x", "bed_line", "bed_name"} & set(a):  # BED: the rows' lines and names
+        np.testing.assert_array_equal(a[key], b[key])
     for key in ("raw", "corrected"):
         np.testing.assert_allclose(b[key], a[key], atol=1e-6 * np.abs(a[key]).max())
 
@@ -64,6 +64,7 @@ def test_the_merged_output_equals_the_local_one(files, tmp_path, kind):
     assert cli.main([*common, "--output", str(tmp_path / "beam.h5"), "--beam-runner", "DirectRunner",
                      "--beam-options", WORKERS, "--shard-size", "7"]) == 0
     assert_same_output(tmp_path / "local.h5", tmp_path / "beam.h5")
+    assert ("bed_line" in read(tmp_path / "beam.h5")[0]) == (kind == "bed")
     manifest = json.loads((tmp_path / "beam.h5.shards" / "manifest.json").read_text())
     rows = len(read(tmp_path / "local.h5")[0]["names"])
     assert manifest["records"] == rows and [s["first_record"] for s in manifest["shards"]] == list(range(0, rows, 7))

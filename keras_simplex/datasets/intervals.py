@@ -27,6 +27,7 @@ class Intervals:
       source: ``(n,)`` the file each interval was read from.
       line: ``(n,)`` its 1-based line number there.
       strand: ``(n,)`` ``"+"``, ``"-"`` or ``"."`` (BED column 6; ``"."`` when absent).
+      name: ``(n,)`` the BED name (column 4; ``"."`` when absent).
     """
 
     chrom: np.ndarray
@@ -36,10 +37,12 @@ class Intervals:
     source: np.ndarray
     line: np.ndarray
     strand: np.ndarray | None = None  # None: "." everywhere
+    name: np.ndarray | None = None  # None: "." everywhere
 
     def __post_init__(self) -> None:
-        if self.strand is None:
-            self.strand = np.full(len(self.start), ".", dtype=object)
+        for field in ("strand", "name"):
+            if getattr(self, field) is None:
+                setattr(self, field, np.full(len(self.start), ".", dtype=object))
 
     def __len__(self) -> int:
         return len(self.start)
@@ -69,7 +72,7 @@ def read_bed(path: str | os.PathLike) -> Intervals:
     intervals.
     """
     path = os.fspath(path)
-    chroms, starts, ends, summits, lines, strands = [], [], [], [], [], []
+    chroms, starts, ends, summits, lines, strands, names = [], [], [], [], [], [], []
     with _open_text(path) as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip() or text.startswith(("#", "track", "browser")):
@@ -95,12 +98,13 @@ def read_bed(path: str | os.PathLike) -> Intervals:
             summits.append(summit)
             lines.append(number)
             strands.append(strand)
+            names.append(fields[3] if len(fields) >= 4 else ".")
     if not starts:
         raise ValueError(f"{path}: no intervals (empty peak file)")
     return Intervals(
         np.array(chroms, dtype=object), np.array(starts, np.int64), np.array(ends, np.int64),
         np.array(summits, np.int64), np.full(len(starts), path, dtype=object), np.array(lines, np.int64),
-        np.array(strands, dtype=object),
+        np.array(strands, dtype=object), np.array(names, dtype=object),
     )
 
 
