@@ -13,8 +13,9 @@ class ScaledHeNormal(keras.initializers.VarianceScaling):
 
     Args:
       scale: multiplier of the standard deviation (the variance scales by ``scale**2``).
-      seed: int or ``keras.random.SeedGenerator``; an int seed gives the same values at every
-        call, so use one initializer instance per layer or leave it None.
+      seed: int, ``keras.random.SeedGenerator`` or None. As with every Keras 3 initializer, one
+        instance seeded by an int or None draws the same values at every call: give each layer
+        its own instance (``keras_simplex.models`` copies it per layer) or a ``SeedGenerator``.
     """
 
     def __init__(self, scale: float = 1.0, seed=None):
@@ -30,7 +31,8 @@ class ScaledHeNormal(keras.initializers.VarianceScaling):
 @keras.saving.register_keras_serializable(package="keras_simplex")
 class FixedSigmaNormal(keras.initializers.RandomNormal):
     """Zero-mean normal with a fixed standard deviation ``sigma``, whatever the layer's fan-in
-    (the paper's initialization study). By string: ``"keras_simplex>FixedSigmaNormal"``."""
+    (the paper's initialization study). By string: ``"keras_simplex>FixedSigmaNormal"``.
+    ``seed`` as for ``ScaledHeNormal``: one instance per layer."""
 
     def __init__(self, sigma: float = 0.05, seed=None):
         if sigma <= 0:

@@ -3,20 +3,24 @@
 All convolutions use 'same' padding, L2 1e-6 on kernels of hidden layers and batch
 normalization before each activation. Only the first layer's activation changes between the
 'relu' and 'exponential' variants. ``kernel_initializer`` applies to every hidden layer (the
-initialization study); the output layer keeps Glorot-uniform. ``first_layer`` passes extra
+initialization study), each layer drawing its own values (an initializer instance is copied per
+layer, an integer seed offset by the layer's index: one Keras 3 initializer instance draws the
+same values at every call); the output layer keeps Glorot-uniform. ``first_layer`` passes extra
 arguments to the first convolution, e.g. ``{"kernel_constraint": ZeroMeanAlphabet()}`` or
 ``{"padding": "valid"}``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import Any, Callable
 
 import keras
 
 
-def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, pool: int, options: dict, **conv: Any):
-    x = keras.layers.Conv1D(filters, width, **{"padding": "same", **options, **conv})(x)
+def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, pool: int, options: Callable[[], dict],
+                **conv: Any):
+    x = keras.layers.Conv1D(filters, width, **{"padding": "same", **options(), **conv})(x)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.Activation(activation)(x)
     if dropout > 0:
@@ -26,18 +30,36 @@ def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, po
     return x
 
 
-def _head(x, num_outputs: int, output_activation: Any, options: dict, hidden: tuple = (96,), dropout: float = 0.5):
+def _head(x, num_outputs: int, output_activation: Any, options: Callable[[], dict], hidden: tuple = (96,),
+          dropout: float = 0.5):
     x = keras.layers.Flatten()(x)
     for units in hidden:
-        x = keras.layers.Dense(units, **options)(x)
+        x = keras.layers.Dense(units, **options())(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.Activation("relu")(x)
         x = keras.layers.Dropout(dropout)(x)
     return keras.layers.Dense(num_outputs, activation=output_activation, name="output")(x)
 
 
-def _options(kernel_initializer: Any, l2: float) -> dict:
-    return {"kernel_initializer": kernel_initializer, "kernel_regularizer": keras.regularizers.L2(l2)}
+def _options(kernel_initializer: Any, l2: float) -> Callable[[], dict]:
+    """The options of each next hidden layer: its own initializer, and the L2 penalty."""
+    index = itertools.count()
+    return lambda: {"kernel_initializer": _own_initializer(kernel_initializer, next(index)),
+                    "kernel_regularizer": keras.regularizers.L2(l2)}
+
+
+def _own_initializer(initializer: Any, index: int) -> Any:
+    """A copy of an initializer instance for the ``index``-th layer (an integer seed plus
+    ``index``); a name is passed on (Keras makes an instance per layer), and so is an instance
+    seeded by a ``SeedGenerator`` (which draws new values at every call) or without a seed."""
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    config = initializer.get_config()
+    if "seed" not in config or not (config["seed"] is None or isinstance(config["seed"], int)):
+        return initializer
+    if config["seed"] is not None:
+        config["seed"] += index
+    return type(initializer).from_config(config)
 
 
 def cnn_shallow(

@@ -116,6 +116,24 @@ def test_scaled_he_normal_and_fixed_sigma_normal():
         ks.ScaledHeNormal(0.0)
 
 
+@pytest.mark.parametrize("make", [lambda: ks.ScaledHeNormal(2.0), lambda: ks.FixedSigmaNormal(0.1),
+                                  lambda: ks.ScaledHeNormal(2.0, seed=3), lambda: keras.initializers.HeNormal()])
+def test_one_initializer_instance_gives_every_layer_its_own_draws(make):
+    """A Keras 3 initializer instance draws the same values at every call; the paper's models
+    give each hidden layer its own copy, still reproducible."""
+    def kernels():
+        model = ks.models.cnn_deep(input_length=100, kernel_initializer=make())
+        return [layer.kernel.numpy().ravel() for layer in model.layers if hasattr(layer, "kernel")][:-1]
+
+    keras.utils.set_random_seed(5)
+    first = kernels()
+    standardized = [k[:456] / k.std() for k in first]  # the first layer has 19 * 4 * 24 = 1,824 values
+    for other in standardized[1:]:
+        assert abs(np.corrcoef(standardized[0], other)[0, 1]) < 0.2
+    keras.utils.set_random_seed(5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, kernels()))
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_constrained_model_has_zero_angles_everywhere(jit_compile):
     x, y = motif_data()
