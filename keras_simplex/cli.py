@@ -448,7 +448,8 @@ def cmd_angles(args) -> None:
     from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS, diagnose_maps
     from keras_simplex.sequence_io import AttributionWriter, read_arrays
 
-    batches = read_arrays(args.maps, args.key, args.batch_size, args.channels_first, check_simplex=False)
+    batches = read_arrays(args.maps, args.key, args.batch_size, args.channels_first, check_simplex=False,
+                          dtype=None)  # float64 maps stay float64
     attributes = {"maps": os.path.abspath(args.maps), "key": args.key, "thresholds": list(DEFAULT_ANGLE_THRESHOLDS)}
     count, sums = 0, np.zeros(1 + len(DEFAULT_ANGLE_THRESHOLDS))
     with AttributionWriter(args.output, attributes) as writer:

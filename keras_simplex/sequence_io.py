@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import traceback
-from typing import Iterator
+from typing import Any, Iterator
 
 import h5py
 import numpy as np
@@ -167,42 +167,47 @@ def _genome_batches(genome, chroms, starts, ends, reverse, columns: dict[str, np
 
 
 def read_arrays(path: str, key: str, batch_size: int, channels_first: bool = False,
-                check_simplex: bool = True, records: Records = None, check: bool = True) -> Iterator[Batch]:
+                check_simplex: bool = True, records: Records = None, check: bool = True,
+                dtype: Any = np.float32) -> Iterator[Batch]:
     """Batches of an ``(N, L, A)`` array stored under ``key`` in an HDF5 or NPZ file (or an NPY file)
-    (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout).
+    (``channels_first`` for ``(N, A, L)`` arrays such as the original HDF5 layout), as ``dtype``
+    (None: float32, or float64 for an array stored in 64 bits).
 
     The whole array is checked before the first batch (``validation.check_sequences``, with
     the sequence's index in the file): a bad sequence late in a long file stops the run before
     any work, not after hours of it (``check=False``: already checked). ``records``: only the
     sequences ``[first, end)``, named by their index in the file.
     """
-    _checked_count(path, key, batch_size, channels_first, check_simplex, check)
-    return _array_batches(path, key, batch_size, channels_first, records)
+    _checked_count(path, key, batch_size, channels_first, check_simplex, check, dtype)
+    return _array_batches(path, key, batch_size, channels_first, records, dtype)
 
 
 def _checked_count(path: str, key: str, batch_size: int, channels_first: bool, check_simplex: bool,
-                   check: bool) -> int:
+                   check: bool, dtype: Any = np.float32) -> int:
     """The number of sequences of the array, every one checked first (unless not ``check``)."""
     name = path if path.endswith(".npy") else f"{path}:{key}"  # an NPY file holds one array
     with _open_array(path, key) as source:
         check_layout(source.shape, channels_first, name,
                      "read it without --channels-first" if channels_first else "read it with --channels-first")
         if check:
-            for begin, chunk in _chunks(source, batch_size, channels_first):
-                check_sequences(chunk, check_simplex=check_simplex, name=name, first_index=begin)
+            for begin, chunk in _chunks(source, batch_size, channels_first, dtype=dtype):
+                check_sequences(chunk, check_simplex=check_simplex, name=name, first_index=begin, dtype=chunk.dtype)
         return int(source.shape[0])
 
 
-def _array_batches(path: str, key: str, batch_size: int, channels_first: bool, records: Records) -> Iterator[Batch]:
+def _array_batches(path: str, key: str, batch_size: int, channels_first: bool, records: Records,
+                   dtype: Any = np.float32) -> Iterator[Batch]:
     with _open_array(path, key) as source:
-        for begin, chunk in _chunks(source, batch_size, channels_first, records):
+        for begin, chunk in _chunks(source, batch_size, channels_first, records, dtype):
             yield [str(i) for i in range(begin, begin + len(chunk))], chunk, {}
 
 
-def _chunks(source, batch_size: int, channels_first: bool, records: Records = None) -> Iterator[tuple[int, np.ndarray]]:
+def _chunks(source, batch_size: int, channels_first: bool, records: Records = None,
+            dtype: Any = np.float32) -> Iterator[tuple[int, np.ndarray]]:
     first, end = records or (0, source.shape[0])
+    dtype = np.result_type(source.dtype, np.float32) if dtype is None else dtype
     for begin in range(first, min(end, source.shape[0]), batch_size):
-        chunk = np.asarray(source[begin : min(begin + batch_size, end)], np.float32)
+        chunk = np.asarray(source[begin : min(begin + batch_size, end)], dtype)
         yield begin, (np.swapaxes(chunk, 1, 2) if channels_first else chunk)
 
 

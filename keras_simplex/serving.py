@@ -11,8 +11,13 @@ Signatures (input ``sequences``: float32 ``(batch, L, A)`` one-hot; batch dynami
 ``angles``               ``angles`` (batch, L) in degrees, ``predictions``
 ======================== ===================================================================
 
-Every signature checks its input in the graph: a batch whose length or alphabet differs from
-the model's, that contains NaN/Inf, or whose positions are not one-hot (or, with
+A model with several outputs returns ``predictions_0``, ``predictions_1``, ... (a list of
+outputs) or ``predictions_<key>`` (a dict) instead of ``predictions``. With ``target="all"``
+(one map per output unit) maps are ``(batch, T, L, A)`` and angles ``(batch, T, L)``; a list
+target is summed into one map.
+
+Every signature checks its input in the graph: an empty batch, or a batch whose length or
+alphabet differs from the model's, that contains NaN/Inf, or whose positions are not one-hot (or, with
 ``require_one_hot=False``, not on the simplex) fails with INVALID_ARGUMENT instead of
 returning a wrong map. Signatures are not XLA-compiled (TF Serving runs XLA only
 experimentally). REST and gRPC request examples: ``docs/serving.md``.
@@ -50,6 +55,7 @@ def _checked(x: tf.Tensor, length: int, size: int, require_one_hot: bool, atol: 
     """``x`` with in-graph checks attached (each raises InvalidArgumentError)."""
     shape = tf.shape(x)
     checks = [
+        tf.debugging.assert_positive(shape[0], message="a request needs at least one sequence"),
         tf.debugging.assert_equal(shape[1], length, message=f"sequences must have length {length}"),
         tf.debugging.assert_equal(shape[2], size, message=f"sequences must have an alphabet of {size} letters"),
         tf.debugging.assert_all_finite(x, message="sequences contain NaN or Inf"),
@@ -104,25 +110,30 @@ def export_saved_model(
                                                ("raw", "corrected"))
     spec = tf.TensorSpec([None, length, size], tf.float32, name="sequences")
 
-    def predictions(x):
-        return model(x, training=False)
+    def predictions(x) -> dict:
+        output = model(x, training=False)
+        if isinstance(output, dict):
+            return {f"predictions_{key}": value for key, value in output.items()}
+        if isinstance(output, (list, tuple)):
+            return {f"predictions_{index}": value for index, value in enumerate(output)}
+        return {"predictions": output}
 
     @tf.function(input_signature=[spec])
     def serve(sequences):
-        return {"predictions": predictions(_checked(sequences, length, size, require_one_hot))}
+        return predictions(_checked(sequences, length, size, require_one_hot))
 
     @tf.function(input_signature=[spec])
     def saliency(sequences):
         x = _checked(sequences, length, size, require_one_hot)
         maps = saliency_maps(x)
         return {"corrected_saliency": maps["corrected"], "raw_saliency": maps["raw"], "angles": maps["angles"],
-                "predictions": predictions(x)}
+                **predictions(x)}
 
-    def selecting(*keys):  # a signature returning some outputs of the saliency pass
+    def selecting(key):  # a signature returning one map of the saliency pass, and the predictions
         @tf.function(input_signature=[spec])
         def signature(sequences):
             outputs = saliency(sequences)
-            return {key: outputs[key] for key in keys}
+            return {name: value for name, value in outputs.items() if name == key or name.startswith("predictions")}
 
         return signature
 
@@ -131,15 +142,15 @@ def export_saved_model(
         x = _checked(sequences, length, size, require_one_hot)
         maps = integrated_maps(x)
         return {"integrated_gradients": maps["corrected"], "raw_integrated_gradients": maps["raw"],
-                "predictions": predictions(x)}
+                **predictions(x)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve)
-    archive.add_endpoint("corrected_saliency", selecting("corrected_saliency", "predictions"))
-    archive.add_endpoint("raw_saliency", selecting("raw_saliency", "predictions"))
+    archive.add_endpoint("corrected_saliency", selecting("corrected_saliency"))
+    archive.add_endpoint("raw_saliency", selecting("raw_saliency"))
     archive.add_endpoint("integrated_gradients", integrated_gradients)
-    archive.add_endpoint("angles", selecting("angles", "predictions"))
+    archive.add_endpoint("angles", selecting("angles"))
     with atomic_output(export_dir, **SAVED_MODEL) as temporary:  # a previous export survives any failure
         archive.write_out(temporary, verbose=False)
     return os.fspath(export_dir)

@@ -70,8 +70,8 @@ def check_target(target: Target, output_shape: Any) -> Target:
         if len(known) != len(output_shape) - 1 or any(d != 1 for d in known):
             raise ValueError(
                 f"the model output has shape {tuple(output_shape)}; choose what to explain with "
-                f"target=<output index>, a slice, a list of indices or a callable (command line: --target N, "
-                f"or --targets all / --targets 0,5,7 for one map each)"
+                f"target=<output index>, a slice, a list of indices or a callable (command line: --target N; "
+                f"attribute also takes --targets all / --targets 0,5,7 for one map each)"
             )
         return target
     if units is None:

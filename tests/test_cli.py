@@ -474,6 +474,12 @@ def test_angles_of_maps_made_elsewhere(tmp_path):
         ks.diagnose_maps(np.swapaxes(maps, 1, 2))
     protein = ks.diagnose_maps(rng.normal(size=(2, 15, 20)))  # a 15-residue peptide: fewer positions than letters
     assert protein["angles"].shape == (2, 15)
+    tiny = maps.astype(np.float64) * 1e-50  # float64 maps are read in float64 (in float32 they would be 0)
+    np.save(tmp_path / "tiny.npy", tiny)
+    run("angles", "--maps", tmp_path / "tiny.npy", "--output", tmp_path / "t.h5")
+    with h5py.File(tmp_path / "t.h5") as f:
+        np.testing.assert_allclose(f["angles"][()], expected, atol=1e-3)
+        np.testing.assert_allclose(f["corrected"][()], tiny - tiny.mean(-1, keepdims=True), rtol=1e-6, atol=0)
 
 
 def test_deep_lift_shap_from_the_command_line(workspace):
@@ -563,7 +569,7 @@ def test_errors_say_what_to_type(workspace, three_task_model, tmp_path):
                                       f"model reads 200")
     several = run("attribute", "--model", three_task_model, "--input", tmp_path / "right.fa", "--output",
                   tmp_path / "o.h5", expect=1)
-    assert "(command line: --target N, or --targets all / --targets 0,5,7 for one map each)" in last_error_line(several)
+    assert "(command line: --target N; attribute also takes --targets all / --targets 0,5,7" in last_error_line(several)
     x = np.full((2, 200, 20), 0.1, np.float32)  # a protein alphabet off the simplex
     np.savez(tmp_path / "off.npz", x=x)
     off = run("attribute", "--model", model, "--input", tmp_path / "off.npz", "--output", tmp_path / "o.h5", expect=1)

@@ -95,3 +95,35 @@ def test_export_options_and_errors(tmp_path):
     np.testing.assert_allclose(ig, ks.integrated_gradients(model, x, baseline=baseline, steps=8), atol=1e-5)
     soft = np.full_like(x, 0.25)  # on the simplex, accepted without the one-hot requirement
     assert loaded.signatures["angles"](sequences=tf.constant(soft))["angles"].shape == (3, 40)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="a request needs at least one sequence"):
+        loaded.signatures["corrected_saliency"](sequences=tf.constant(x[:0]))
+
+
+def test_a_model_with_two_heads_exports_each_heads_predictions(tmp_path):
+    """A list-output model: predictions_0/1 in every signature, maps of the callable target."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((40, 4))
+    hidden = keras.layers.Flatten()(keras.layers.Conv1D(6, 5, activation="relu")(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(1, activation="sigmoid")(hidden),
+                                 keras.layers.Dense(2, activation="softmax")(hidden)])
+    x = random_one_hot(4, 40, seed=3)
+
+    def target(outputs):
+        return outputs[1][:, 1]
+
+    loaded = tf.saved_model.load(ks.export_saved_model(model, tmp_path / "two" / "1", target=target, ig_steps=4))
+    heads = model(x)
+    with tf.GradientTape() as tape:  # independent of the package: the head's input gradient
+        inputs = tf.constant(x)
+        tape.watch(inputs)
+        picked = model(inputs)[1][:, 1]
+    gradient = tape.gradient(picked, inputs).numpy()
+    for name in ks.serving.SIGNATURES:
+        outputs = loaded.signatures[name](sequences=tf.constant(x))
+        assert {"predictions_0", "predictions_1"} <= set(outputs) and "predictions" not in outputs, name
+        np.testing.assert_allclose(outputs["predictions_1"], heads[1], atol=1e-6)
+    saliency = loaded.signatures["corrected_saliency"](sequences=tf.constant(x))["corrected_saliency"].numpy()
+    np.testing.assert_allclose(saliency, gradient - gradient.mean(-1, keepdims=True), atol=1e-6)
