@@ -10,6 +10,7 @@ through its logits with ``logits=True`` (``keras_simplex.logits``).
 from __future__ import annotations
 
 import math
+import warnings
 import numbers
 from typing import Any
 
@@ -31,7 +32,8 @@ from keras_simplex.jit_policy import has_gpu, resolve_jit_compile
 from keras_simplex.kernel import GradientKernel
 from keras_simplex.logits import logit_wrappers
 from keras_simplex.methods import GradientMethod
-from keras_simplex.precision import check_precision, reduced_precision_copy, warn_if_bfloat16_is_slow
+from keras_simplex.precision import (check_precision, computes_in_16_bits, precision_copy, sync_copy,
+                                     warn_if_bfloat16_is_slow)
 from keras_simplex.results import MAPS, OUTPUTS, Attribution
 from keras_simplex.seeding import sequence_keys
 from keras_simplex.targets import Target, check_target, per_target_indices
@@ -121,7 +123,8 @@ class AttributionEngine:
       precision: ``"float32"`` or ``"bfloat16"``: the forward and backward passes of gradient
         methods and ISM run in a copy of the model under Keras' ``mixed_bfloat16`` policy
         (``keras_simplex.precision``); points, correction, reductions and angles stay float32.
-        DeepSHAP always runs the model as it is.
+        DeepSHAP always runs in float32. A model whose layers compute in 16 bits (built under
+        a global mixed policy) runs through a float32 copy for ``"float32"``.
     """
 
     def __init__(
@@ -164,10 +167,12 @@ class AttributionEngine:
         self.reduce = reduce
         self.per_target = per_target_indices(target, reduce, self.output_shape)
         self.target = self.resolved_target(target)
-        compute = model if self.precision == "float32" else reduced_precision_copy(model, self.precision)
+        self._copies: list[keras.Model] = []  # of the model in another precision, synced before each run
+        self._float32 = self._float32_model(model)  # what DeepSHAP and windowed ISM run
+        compute = self._float32 if self.precision == "float32" else self._copy(self.precision)
         plain, wrappers = _inference(compute, self.logits)
         # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.
-        reference = None if compute is model else _inference(model, self.logits)[0]
+        reference = None if compute is self._float32 else _inference(self._float32, self.logits)[0]
         self.fast = fast_paths_enabled(fast)
         self.windowed_ism = self.fast and windowed_ism and self.precision == "float32"
         self._forward = FastForward(compute, plain, wrappers, self.fast, fold_batch_norm, convolutions, pool_first,
@@ -176,6 +181,34 @@ class AttributionEngine:
         self._mutagenesis: MutagenesisKernel | None = None
         self._deeplift: DeepLiftKernel | None = None
         self._replicated: dict[Any, Any] = {}  # compiled function -> its strategy.run wrapper
+
+    def _copy(self, precision: str) -> keras.Model:
+        copy = precision_copy(self.model, precision)
+        self._copies.append(copy)
+        return copy
+
+    def _float32_model(self, model: keras.Model) -> keras.Model:
+        """``model``, or a float32 copy of it when its layers compute in 16 bits (a subclassed
+        one cannot be copied: it runs as it is, with a warning)."""
+        if not computes_in_16_bits(model):
+            return model
+        try:
+            return self._copy("float32")
+        except ValueError:
+            warnings.warn(f"{model.name} computes in 16 bits (its dtype policy) and, being subclassed, cannot be "
+                          f"copied to float32: its maps carry 16-bit rounding, and a confident output's gradient "
+                          f"may underflow to 0; build it under the float32 policy for float32 maps", stacklevel=4)
+            return model
+
+    def _sync(self) -> None:
+        """Copies in another precision take the model's current weights (before every run)."""
+        for copy in self._copies:
+            sync_copy(copy, self.model)
+
+    @property
+    def models_used(self) -> tuple[keras.Model, ...]:
+        """The model and its copies in another precision, whose variables the compiled calls read."""
+        return (self.model, *self._copies)
 
     def resolved_target(self, target: Target) -> Target:
         """``target`` as this engine explains it: the units with a map each (a tuple), else the
@@ -208,6 +241,7 @@ class AttributionEngine:
         if method.sigma > 0 or method.random_starts:
             raise ValueError(f"in-graph attribution needs fixed start points; {method.name} draws random ones "
                              f"(baseline {method.baseline!r}, sigma {method.sigma})")
+        self._sync()
         template = np.zeros((1, self.sequence_length, self.alphabet_size), self.dtype.as_numpy_dtype)
         method.check(template)
         starts = method.starts(template)
@@ -236,12 +270,13 @@ class AttributionEngine:
         x = check_sequences(x, alphabet_size=self.alphabet_size, length=self.sequence_length,
                             check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
         chosen = ism_positions(positions, x.shape[1])
+        self._sync()
         if self._mutagenesis is None:
             self._mutagenesis = MutagenesisKernel(self.kernel(x.shape[1]).forward, self.target, self.per_target,
                                                   self.alphabet_size, self.dtype, self.jit_compile)
             if self.windowed_ism:
-                wrappers = logit_wrappers(self.model) if self.logits else {}
-                self._mutagenesis = windowed_kernel(self._mutagenesis, self.model, wrappers, x.shape[1])
+                wrappers = logit_wrappers(self._float32) if self.logits else {}
+                self._mutagenesis = windowed_kernel(self._mutagenesis, self._float32, wrappers, x.shape[1])
         return run_ism(self._mutagenesis, x, chosen, self.max_points, mean_centered, Progress(len(x), verbose))
 
     def deep_lift_shap(self, x: Any, references: Any = "dinucleotide_shuffle", num_references: int = 20,
@@ -261,11 +296,12 @@ class AttributionEngine:
                             check_simplex=check_simplex, dtype=self.dtype.as_numpy_dtype)
         starts = make_baselines(x, references, num_references, seed)
         starts = np.ascontiguousarray(np.broadcast_to(starts, (len(x),) + starts.shape[1:]))
+        self._sync()
         if self._deeplift is None:
-            wrappers = logit_wrappers(self.model) if self.logits else {}
+            wrappers = logit_wrappers(self._float32) if self.logits else {}
             pairs = Pairs()
-            wrappers = {**deeplift_wrappers(self.model, pairs, skip=set(wrappers)), **wrappers}
-            forward = graph_forward(functional_graph(self.model), {}, wrappers)
+            wrappers = {**deeplift_wrappers(self._float32, pairs, skip=set(wrappers)), **wrappers}
+            forward = graph_forward(functional_graph(self._float32), {}, wrappers)
             self._deeplift = DeepLiftKernel(forward, pairs, self.target, self.jit_compile,
                                             pieces_per_call(self.jit_compile), self.per_target)
         slots = 1 if self.per_target is None else len(self.per_target)
@@ -317,6 +353,7 @@ class AttributionEngine:
             raise ValueError(f"average_strands needs a 4-letter nucleotide alphabet in ACGT order, got "
                              f"{self.alphabet_size} letters")
         method.check(x)
+        self._sync()
         requested = tuple(name for name in outputs if name != "angles") + (("gradient",) if "angles" in outputs else ())
         progress = Progress(len(x) * (2 if average_strands else 1), verbose)
         result = self._strand_sums(x, method, requested, progress)

@@ -4,7 +4,7 @@ All convolutions use 'same' padding, L2 1e-6 on kernels of hidden layers and bat
 normalization before each activation. Only the first layer's activation changes between the
 'relu' and 'exponential' variants. ``kernel_initializer`` applies to every hidden layer (the
 initialization study), each layer drawing its own values (an initializer instance is copied per
-layer, an integer seed offset by the layer's index: one Keras 3 initializer instance draws the
+layer, an integer seed mixed with the layer's index: one Keras 3 initializer instance draws the
 same values at every call); the output layer keeps Glorot-uniform. ``first_layer`` passes extra
 arguments to the first convolution, e.g. ``{"kernel_constraint": ZeroMeanAlphabet()}`` or
 ``{"padding": "valid"}``.
@@ -16,6 +16,7 @@ import itertools
 from typing import Any, Callable
 
 import keras
+import numpy as np
 
 
 def _conv_block(x, filters: int, width: int, activation: Any, dropout: float, pool: int, options: Callable[[], dict],
@@ -49,16 +50,17 @@ def _options(kernel_initializer: Any, l2: float) -> Callable[[], dict]:
 
 
 def _own_initializer(initializer: Any, index: int) -> Any:
-    """A copy of an initializer instance for the ``index``-th layer (an integer seed plus
-    ``index``); a name is passed on (Keras makes an instance per layer), and so is an instance
+    """A copy of an initializer instance for the ``index``-th layer (the first keeps an integer
+    seed, the others a seed mixed from it and ``index``, so that seeds 3 and 4 share no layer);
+    a name is passed on (Keras makes an instance per layer), and so is an instance
     seeded by a ``SeedGenerator`` (which draws new values at every call) or without a seed."""
     if not isinstance(initializer, keras.initializers.Initializer):
         return initializer
     config = initializer.get_config()
     if "seed" not in config or not (config["seed"] is None or isinstance(config["seed"], int)):
         return initializer
-    if config["seed"] is not None:
-        config["seed"] += index
+    if config["seed"] is not None and index > 0:
+        config["seed"] = int(np.random.SeedSequence([config["seed"], index]).generate_state(1)[0] >> 1)
     return type(initializer).from_config(config)
 
 

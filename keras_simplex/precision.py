@@ -9,6 +9,12 @@ Rapids and newer) and recent GPUs. On a CPU without AMX it is slower than float3
 or not (0.60-0.66x measured), and the engine warns. bfloat16 keeps 8 bits of mantissa (a
 relative rounding error of 2^-9 per operation), so maps differ from float32 maps;
 docs/performance.md measures by how much and how fast. The model itself is not changed.
+
+``precision="float32"`` (the default) means float32 passes too: a model built under a global
+``mixed_float16``/``mixed_bfloat16`` policy (its layers computing in 16 bits) is attributed
+through a float32 copy, as a float16 backward pass underflows (a confident sigmoid rounds to
+1, and its gradient to 0 everywhere). A copy is updated from the model before every run, so
+maps follow the model's current weights after more training.
 """
 
 from __future__ import annotations
@@ -33,13 +39,19 @@ def check_precision(precision: str | None) -> str:
     return precision
 
 
-def reduced_precision_copy(model: keras.Model, precision: str) -> keras.Model:
+def computes_in_16_bits(model: keras.Model) -> bool:
+    """Whether a layer of ``model`` (nested ones included) computes in float16 or bfloat16."""
+    return any(layer.compute_dtype in ("float16", "bfloat16") for layer in _layers(model))
+
+
+def precision_copy(model: keras.Model, precision: str) -> keras.Model:
     """A copy of ``model`` (functional or Sequential, nested models included) whose layers
-    compute in ``precision`` with float32 variables, holding the same weights."""
+    compute in ``precision`` (``"float32"``, or ``"bfloat16"`` with float32 variables), holding
+    the same weights (``sync_copy`` updates them)."""
     if functional_graph(model) is None:
         raise ValueError(f"precision={precision!r} needs a functional or Sequential model (its layers are cloned "
                          f"with a new dtype policy); {type(model).__name__} is subclassed")
-    policy = keras.DTypePolicy(f"mixed_{precision}")
+    policy = keras.DTypePolicy("float32" if precision == "float32" else f"mixed_{precision}")
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = layer.get_config()
@@ -48,8 +60,24 @@ def reduced_precision_copy(model: keras.Model, precision: str) -> keras.Model:
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    copy.set_weights(model.get_weights())
+    sync_copy(copy, model)
     return copy
+
+
+def sync_copy(copy: keras.Model, model: keras.Model) -> None:
+    """Give ``copy`` (``precision_copy``) the current weights of ``model``, and the state that
+    layers derive from their weights (an adapted ``Normalization``'s mean and variance)."""
+    for target, source in zip(copy.weights, model.weights, strict=True):
+        target.assign(keras.ops.cast(source, target.dtype))
+    for layer in _layers(copy):
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of ``model``, nested ones included, without its input layers."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if not isinstance(layer, keras.layers.InputLayer)]
 
 
 def cpu_has_amx(cpuinfo: str | None = None) -> bool | None:

@@ -54,6 +54,10 @@ class SimplexAngleRegularizer(keras.layers.Layer):
       penalty: ``"angle_l2"`` (the paper's) or ``"sine_squared"``, see ``angle_penalty``.
       logits: differentiate the output layer's pre-activation instead of its activation.
       target: output to differentiate: None (single output), an index or list of indices.
+
+    The layer itself computes in float32 whatever the global dtype policy (the backbone keeps
+    its own): under ``mixed_float16`` the input gradient and the penalty are float32, where a
+    sum of squared angles in degrees would overflow float16.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class SimplexAngleRegularizer(keras.layers.Layer):
         target: int | list[int] | None = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
@@ -99,8 +104,8 @@ class SimplexAngleRegularizer(keras.layers.Layer):
             else:
                 outputs = scores = self.backbone(x, training=True)
             total = tf.reduce_sum(select_target(scores, self.target))
-        gradient = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        self.add_loss(tf.cast(self.strength, gradient.dtype) * angle_penalty(gradient, self.penalty))
+        gradient = tf.cast(tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO), tf.float32)
+        self.add_loss(tf.cast(self.strength, tf.float32) * angle_penalty(gradient, self.penalty))
         return outputs
 
     def compute_output_shape(self, input_shape):

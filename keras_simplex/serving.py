@@ -145,7 +145,8 @@ def export_saved_model(
                 **predictions(x)}
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    for used in engine.models_used:  # the model, and its float32 copy if it computes in 16 bits
+        archive.track(used)
     archive.add_endpoint("serving_default", serve)
     archive.add_endpoint("corrected_saliency", selecting("corrected_saliency"))
     archive.add_endpoint("raw_saliency", selecting("raw_saliency"))

@@ -53,7 +53,7 @@ def test_maps_are_close_to_float32_and_the_model_is_untouched():
 
 def test_the_copy_computes_in_bfloat16_with_float32_weights():
     model = ks.models.cnn_deep(input_length=60)
-    copy = ks.precision.reduced_precision_copy(model, "bfloat16")
+    copy = ks.precision.precision_copy(model, "bfloat16")
     layers = [layer for layer in copy.layers if not isinstance(layer, keras.layers.InputLayer)]
     assert {layer.compute_dtype for layer in layers} == {"bfloat16"}
     assert {str(w.dtype) for w in copy.weights} == {"float32"}
@@ -157,3 +157,106 @@ def test_bfloat16_on_a_cpu_without_amx_warns_once(monkeypatch, tmp_path, cpuinfo
     if warned:
         assert "0.60-0.66x the speed of float32" in str(slow[0].message)
         assert slow[0].filename == __file__  # points at the caller's line
+
+
+def test_a_bfloat16_explainer_follows_the_models_new_weights():
+    """The bfloat16 copy is updated before every run: after training (set_weights here) the
+    maps are those of the new weights, as a new explainer's."""
+    model = small_cnn(length=40, seed=8)
+    x = random_one_hot(6, 40, seed=8)
+    explainer = ks.Explainer(model, precision="bfloat16")
+    before = explainer.saliency(x).corrected
+    cached = ks.saliency(model, x, precision="bfloat16")  # the functional API's cached explainer
+    model.set_weights([w * 1.5 + 0.01 for w in model.get_weights()])
+    after = explainer.saliency(x).corrected
+    fresh = ks.Explainer(model, precision="bfloat16").saliency(x).corrected
+    np.testing.assert_allclose(after, fresh, rtol=1e-6, atol=1e-7)
+    assert np.abs(after - before).max() > 0.1 * np.abs(before).max()
+    # (the functional API projects inside the first layer: another bfloat16 rounding than fresh's)
+    again = ks.saliency(model, x, precision="bfloat16")
+    assert np.abs(again - fresh).max() < 0.02 * np.abs(fresh).max() < np.abs(again - cached).max()
+    np.testing.assert_allclose(explainer.ism(x), ks.Explainer(model, precision="bfloat16").ism(x), rtol=1e-6, atol=1e-7)
+
+
+def test_an_adapted_normalization_layer_keeps_its_statistics_in_bfloat16():
+    keras.utils.set_random_seed(9)
+    x = random_one_hot(8, 30, seed=9)
+    normalization = keras.layers.Normalization()
+    normalization.adapt(x * 3.0 + 1.0)  # a mean and variance far from 0 and 1
+    inputs = keras.Input((30, 4))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(normalization(inputs))))
+    copy = ks.precision.precision_copy(model, "bfloat16")
+    np.testing.assert_allclose(copy(x), model(x), rtol=0.02, atol=0.02 * np.abs(model(x)).max())
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def twins(length=40, seed=10):
+    """The same small CNN built under the mixed_float16 policy and under float32."""
+    models = []
+    for policy in ("mixed_float16", "float32"):
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((length, 4))
+        x = keras.layers.MaxPooling1D(2)(keras.layers.Conv1D(8, 5, padding="same", activation="relu")(inputs))
+        x = keras.layers.Flatten()(keras.layers.Conv1D(6, 3, activation="relu")(x))
+        models.append(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x)))
+    models[0].set_weights(models[1].get_weights())
+    keras.mixed_precision.set_global_policy("mixed_float16")  # as a user's session is
+    return models
+
+
+def test_a_mixed_float16_model_is_attributed_in_float32(mixed_float16, tmp_path):
+    """A model built under mixed_float16: precision="float32" maps equal its float32 twin's,
+    also where float16 underflows (a confident sigmoid: its float16 gradient is 0)."""
+    import tensorflow as tf
+
+    half, full = twins()
+    assert half.layers[1].compute_dtype == "float16"
+    last = full.layers[-1]
+    for model in (half, full):  # a confident output: p ~ 1 - 1e-4
+        model.layers[-1].bias.assign(last.bias.numpy() + 12.0)
+    x = random_one_hot(5, 40, seed=11)
+    expected = ks.Explainer(full).saliency(x)
+    got = ks.Explainer(half).saliency(x)
+    assert np.abs(expected.raw).max() > 0 and np.abs(expected.raw).max() < 1e-3
+    np.testing.assert_allclose(got.raw, expected.raw, rtol=1e-5, atol=1e-6 * np.abs(expected.raw).max())
+    np.testing.assert_allclose(got.angles, expected.angles, atol=1e-3)
+    np.testing.assert_allclose(ks.Explainer(half).ism(x), ks.Explainer(full).ism(x), rtol=1e-5, atol=1e-9)
+    deep = [ks.Explainer(m).deep_lift_shap(x, num_references=2).corrected for m in (half, full)]
+    np.testing.assert_allclose(deep[0], deep[1], rtol=1e-5, atol=1e-6 * np.abs(deep[1]).max())
+    served = tf.saved_model.load(ks.export_saved_model(half, tmp_path / "1", ig_steps=4))
+    np.testing.assert_allclose(served.signatures["corrected_saliency"](sequences=tf.constant(x))["corrected_saliency"],
+                               expected.corrected, rtol=1e-5, atol=1e-6 * np.abs(expected.corrected).max())
+    half.set_weights([w * 0.5 for w in full.get_weights()])  # the float32 copy follows new weights
+    full.set_weights([w * 0.5 for w in full.get_weights()])
+    np.testing.assert_allclose(ks.saliency(half, x), ks.saliency(full, x), rtol=1e-5, atol=1e-9)
+
+
+def test_the_angle_regularizer_trains_under_mixed_policies(mixed_float16):
+    half, full = twins(seed=12)
+    x = random_one_hot(16, 40, seed=12)
+    y = np.arange(16, dtype=np.float32) % 2
+    penalties = []
+    for model in (half, full):
+        regularized = ks.add_angle_regularizer(model, strength=1e-3)
+        regularized(x, training=True)
+        penalties.append(float(regularized.losses[0]))
+        regularized.compile("adam", "binary_crossentropy")
+        history = regularized.fit(x, y, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    assert penalties[0] == pytest.approx(penalties[1], rel=0.01)
+
+
+def test_a_subclassed_16_bit_model_runs_as_it_is_with_a_warning(mixed_float16):
+    model = subclassed()  # built under mixed_float16: cannot be cloned with another policy
+    with pytest.warns(UserWarning, match="cannot be copied to float32"):
+        explainer = ks.Explainer(model, sequence_shape=(24, 4))
+    assert np.isfinite(explainer.saliency(random_one_hot(2, 24, seed=1)).raw).all()

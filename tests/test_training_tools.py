@@ -134,6 +134,15 @@ def test_one_initializer_instance_gives_every_layer_its_own_draws(make):
     assert all(np.array_equal(a, b) for a, b in zip(first, kernels()))
 
 
+def test_models_with_consecutive_initializer_seeds_share_no_layer():
+    def kernels(seed):
+        model = ks.models.cnn_deep(input_length=100, kernel_initializer=ks.FixedSigmaNormal(0.1, seed=seed))
+        return [layer.kernel.numpy().ravel()[:456] for layer in model.layers if hasattr(layer, "kernel")][:-1]
+
+    three, four = kernels(3), kernels(4)
+    assert all(not np.array_equal(a, b) for a in three for b in four)
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_constrained_model_has_zero_angles_everywhere(jit_compile):
     x, y = motif_data()
