@@ -144,7 +144,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
     p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
     p.add_argument("--output", required=True,
-                   help="maps: .h5 (streamed) or .npz with x, raw, corrected, angles, names; modisco: a folder "
+                   help="maps: .h5 (streamed) or .npz with x, raw, corrected, angles, names (BED input: bed_line, "
+                        "bed_name); modisco: a folder "
                         "(ohe.npz, attr.npz) or a legacy .h5 (input_seqs, hyp_scores)")
     p.add_argument("--format", default="maps", choices=["maps", "modisco"],
                    help="modisco: what `modisco motifs` reads (-s/-a or -i), hypothetical contributions")

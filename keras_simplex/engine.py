@@ -123,8 +123,9 @@ class AttributionEngine:
       precision: ``"float32"`` or ``"bfloat16"``: the forward and backward passes of gradient
         methods and ISM run in a copy of the model under Keras' ``mixed_bfloat16`` policy
         (``keras_simplex.precision``); points, correction, reductions and angles stay float32.
-        DeepSHAP always runs in float32. A model whose layers compute in 16 bits (built under
-        a global mixed policy) runs through a float32 copy for ``"float32"``.
+        A model whose layers compute in 16 bits (built under a global mixed policy) runs
+        through a float32 copy for ``"float32"``, and for DeepSHAP, which otherwise runs the
+        model in its own precision.
     """
 
     def __init__(
@@ -148,8 +149,6 @@ class AttributionEngine:
         if not isinstance(model, keras.Model):
             raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
         self.model = model
-        self.default_max_points = default_max_points(model)
-        self.max_points = self.default_max_points if max_points is None else resolve_max_points(max_points)
         self.logits = bool(logits)
         self.jit_compile = resolve_jit_compile(jit_compile)
         self.precision = check_precision(precision)
@@ -170,6 +169,8 @@ class AttributionEngine:
         self._copies: list[keras.Model] = []  # of the model in another precision, synced before each run
         self._float32 = self._float32_model(model)  # what DeepSHAP and windowed ISM run
         compute = self._float32 if self.precision == "float32" else self._copy(self.precision)
+        self.default_max_points = default_max_points(self._float32)  # activations at the width the runs hold
+        self.max_points = self.default_max_points if max_points is None else resolve_max_points(max_points)
         plain, wrappers = _inference(compute, self.logits)
         # A rewrite of a reduced-precision copy must be as close to the float32 model as the copy is.
         reference = None if compute is self._float32 else _inference(self._float32, self.logits)[0]
@@ -188,16 +189,16 @@ class AttributionEngine:
         return copy
 
     def _float32_model(self, model: keras.Model) -> keras.Model:
-        """``model``, or a float32 copy of it when its layers compute in 16 bits (a subclassed
-        one cannot be copied: it runs as it is, with a warning)."""
+        """``model``, or a float32 copy of it when its layers compute in 16 bits (a model that
+        cannot be copied runs as it is, with a warning that says why)."""
         if not computes_in_16_bits(model):
             return model
         try:
             return self._copy("float32")
-        except ValueError:
-            warnings.warn(f"{model.name} computes in 16 bits (its dtype policy) and, being subclassed, cannot be "
-                          f"copied to float32: its maps carry 16-bit rounding, and a confident output's gradient "
-                          f"may underflow to 0; build it under the float32 policy for float32 maps", stacklevel=4)
+        except Exception as error:  # noqa: BLE001 - any layer's config may fail to clone
+            warnings.warn(f"{model.name} computes in 16 bits (its dtype policy) and cannot be copied to float32 "
+                          f"({error}): its maps carry 16-bit rounding, and a confident output's gradient may "
+                          f"underflow to 0; build it under the float32 policy for float32 maps", stacklevel=4)
             return model
 
     def _sync(self) -> None:

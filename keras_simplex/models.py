@@ -13,6 +13,7 @@ arguments to the first convolution, e.g. ``{"kernel_constraint": ZeroMeanAlphabe
 from __future__ import annotations
 
 import itertools
+import numbers
 from typing import Any, Callable
 
 import keras
@@ -50,17 +51,19 @@ def _options(kernel_initializer: Any, l2: float) -> Callable[[], dict]:
 
 
 def _own_initializer(initializer: Any, index: int) -> Any:
-    """A copy of an initializer instance for the ``index``-th layer (the first keeps an integer
-    seed, the others a seed mixed from it and ``index``, so that seeds 3 and 4 share no layer);
-    a name is passed on (Keras makes an instance per layer), and so is an instance
-    seeded by a ``SeedGenerator`` (which draws new values at every call) or without a seed."""
+    """A copy of an initializer instance for the ``index``-th layer: unseeded (each copy draws
+    its own seed, reproducible under ``keras.utils.set_random_seed``) or, for an integer seed,
+    the first layer keeps it and the others get a seed mixed from it and ``index`` (seeds 3 and
+    4 share no layer). Passed on as they are: names (Keras makes an instance per layer),
+    ``SeedGenerator``-seeded instances (new values at every call) and initializers that draw
+    nothing (no seed)."""
     if not isinstance(initializer, keras.initializers.Initializer):
         return initializer
     config = initializer.get_config()
-    if "seed" not in config or not (config["seed"] is None or isinstance(config["seed"], int)):
+    if "seed" not in config or not (config["seed"] is None or isinstance(config["seed"], numbers.Integral)):
         return initializer
     if config["seed"] is not None and index > 0:
-        config["seed"] = int(np.random.SeedSequence([config["seed"], index]).generate_state(1)[0] >> 1)
+        config["seed"] = int(np.random.SeedSequence([config["seed"] % 2**32, index]).generate_state(1)[0] >> 1)
     return type(initializer).from_config(config)
 
 

@@ -175,10 +175,14 @@ def merge_shards(folder: str, output: str) -> int:
         expected = entry["end_record"]
     if expected != manifest["records"]:
         raise ValueError(f"{folder}: the shards end at record {expected} of {manifest['records']}")
-    rows = 0
+    rows, fields = 0, None
     with AttributionWriter(output, manifest["attributes"]) as writer:
         for entry in entries:
             with h5py.File(os.path.join(folder, entry["file"]), "r") as shard:
+                fields = fields or (set(shard), entry["file"])
+                if set(shard) != fields[0]:
+                    raise ValueError(f"{folder}: {entry['file']} holds {sorted(shard)}, {fields[1]} {sorted(fields[0])}: "
+                                     f"shards of different runs or versions; delete {folder} and run again")
                 names = [n.decode() if isinstance(n, bytes) else str(n) for n in shard["names"][()]]
                 arrays = {key: shard[key][()] for key in shard if key != "names"}
             writer.write(names, **arrays)

@@ -13,8 +13,9 @@ docs/performance.md measures by how much and how fast. The model itself is not c
 ``precision="float32"`` (the default) means float32 passes too: a model built under a global
 ``mixed_float16``/``mixed_bfloat16`` policy (its layers computing in 16 bits) is attributed
 through a float32 copy, as a float16 backward pass underflows (a confident sigmoid rounds to
-1, and its gradient to 0 everywhere). A copy is updated from the model before every run, so
-maps follow the model's current weights after more training.
+1, and its gradient to 0 everywhere). A copy takes the model's weights before every run, so
+maps follow the model's current weights after more training (a layer adapted again, such as a
+``Normalization``, needs a new explainer: its statistics are constants of the traced calls).
 """
 
 from __future__ import annotations
@@ -60,18 +61,20 @@ def precision_copy(model: keras.Model, precision: str) -> keras.Model:
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    if precision == "float32" and computes_in_16_bits(copy):  # e.g. a model inside a wrapper layer
+        kept = sorted({layer.name for layer in _layers(copy) if layer.compute_dtype in ("float16", "bfloat16")})
+        raise ValueError(f"layers {', '.join(kept)} keep their 16-bit policy in the copy")
     sync_copy(copy, model)
+    for layer in _layers(copy):  # state derived from weights: an adapted Normalization's mean and variance
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     return copy
 
 
 def sync_copy(copy: keras.Model, model: keras.Model) -> None:
-    """Give ``copy`` (``precision_copy``) the current weights of ``model``, and the state that
-    layers derive from their weights (an adapted ``Normalization``'s mean and variance)."""
+    """Give ``copy`` (``precision_copy``) the current weights of ``model``."""
     for target, source in zip(copy.weights, model.weights, strict=True):
         target.assign(keras.ops.cast(source, target.dtype))
-    for layer in _layers(copy):
-        if hasattr(layer, "finalize_state"):
-            layer.finalize_state()
 
 
 def _layers(model: keras.Model) -> list[keras.layers.Layer]:

@@ -56,8 +56,10 @@ class SimplexAngleRegularizer(keras.layers.Layer):
       target: output to differentiate: None (single output), an index or list of indices.
 
     The layer itself computes in float32 whatever the global dtype policy (the backbone keeps
-    its own): under ``mixed_float16`` the input gradient and the penalty are float32, where a
-    sum of squared angles in degrees would overflow float16.
+    its own): under ``mixed_float16`` the penalty is computed from the input gradient cast to
+    float32, where a sum of squared angles in degrees would overflow float16. The backbone's
+    backward pass stays float16, so for very confident outputs the gradient can underflow and
+    the penalty weaken.
     """
 
     def __init__(

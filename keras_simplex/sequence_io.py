@@ -355,6 +355,7 @@ class AttributionWriter:
         self.path, self.attributes = path, attributes or {}
         self.h5 = None
         self.parts: dict[str, list] = {}
+        self.fields: set[str] | None = None  # those of the first batch: every batch has the same
         self._output = atomic_output(path)
         self._temporary: str | None = None
 
@@ -379,6 +380,10 @@ class AttributionWriter:
     def write(self, names: list[str], **arrays: np.ndarray) -> None:
         """Append one batch: ``arrays`` (the same fields every batch, sequence axis first) and
         the sequences' ``names`` (HDF5: written to disk now; a failed write raises here)."""
+        self.fields = set(arrays) if self.fields is None else self.fields
+        if set(arrays) != self.fields:  # rows of the fields would no longer line up
+            raise ValueError(f"cannot write {self.path}: a batch with the fields {sorted(arrays)} after batches with "
+                             f"{sorted(self.fields)}")
         try:
             with _h5py_failures() as failures:
                 for field, array in arrays.items():

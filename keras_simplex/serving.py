@@ -11,8 +11,8 @@ Signatures (input ``sequences``: float32 ``(batch, L, A)`` one-hot; batch dynami
 ``angles``               ``angles`` (batch, L) in degrees, ``predictions``
 ======================== ===================================================================
 
-A model with several outputs returns ``predictions_0``, ``predictions_1``, ... (a list of
-outputs) or ``predictions_<key>`` (a dict) instead of ``predictions``. With ``target="all"``
+A model whose output is a list or a dict returns ``predictions_0``, ``predictions_1``, ... or
+``predictions_<key>`` instead of ``predictions``. With ``target="all"``
 (one map per output unit) maps are ``(batch, T, L, A)`` and angles ``(batch, T, L)``; a list
 target is summed into one map.
 

@@ -135,3 +135,26 @@ def test_the_merge_refuses_an_incomplete_manifest(tmp_path):
         merge_shards(str(folder), str(tmp_path / "out.h5"))
     assert not (tmp_path / "out.h5").exists()
     shutil.rmtree(folder)
+
+
+def test_shards_with_other_fields_are_not_merged(tmp_path):
+    """Kept shards of another run or version (here one without BED columns) would misalign
+    rows: the merge stops, and a writer refuses a batch with other fields."""
+    from keras_simplex.sequence_io import AttributionWriter
+
+    folder = tmp_path / "maps.h5.shards"
+    folder.mkdir()
+    x = random_one_hot(2, 10, seed=1)
+    for name, columns in (("shard-0.h5", {"bed_line": np.array([1, 2])}), ("shard-2.h5", {})):
+        with AttributionWriter(str(folder / name)) as writer:
+            writer.write(["a", "b"], x=x, **columns)
+    shards = [{"first_record": 0, "end_record": 2, "file": "shard-0.h5"},
+              {"first_record": 2, "end_record": 4, "file": "shard-2.h5"}]
+    (folder / "manifest.json").write_text(json.dumps({"shards": shards, "records": 4, "attributes": {}}))
+    with pytest.raises(ValueError, match="shards of different runs or versions"):
+        merge_shards(str(folder), str(tmp_path / "maps.h5"))
+    assert not (tmp_path / "maps.h5").exists()
+    with pytest.raises(ValueError, match="a batch with the fields"):
+        with AttributionWriter(str(tmp_path / "o.h5")) as writer:
+            writer.write(["a", "b"], x=x, bed_line=np.array([1, 2]))
+            writer.write(["c", "d"], x=x)

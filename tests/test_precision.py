@@ -260,3 +260,9 @@ def test_a_subclassed_16_bit_model_runs_as_it_is_with_a_warning(mixed_float16):
     with pytest.warns(UserWarning, match="cannot be copied to float32"):
         explainer = ks.Explainer(model, sequence_shape=(24, 4))
     assert np.isfinite(explainer.saliency(random_one_hot(2, 24, seed=1)).raw).all()
+
+
+def test_a_16_bit_model_inside_a_wrapper_layer_warns_with_the_reason(mixed_float16):
+    half, _ = twins(seed=13)
+    with pytest.warns(UserWarning, match="keep their 16-bit policy in the copy"):
+        ks.Explainer(ks.add_angle_regularizer(half))

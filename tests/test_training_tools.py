@@ -141,6 +141,7 @@ def test_models_with_consecutive_initializer_seeds_share_no_layer():
 
     three, four = kernels(3), kernels(4)
     assert all(not np.array_equal(a, b) for a in three for b in four)
+    assert len(kernels(-1)) == 5  # any integer seed
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
