@@ -240,7 +240,8 @@ def _reference_options(args) -> dict:
             raise ValueError("--delta does not apply to ism (its maps are exact differences)")
         return {"name": "ism", "seed": None}
     if args.precision != "float32":
-        raise ValueError("--precision applies to gradient methods and ism; deep_lift_shap runs the model in its own precision")
+        raise ValueError("--precision applies to gradient methods and ism; deep_lift_shap runs the model in its own "
+                         "precision")
     references = args.baseline or "dinucleotide_shuffle"
     from keras_simplex.baselines import BASELINE_NAMES
 

@@ -10,8 +10,8 @@ through its logits with ``logits=True`` (``keras_simplex.logits``).
 from __future__ import annotations
 
 import math
-import warnings
 import numbers
+import warnings
 from typing import Any
 
 import keras

@@ -42,7 +42,7 @@ def check_precision(precision: str | None) -> str:
 
 def computes_in_16_bits(model: keras.Model) -> bool:
     """Whether a layer of ``model`` (nested ones included) computes in float16 or bfloat16."""
-    return any(layer.compute_dtype in ("float16", "bfloat16") for layer in _layers(model))
+    return bool(_16_bit_layers(model))
 
 
 def precision_copy(model: keras.Model, precision: str) -> keras.Model:
@@ -61,8 +61,8 @@ def precision_copy(model: keras.Model, precision: str) -> keras.Model:
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    if precision == "float32" and computes_in_16_bits(copy):  # e.g. a model inside a wrapper layer
-        kept = sorted({layer.name for layer in _layers(copy) if layer.compute_dtype in ("float16", "bfloat16")})
+    kept = _16_bit_layers(copy) if precision == "float32" else []  # e.g. a model inside a wrapper layer
+    if kept:
         raise ValueError(f"layers {', '.join(kept)} keep their 16-bit policy in the copy")
     sync_copy(copy, model)
     for layer in _layers(copy):  # state derived from weights: an adapted Normalization's mean and variance
@@ -75,6 +75,11 @@ def sync_copy(copy: keras.Model, model: keras.Model) -> None:
     """Give ``copy`` (``precision_copy``) the current weights of ``model``."""
     for target, source in zip(copy.weights, model.weights, strict=True):
         target.assign(keras.ops.cast(source, target.dtype))
+
+
+def _16_bit_layers(model: keras.Model) -> list[str]:
+    """The names of the layers of ``model`` that compute in float16 or bfloat16."""
+    return sorted({layer.name for layer in _layers(model) if layer.compute_dtype in ("float16", "bfloat16")})
 
 
 def _layers(model: keras.Model) -> list[keras.layers.Layer]:

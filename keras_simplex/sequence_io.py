@@ -2,8 +2,8 @@
 
 Readers yield ``(names, x, columns)`` batches: the records' names, one-hot ``(n, L, A)``
 float32 arrays and the per-record columns the input has besides (BED: ``bed_line`` and
-``bed_name``; other inputs: none), never holding the whole input in memory (except NPZ, which numpy loads whole). The HDF5 writer appends
-batch by batch to resizable datasets.
+``bed_name``; other inputs: none), never holding the whole input in memory (except NPZ, which
+numpy loads whole). The HDF5 writer appends batch by batch to resizable datasets.
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ Signatures (input ``sequences``: float32 ``(batch, L, A)`` one-hot; batch dynami
 ======================== ===================================================================
 
 A model whose output is a list or a dict returns ``predictions_0``, ``predictions_1``, ... or
-``predictions_<key>`` instead of ``predictions``. With ``target="all"``
-(one map per output unit) maps are ``(batch, T, L, A)`` and angles ``(batch, T, L)``; a list
-target is summed into one map.
+``predictions_<key>`` instead of ``predictions``. With ``target="all"`` (one map per output
+unit) maps are ``(batch, T, L, A)`` and angles ``(batch, T, L)``; a list target is summed into
+one map.
 
 Every signature checks its input in the graph: an empty batch, or a batch whose length or
-alphabet differs from the model's, that contains NaN/Inf, or whose positions are not one-hot (or, with
-``require_one_hot=False``, not on the simplex) fails with INVALID_ARGUMENT instead of
+alphabet differs from the model's, that contains NaN/Inf, or whose positions are not one-hot
+(or, with ``require_one_hot=False``, not on the simplex) fails with INVALID_ARGUMENT instead of
 returning a wrong map. Signatures are not XLA-compiled (TF Serving runs XLA only
 experimentally). REST and gRPC request examples: ``docs/serving.md``.
 """
