@@ -14,9 +14,9 @@ affected by its known bugs):
 - linear layers (convolutions, dense, batch normalization at inference, dropout, reshapes,
   average pooling, additions, concatenation): their gradient;
 - element-wise nonlinearities (``Activation`` layers and the activations of convolution/dense
-  layers; ``ReLU``, ``ELU``, ``LeakyReLU``, ``PReLU`` layers; relu/sigmoid/exp/... ops): the
-  rescale multiplier ``(f(z) - f(z_ref)) / (z - z_ref)``, the gradient where
-  ``|z - z_ref| < 1e-6``;
+  layers, Keras' element-wise functions only: ``ELEMENTWISE_ACTIVATIONS``; ``ReLU``, ``ELU``,
+  ``LeakyReLU``, ``PReLU`` layers; relu/sigmoid/exp/... ops): the rescale multiplier
+  ``(f(z) - f(z_ref)) / (z - z_ref)``, the gradient where ``|z - z_ref| < 1e-6``;
 - max pooling (``MaxPooling1D``, ``GlobalMaxPooling1D``): the change above the reference,
   ``max(o, o_ref) - o_ref``, goes to the input's arg-max and ``o - max(o, o_ref)`` to the
   reference's, divided by the input difference (the pooling gradient where it is 0);
@@ -63,7 +63,10 @@ ELEMENTWISE_OPS = (nn_ops.Relu, nn_ops.Relu6, nn_ops.Sigmoid, nn_ops.Softplus, n
                    nn_ops.Selu, nn_ops.LeakyRelu, numpy_ops.Exp, numpy_ops.Tanh)
 LINEAR_OPS = (numpy_ops.Add, numpy_ops.Subtract, numpy_ops.Reshape, numpy_ops.Transpose, numpy_ops.Concatenate,
               numpy_ops.ExpandDims, numpy_ops.Squeeze, numpy_ops.Sum, numpy_ops.Mean, numpy_ops.GetItem)
-NOT_ELEMENTWISE = ("softmax", "log_softmax")
+ELEMENTWISE_ACTIVATIONS = ("celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid", "hard_silu",
+                           "hard_swish", "hard_tanh", "leaky_relu", "log_sigmoid", "mish", "relu", "relu6", "selu",
+                           "sigmoid", "silu", "soft_shrink", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+                           "squareplus", "swish", "tanh", "tanh_shrink", "threshold")  # Keras' (not softmax, glu...)
 
 
 class Pairs:
@@ -190,9 +193,13 @@ def _wrapper(op: Any, pairs: Pairs) -> Wrapper | None:
 
 
 def _check_elementwise(op: Any, activation: Any) -> None:
-    if getattr(activation, "__name__", "") in NOT_ELEMENTWISE:
-        raise ValueError(f"DeepLIFT has no rule for the {activation.__name__} activation of '{op.name}' "
-                         f"(not element-wise); explain the logits (logits=True) if it is the output")
+    """Raise unless ``activation`` is one of Keras' element-wise activations (the rescale rule
+    is exact for a function of one unit only; an unknown callable may mix units)."""
+    if not any(activation is getattr(keras.activations, name, None) for name in ELEMENTWISE_ACTIVATIONS):
+        name = getattr(activation, "__name__", repr(activation))
+        raise ValueError(f"DeepLIFT has no rule for the activation {name!r} of '{op.name}': its rescale rule "
+                         f"holds for Keras' element-wise activations ({', '.join(ELEMENTWISE_ACTIVATIONS)}); "
+                         f"explain the logits (logits=True) if it is the output")
 
 
 def _linear_then_rescaled(layer: Any, call: Callable, pairs: Pairs) -> Callable:

@@ -122,7 +122,7 @@ def _is_shape(value: Any) -> bool:
 def select_targets(outputs: Any, indices: tuple[int, ...]) -> tf.Tensor:
     """One scalar per example and unit, ``(P, T)``: units ``indices`` of the last axis of
     ``outputs (P, ..., units)``, any other non-batch axes summed."""
-    value = tf.gather(tf.convert_to_tensor(outputs), list(indices), axis=-1)
+    value = tf.gather(_with_unit_axis(outputs), list(indices), axis=-1)
     if value.shape.rank is not None and value.shape.rank > 2:
         value = tf.reduce_sum(tf.reshape(value, [tf.shape(value)[0], -1, len(indices)]), axis=1)
     return value
@@ -148,7 +148,7 @@ def select_target(outputs: Any, target: Target) -> tf.Tensor:
     if callable(target):
         value = target(outputs)
     else:
-        value = outputs
+        value = outputs if target is None else _with_unit_axis(outputs)
         if isinstance(target, int):
             value = value[..., target]
         elif target is not None:
@@ -159,3 +159,10 @@ def select_target(outputs: Any, target: Target) -> tf.Tensor:
     if value.shape.rank is not None and value.shape.rank > 1:
         value = tf.reduce_sum(tf.reshape(value, [tf.shape(value)[0], -1]), axis=-1)
     return value
+
+
+def _with_unit_axis(outputs: Any) -> tf.Tensor:
+    """``outputs`` as a tensor whose last axis is the units: an output of one scalar per
+    example, ``(P,)``, is one unit, ``(P, 1)`` (an index must never pick examples)."""
+    value = tf.convert_to_tensor(outputs)
+    return value[:, None] if value.shape.rank == 1 else value

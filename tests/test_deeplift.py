@@ -204,3 +204,14 @@ def test_equal_to_captum_where_its_rules_hold():
     np.testing.assert_allclose(ours.raw, theirs, atol=1e-4 * np.abs(theirs).max())
     gradient = ks.Explainer(model).saliency(x).raw  # the rules matter: the plain gradient is far off
     assert np.abs(gradient - theirs).max() > 1e-2 * np.abs(theirs).max()
+
+
+@pytest.mark.parametrize("activation", ["sparsemax", "glu", "softmax", lambda z: z * keras.ops.mean(z)])
+def test_an_activation_that_is_not_element_wise_is_refused(activation):
+    """The rescale rule holds for a function of one unit only: sparsemax (its units sum to 1)
+    once got it silently, and contributions summed to 0 where f(x) - f(r) was 0.32."""
+    inputs = keras.Input((6, 4))
+    hidden = keras.layers.Dense(4, activation=activation)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    with pytest.raises(ValueError, match=r"no rule for the activation .* of 'dense"):
+        ks.Explainer(model).deep_lift_shap(random_one_hot(2, 6), num_references=2)

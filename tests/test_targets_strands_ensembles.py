@@ -207,3 +207,23 @@ def test_ensembles_of_many_models_are_not_reported_as_retracing(x):
     finally:
         tf.get_logger().removeHandler(handler)
     assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+
+
+@pytest.mark.parametrize("target", [0, -1, [0], "all"])
+def test_an_index_target_on_an_output_of_one_scalar_per_sequence(target):
+    """A model ending in a squeeze outputs ``(N,)``: index 0 is its one unit. It once indexed
+    the batch (each compiled chunk explained its first sequence's output for every sequence)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((10, 4))
+    dense = keras.layers.Dense(1)
+    model = keras.Model(inputs, keras.ops.squeeze(dense(keras.layers.Flatten()(inputs)), -1))
+    x = random_one_hot(3, 10)
+    weights = dense.get_weights()[0][:, 0].reshape(10, 4)  # the model is linear: this is its gradient
+    expected = np.broadcast_to(weights, x.shape)
+    for jit in (False, True):
+        explainer = ks.Explainer(model, target=target, jit_compile=jit)
+        raw = explainer.saliency(x).raw
+        np.testing.assert_allclose(raw[:, 0] if target == "all" else raw, expected, rtol=1e-5, atol=1e-6)
+        ism = np.asarray(explainer.ism(x))  # f(mutant) - f(x) = w[l, a] - w[l, observed letter]
+        np.testing.assert_allclose(ism[:, 0] if target == "all" else ism, weights - (x * weights).sum(-1, keepdims=True),
+                                   rtol=1e-4, atol=1e-5)
