@@ -9,7 +9,11 @@ is one element of the pipeline: a worker (its ``DoFn`` loads the models once, in
 reads only its records, explains them batch by batch with the same code as the local command
 and writes them to ``<output>.shards/shard-<first record>.h5``, atomically. A shard whose file
 exists is complete and is not redone, so a job that was killed or whose bundle failed is
-finished by running the same command again, and a retried bundle rewrites the same file.
+finished by running the same command again, and a retried bundle rewrites the same file. Each
+shard records the request that made it (the provenance, its records, and the size and
+modification time of the model, input and genome files); before the pipeline starts, a shard
+folder holding shards of another request (other options, models, input or ``--shard-size``) is
+an error naming the difference, never a silent mix.
 Then ``manifest.json`` (every shard: its file and its range of records; record ``r`` is row
 ``r - first`` of its shard) and the merge: the shards in record order into the single file the
 local command writes (``--no-merge`` keeps only the shards). Each sequence's shuffles and noise
@@ -34,6 +38,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shlex
 from typing import Iterator
 
@@ -78,13 +83,13 @@ class AttributeShards:
 
         first, end = shard
         path = shard_path(self.folder, first)
-        if not os.path.exists(path):  # complete when present: written atomically
+        if not os.path.exists(path):  # complete when present (written atomically), of this request (checked)
             args = self.args
             batches, _ = open_input(self.input_path, args.batch_size, args.genome, self.job.engine.sequence_length,
                                     args.input_key, args.channels_first, not args.allow_off_simplex,
                                     args.out_of_bounds, args.stranded, records=(first, end), check=False,
                                     data_dir=args.data_dir)
-            with AttributionWriter(path, {**self.attributes, "first_record": first, "end_record": end}) as writer:
+            with AttributionWriter(path, shard_attributes(self.attributes, first, end)) as writer:
                 for names, x, columns in batches:
                     cli._MapsOutput.write_batch(writer, args.layout, names, x, cli._explain(self.job, args, x), columns)
         yield shard_entry(first, end)
@@ -127,14 +132,15 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
     if args.format != "maps" or not args.output.endswith((".h5", ".hdf5")) or args.bigwig:
         raise ValueError("--beam-runner writes maps to an HDF5 output (.h5), without --bigwig")
     folder = args.output + SHARD_SUFFIX
-    os.makedirs(folder, exist_ok=True)
     job = cli._attribution_job(args)  # the request checked, and the input's length, before the pipeline
     _, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length, args.input_key,
                                args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded,
                                data_dir=args.data_dir)
-    attributes = {**cli._provenance(args, job, provenance), "layout": args.layout}
+    attributes = {**cli._provenance(args, job, provenance), "layout": args.layout,
+                  "request_files": files_fingerprint([*args.model, input_path, args.genome])}
     shards = shard_ranges(provenance["records"], args.shard_size)
-    done = sum(os.path.exists(shard_path(folder, first)) for first, _ in shards)
+    done = check_kept_shards(folder, shards, attributes)
+    os.makedirs(folder, exist_ok=True)
     cli._say(args, f"{provenance['records']} records in {len(shards)} shards of up to {args.shard_size}"
                    + (f" ({done} already done)" if done else "") + f"; running on {args.beam_runner}")
     source = input_path if input_path.startswith("tfds:") else os.path.abspath(input_path)
@@ -147,14 +153,60 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
                            f"command again to finish them")
     from keras_simplex.atomic import write_json
 
+    kept = {k: _plain(v) for k, v in attributes.items() if k != "request_files"}  # the local command's attributes
     write_json(os.path.join(folder, "manifest.json"), {"records": provenance["records"], "shards": entries,
-                                                       "attributes": {k: _plain(v) for k, v in attributes.items()}})
+                                                       "attributes": kept})
     if args.no_merge:
         cli._say(args, f"wrote {len(shards)} shards and manifest.json to {folder}")
         return
     rows = merge_shards(folder, args.output)
     cli._say(args, f"wrote {rows} {args.method} maps ({args.layout}) to {args.output} (merged from {len(shards)} "
                    f"shards in {folder})")
+
+
+def shard_attributes(attributes: dict, first: int, end: int) -> dict:
+    """What a shard of records ``[first, end)`` records about the request that made it."""
+    return {**attributes, "first_record": first, "end_record": end}
+
+
+def files_fingerprint(paths: list[str | None]) -> str:
+    """The size and modification time (ns) of each existing local file of ``paths``, as JSON:
+    a model retrained or an input rewritten at the same path changes it."""
+    stamps = {}
+    for path in paths:
+        if path and os.path.isfile(path):
+            status = os.stat(path)
+            stamps[os.path.abspath(path)] = [status.st_size, status.st_mtime_ns]
+    return json.dumps(stamps, sort_keys=True)
+
+
+def check_kept_shards(folder: str, shards: list[tuple[int, int]], attributes: dict) -> int:
+    """How many of ``shards`` a previous run of this request finished in ``folder``; raises
+    ValueError, before any work, when the folder holds a shard of another request (other
+    settings, models, input, or another ``--shard-size``), naming what differs."""
+    import h5py
+
+    if not os.path.isdir(folder):
+        return 0
+    wanted = {shard_entry(first, 0)["file"]: shard_attributes(attributes, first, end) for first, end in shards}
+    done = 0
+    for name in sorted(os.listdir(folder)):
+        if not re.fullmatch(r"shard-\d{12}\.h5", name):
+            continue
+        with h5py.File(os.path.join(folder, name), "r") as shard:
+            kept = {key: _plain(value) for key, value in shard.attrs.items()}
+        span = [kept.get("first_record"), kept.get("end_record")]
+        if name in wanted and span == [wanted[name]["first_record"], wanted[name]["end_record"]]:
+            differences = [f"{key} {kept.get(key)!r} there, {_plain(value)!r} here"
+                           for key, value in wanted[name].items() if kept.get(key) != _plain(value)]
+        else:
+            differences = [f"records {kept.get('first_record')}-{kept.get('end_record')}, not a shard of this run's "
+                           f"ranges (another --shard-size?)"]
+        if differences:
+            raise ValueError(f"{folder} holds shards of another request ({name}: {'; '.join(differences[:3])}); "
+                             f"delete it, or choose another --output, to run this one")
+        done += 1
+    return done
 
 
 def merge_shards(folder: str, output: str) -> int:
@@ -179,6 +231,10 @@ def merge_shards(folder: str, output: str) -> int:
     with AttributionWriter(output, manifest["attributes"]) as writer:
         for entry in entries:
             with h5py.File(os.path.join(folder, entry["file"]), "r") as shard:
+                span = (shard.attrs.get("first_record"), shard.attrs.get("end_record"))
+                if span != (entry["first_record"], entry["end_record"]):
+                    raise ValueError(f"{folder}: {entry['file']} holds records {span[0]}-{span[1]}, the manifest "
+                                     f"{entry['first_record']}-{entry['end_record']}; delete {folder} and run again")
                 fields = fields or (set(shard), entry["file"])
                 if set(shard) != fields[0]:
                     raise ValueError(f"{folder}: {entry['file']} holds {sorted(shard)}, {fields[1]} {sorted(fields[0])}: "

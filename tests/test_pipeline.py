@@ -145,8 +145,8 @@ def test_shards_with_other_fields_are_not_merged(tmp_path):
     folder = tmp_path / "maps.h5.shards"
     folder.mkdir()
     x = random_one_hot(2, 10, seed=1)
-    for name, columns in (("shard-0.h5", {"bed_line": np.array([1, 2])}), ("shard-2.h5", {})):
-        with AttributionWriter(str(folder / name)) as writer:
+    for first, columns in ((0, {"bed_line": np.array([1, 2])}), (2, {})):
+        with AttributionWriter(str(folder / f"shard-{first}.h5"), {"first_record": first, "end_record": first + 2}) as writer:
             writer.write(["a", "b"], x=x, **columns)
     shards = [{"first_record": 0, "end_record": 2, "file": "shard-0.h5"},
               {"first_record": 2, "end_record": 4, "file": "shard-2.h5"}]
@@ -158,3 +158,38 @@ def test_shards_with_other_fields_are_not_merged(tmp_path):
         with AttributionWriter(str(tmp_path / "o.h5")) as writer:
             writer.write(["a", "b"], x=x, bed_line=np.array([1, 2]))
             writer.write(["c", "d"], x=x)
+
+
+def test_a_rerun_of_another_request_never_reuses_shards(files, tmp_path, capsys):
+    """Shards are reused only by the request that made them: another method, option, shard
+    size or a model rewritten at the same path stops the run before any work, naming the
+    difference (the shards were once taken as done: maps of output 0 labelled target 2, and
+    records lost when the shard size changed); the same request finishes at once."""
+    model = tmp_path / "model.keras"
+    shutil.copy(files / "model.keras", model)
+    output, shards = tmp_path / "beam.h5", tmp_path / "beam.h5.shards"
+    common = ["-q", "attribute", "--model", str(model), "--input", str(files / "seqs.fa"), "--output", str(output),
+              "--beam-runner", "DirectRunner"]
+    assert cli.main([*common, "--shard-size", "10"]) == 0
+    first = read(output)[0]["corrected"]
+
+    def stamps():
+        return {p.name: p.stat().st_mtime_ns for p in shards.iterdir() if p.name.startswith("shard-")}
+
+    kept = stamps()
+    assert len(kept) == 3
+    modified = os.stat(model).st_mtime_ns
+    for change, named in ((["--method", "gradient_x_input"], "method 'saliency' there, 'gradient_x_input' here"),
+                          (["--logits"], "logits False there, True here"),
+                          (["--shard-size", "15"], "another --shard-size"),
+                          (["--touch"], "request_files")):
+        if change == ["--touch"]:
+            os.utime(model, ns=(modified, modified + 10**9))  # retrained in place: same path, new file
+            change = []
+        assert cli.main([*common, *(change if "--shard-size" in change else ["--shard-size", "10", *change])]) == 1
+        assert named in capsys.readouterr().err
+        assert stamps() == kept and sorted(os.listdir(shards)) == sorted([*kept, "manifest.json"])
+    np.testing.assert_array_equal(read(output)[0]["corrected"], first)  # the output kept
+    os.utime(model, ns=(modified, modified))
+    assert cli.main([*common, "--shard-size", "10"]) == 0  # the same request again: nothing redone
+    assert stamps() == kept
