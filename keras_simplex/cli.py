@@ -135,7 +135,7 @@ def _attribute(args, input_path: str) -> None:
     progress = _Progress(args.quiet)
     track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
-    with output:
+    with output:  # the maps are kept only once the tracks are written: a pair, or neither
         for names, x, columns in prefetched(batches):
             result = _explain(job, args, x)
             output.write(names, x, result, columns)
@@ -146,8 +146,8 @@ def _attribute(args, input_path: str) -> None:
                 track["scores"].append(np.sum(maps if job.contributions else observed * maps, axis=-1))
             count += len(x)
             progress.update(count)
-    progress.close()
-    tracks = _write_tracks(args, track, job.engine.per_target) if args.bigwig else []
+        progress.close()
+        tracks = _write_tracks(args, track, job.engine.per_target) if args.bigwig else []
     form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
     edges = [f"{provenance[key]} BED windows past a chromosome end {word}" for key, word in
              (("windows_skipped", "skipped (--out-of-bounds pad keeps them)"), ("windows_padded", "padded with N"))
@@ -385,9 +385,8 @@ def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[st
     paths written."""
     import numpy as np
 
-    from keras_simplex.atomic import atomic_output
     from keras_simplex.datasets.encode import open_genome
-    from keras_simplex.tracks import SUFFIXES, window_coordinates, write_bigwig
+    from keras_simplex.tracks import SUFFIXES, window_coordinates, write_bigwigs
 
     chroms, starts, reverse = window_coordinates(track["names"])
     scores = np.concatenate(track["scores"])  # (N, L), or (N, T, L)
@@ -400,10 +399,8 @@ def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[st
         suffix = next(s for s in SUFFIXES if args.bigwig.endswith(s))
         paths = [f"{args.bigwig[: -len(suffix)]}.{t}{suffix}" for t in targets]
         columns = [scores[:, index] for index in range(len(targets))]
-    with contextlib.ExitStack() as outputs:
-        for path, values in zip(paths, columns):
-            temporary = outputs.enter_context(atomic_output(path))
-            write_bigwig(temporary, chroms, starts, np.ascontiguousarray(values), sizes, overlap=args.bigwig_overlap)
+    write_bigwigs({path: np.ascontiguousarray(values) for path, values in zip(paths, columns)}, chroms, starts, sizes,
+                  overlap=args.bigwig_overlap)
     return paths
 
 

@@ -1,6 +1,6 @@
 """Per-base contribution scores of genomic windows as bigWig tracks, for genome browsers.
 
-``write_bigwig`` combines the scores of (possibly overlapping) windows into one value per
+``write_bigwig`` (``write_bigwigs`` for several tracks of the same windows) combines the scores of (possibly overlapping) windows into one value per
 covered base and writes them, atomically, with ``pybigtools``; ``window_coordinates`` recovers
 the windows' coordinates from the names the package gives BED windows (``chrom:start-end``,
 ``chrom:start-end(-)``).
@@ -8,6 +8,7 @@ the windows' coordinates from the names the package gives BED windows (``chrom:s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Iterator, Sequence
@@ -60,11 +61,21 @@ def write_bigwig(path: str, chroms: Sequence[str], starts: np.ndarray, scores: n
             cannot be empty).
         RuntimeError: pybigtools failed to write, e.g. on a full disk (it prints its reason).
     """
+    write_bigwigs({path: scores}, chroms, starts, chrom_sizes, overlap)
+
+
+def write_bigwigs(tracks: dict[str, np.ndarray], chroms: Sequence[str], starts: np.ndarray,
+                  chrom_sizes: dict[str, int], overlap: str = "mean") -> None:
+    """Several tracks of the same windows (e.g. one per target), all of them or none: each
+    ``{path: (N, L) scores}`` is checked, then written to its temporary, and the temporaries
+    are renamed into place once all are written. Arguments and errors as ``write_bigwig``'s."""
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
-    if not os.fspath(path).endswith(SUFFIXES):
-        raise ValueError(f"a bigWig path must end in one of {SUFFIXES} (pybigtools requires it), got {path}")
-    names, starts, scores, sizes = _checked(chroms, starts, scores, chrom_sizes)
+    for path in tracks:
+        if not os.fspath(path).endswith(SUFFIXES):
+            raise ValueError(f"a bigWig path must end in one of {SUFFIXES} (pybigtools requires it), got {path}")
+    checked = {path: _checked(chroms, starts, scores, chrom_sizes) for path, scores in tracks.items()}
+    names, starts, scores, sizes = next(iter(checked.values()))
     ends = starts + scores.shape[1]
     lengths = np.array([sizes[name] for name in names], dtype=np.int64)
     first, last = np.maximum(starts, 0), np.minimum(ends, lengths)
@@ -77,11 +88,13 @@ def write_bigwig(path: str, chroms: Sequence[str], starts: np.ndarray, scores: n
     if not written:
         raise ValueError("no window overlaps its chromosome: nothing to write (a bigWig cannot be empty)")
     pybigtools = require("pybigtools", "tracks", "writing bigWig files")
-
-    entries = _entries({name: np.array(windows[name]) for name in written}, starts, first, last, scores, overlap)
-    with atomic_output(path) as temporary:
-        _write(pybigtools, temporary, {name: sizes[name] for name in written}, entries, path)
-        _check_written(pybigtools, temporary, written, path)
+    rows = {name: np.array(windows[name]) for name in written}
+    with contextlib.ExitStack() as outputs:
+        for path, (_, _, scores, _) in checked.items():
+            temporary = outputs.enter_context(atomic_output(path))
+            _write(pybigtools, temporary, {name: sizes[name] for name in written},
+                   _entries(rows, starts, first, last, scores, overlap), path)
+            _check_written(pybigtools, temporary, written, path)
 
 
 def window_coordinates(names: Sequence[str | bytes]) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -412,28 +412,33 @@ def test_one_bigwig_track_per_target(three_task_model, tmp_path):
 
 
 def test_per_target_tracks_appear_all_or_none(three_task_model, tmp_path, monkeypatch):
-    """A failure while writing the second track leaves no new track and the previous ones as they were."""
+    """A failure while writing the second track leaves no new track and the previous ones as
+    they were, and the previous maps too (they were once replaced before the tracks were
+    written, leaving new maps beside old tracks); no temporary is left."""
     import keras_simplex.tracks
 
     rng = np.random.default_rng(6)
     (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 600)) + "\n")
     (tmp_path / "peaks.bed").write_text("chr1\t100\t300\n")
     (tmp_path / "track.0.bw").write_bytes(b"previous")
-    real, calls = keras_simplex.tracks.write_bigwig, []
+    (tmp_path / "maps.h5").write_bytes(b"previous maps")
+    real, calls = keras_simplex.tracks._write, []
 
-    def failing_second(path, *args, **kwargs):
+    def failing_second(pybigtools, temporary, sizes, entries, path):
         calls.append(path)
         if len(calls) == 2:
             raise OSError("disk full")
-        real(path, *args, **kwargs)
+        real(pybigtools, temporary, sizes, entries, path)
 
-    monkeypatch.setattr(keras_simplex.tracks, "write_bigwig", failing_second)
+    monkeypatch.setattr(keras_simplex.tracks, "_write", failing_second)
     failed = run("attribute", "--model", three_task_model, "--input", tmp_path / "peaks.bed", "--genome",
                  tmp_path / "genome.fa", "--targets", "2,0", "--output", tmp_path / "maps.h5", "--bigwig",
                  tmp_path / "track.bw", expect=1)
     assert last_error_line(failed) == "keras-simplex: error: disk full" and len(calls) == 2
-    assert sorted(p.name for p in tmp_path.iterdir() if "track" in p.name) == ["track.0.bw"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.fa", "genome.fa.fai", "maps.h5", "peaks.bed",
+                                                          "track.0.bw"]
     assert (tmp_path / "track.0.bw").read_bytes() == b"previous"
+    assert (tmp_path / "maps.h5").read_bytes() == b"previous maps"
 
 
 def test_a_command_run_without_the_launcher_is_checked_too(workspace):
