@@ -121,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the architecture (default cnn_deep)")
     p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"],
                    help="of the first layer (default relu)")
-    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (default 0: none)")
+    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (default 0: none); with several outputs "
+                                                                      "(tasks) the gradient of their sum")
     p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"],
                    help="the regularizer's penalty (default angle_l2, the paper's)")
     p.add_argument("--epochs", type=positive_int, default=100,
@@ -197,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
                         "scored too), original-layout .h5, or .npz with x_test/y_test (as for train)")
     p.add_argument("--data-dir")
     p.add_argument("--sequences", type=int, default=500, help="positive test sequences to attribute")
+    p.add_argument("--target", type=int, help="the output whose maps are scored, for a model with several "
+                                               "(default 0); AUROC is reported for every output")
 
     p = command("export", "SavedModel for TF Serving with attribution signatures")
     p.add_argument("--model", required=True)

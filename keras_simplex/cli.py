@@ -87,14 +87,36 @@ def cmd_train(args) -> None:
     builder = {"cnn_deep": ks.models.cnn_deep, "cnn_shallow": ks.models.cnn_shallow, "basset": ks.models.basset}[args.model]
     model = builder(input_length=train[0].shape[1], alphabet_size=train[0].shape[2],
                     num_outputs=1 if train[1].ndim == 1 else train[1].shape[1], first_activation=args.first_activation)
-    trained = ks.add_angle_regularizer(model, args.strength, penalty=args.penalty) if args.strength > 0 else model
-    callbacks = [ks.SimplexAngleCallback(validation[0][:500])]
+    units = model.output_shape[-1]
+    target = None if units == 1 else list(range(units))  # several tasks: the gradient of their sum
+    trained = (ks.add_angle_regularizer(model, args.strength, penalty=args.penalty, target=target)
+               if args.strength > 0 else model)
+    callbacks = [ks.SimplexAngleCallback(validation[0][:500], target=target)]
     with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines are progress
         ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size,
                                 seed=args.seed, callbacks=callbacks, verbose=0 if args.quiet else 2)
     save_model(model, args.output)
-    auroc = ks.metrics.roc_auc(test[1], model.predict(test[0], verbose=0)[:, 0]) if model.output_shape[-1] == 1 else None
-    _say(args, f"saved {args.output}" + (f"; test AUROC {auroc:.4f}" if auroc is not None else ""))
+    _say(args, f"saved {args.output}; {_auroc_text(test[1], model.predict(test[0], verbose=0))}")
+
+
+def _auroc_text(labels, predictions) -> str:
+    """The test AUROC of each output unit: ``labels (N,)`` or ``(N, T)`` against the model's
+    ``predictions (N, T)``, e.g. ``"test AUROC 0.9512"`` or ``"test AUROC mean 0.91 over 3
+    outputs (0.95, 0.91, 0.87)"``."""
+    import numpy as np
+
+    import keras_simplex as ks
+
+    if isinstance(predictions, (list, tuple, dict)):
+        raise ValueError("the model has several output tensors; AUROC is reported for a model with one")
+    y, scores = np.reshape(labels, (len(labels), -1)), np.reshape(predictions, (len(predictions), -1))
+    if y.shape[1] != scores.shape[1]:
+        raise ValueError(f"the labels have {y.shape[1]} task(s) per sequence, the model {scores.shape[1]} output(s)")
+    aurocs = ks.metrics.roc_auc(y.T, scores.T)
+    if len(aurocs) == 1:
+        return f"test AUROC {aurocs[0]:.4f}"
+    return (f"test AUROC mean {np.nanmean(aurocs):.4f} over {len(aurocs)} outputs "
+            f"({', '.join(f'{a:.4f}' for a in aurocs)})")
 
 
 def cmd_attribute(args) -> None:
@@ -411,7 +433,12 @@ def cmd_evaluate(args) -> None:
     from keras_simplex.datasets.splits import load_splits, prepared_builder
     from keras_simplex.demo import angle_report, attribution_report
 
-    if args.data.endswith(DATA_FILES):  # the sources of train; no ground truth
+    if args.data.endswith((".h5", ".hdf5")):  # the original layout: ground truth when it has model_test
+        from keras_simplex.datasets.h5 import import_h5
+
+        test = import_h5(args.data)["test"]
+        x, y, truth = test["x"], test["y"], test.get("ground_truth")
+    elif args.data.endswith(DATA_FILES):  # an NPZ of splits, as for train: no ground truth
         (x, y), truth = load_splits(args.data)[2], None
     else:
         import tensorflow_datasets as tfds
@@ -419,9 +446,14 @@ def cmd_evaluate(args) -> None:
         test = tfds.as_numpy(prepared_builder(args.data, args.data_dir).as_dataset(split="test", batch_size=-1))
         x, y, truth = test["sequence"], test["label"], test.get("ground_truth")
     model = _load_model(args.model)
-    print(f"test AUROC {ks.metrics.roc_auc(y, model.predict(x, verbose=0)[:, 0]):.4f} on {len(y)} sequences")
-    positives = np.flatnonzero(np.reshape(y, (len(y), -1))[:, 0] == 1)[: args.sequences]
-    result = ks.Explainer(model).saliency(x[positives])
+    units = model.output_shape[-1]
+    explainer = ks.Explainer(model, args.target if args.target is not None else None if units == 1 else 0)  # checked
+    print(f"{_auroc_text(y, model.predict(x, verbose=0))} on {len(y)} sequences")
+    task = 0 if explainer.engine.target is None else explainer.engine.target
+    positives = np.flatnonzero(np.reshape(y, (len(y), -1))[:, task] == 1)[: args.sequences]
+    if units > 1:
+        print(f"maps of output {task} of {units} (--target N for another)")
+    result = explainer.saliency(x[positives])
     if truth is not None:
         table = attribution_report(result.raw, result.corrected, x[positives], truth[positives])
         for name, row in table.items():

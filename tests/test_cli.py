@@ -4,12 +4,14 @@ installed entry point where the process itself is what is tested (``run_installe
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
 import types
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
@@ -589,3 +591,49 @@ def test_errors_say_what_to_type(workspace, three_task_model, tmp_path):
     assert last_error_line(config) == ("keras-simplex: error: synthetic_motifs has no config 'nosuch'; choose one of: "
                                        "original, paper, tiny (as synthetic_motifs/CONFIG)")
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_train_and_evaluate_multitask_labels_and_ground_truth_in_h5(workspace, tmp_path):
+    """Labels (N, 3) train a three-output model, regularized and monitored on the gradient of
+    the outputs' sum, and evaluate reports each output's AUROC and scores --target's maps;
+    labels (N, 1) work as (N,) (each once crashed: the callback's target, a (N, 1) against
+    (N,) AUROC); an original-layout .h5 with model_test is scored against its ground truth."""
+    import tensorflow_datasets as tfds
+
+    from keras_simplex.datasets.h5 import export_h5
+    from keras_simplex.metrics import roc_auc
+
+    rng = np.random.default_rng(4)
+    arrays = {}
+    for split, n in (("train", 60), ("validation", 30), ("test", 40)):
+        arrays[f"x_{split}"] = random_one_hot(n, 200, seed=n)
+        arrays[f"y_{split}"] = (rng.random((n, 3)) < 0.5).astype(np.float32)
+    np.savez(tmp_path / "multi.npz", **arrays)
+    np.savez(tmp_path / "one.npz", **{k: v[:, :1] if k.startswith("y") else v for k, v in arrays.items()})
+    out = run("train", "--data", tmp_path / "multi.npz", "--model", "cnn_shallow", "--epochs", "1", "--strength",
+              "1e-4", "--output", tmp_path / "multi.keras").stdout
+    model = keras.saving.load_model(tmp_path / "multi.keras")
+    aurocs = roc_auc(arrays["y_test"].T, model.predict(arrays["x_test"], verbose=0).T)
+    assert model.output_shape == (None, 3)
+    assert f"test AUROC mean {aurocs.mean():.4f} over 3 outputs ({', '.join(f'{a:.4f}' for a in aurocs)})" in out
+    out = run("evaluate", "--model", tmp_path / "multi.keras", "--data", tmp_path / "multi.npz", "--target", "2",
+              "--sequences", "5").stdout
+    assert "over 3 outputs" in out and "maps of output 2 of 3" in out and "angles of 5 positive" in out
+    failed = run("evaluate", "--model", tmp_path / "multi.keras", "--data", tmp_path / "multi.npz", "--target", "3",
+                 expect=1)
+    assert "target 3 is out of range" in last_error_line(failed) and "AUROC" not in failed.stdout
+    out = run("train", "--data", tmp_path / "one.npz", "--model", "cnn_shallow", "--epochs", "1", "--output",
+              tmp_path / "one.keras").stdout
+    assert re.search(r"saved .*one\.keras; test AUROC \d\.\d{4}$", out.strip())
+    assert "test AUROC" in run("evaluate", "--model", tmp_path / "one.keras", "--data", tmp_path / "one.npz").stdout
+
+    test = tfds.as_numpy(tfds.builder("synthetic_motifs/tiny", data_dir=str(workspace / "tfds"))
+                         .as_dataset(split="test", batch_size=-1))
+    splits = {split: {"x": test["sequence"], "y": test["label"], "ground_truth": test["ground_truth"]}
+              for split in ("train", "validation", "test")}
+    export_h5(tmp_path / "tiny.h5", splits)
+    from_h5 = run("evaluate", "--model", workspace / "model.keras", "--data", tmp_path / "tiny.h5", "--sequences",
+                  "20").stdout
+    from_tfds = run("evaluate", "--model", workspace / "model.keras", "--data", "synthetic_motifs/tiny", "--data-dir",
+                    workspace / "tfds", "--sequences", "20").stdout
+    assert "saliency corrected" in from_h5 and from_h5 == from_tfds
