@@ -1,7 +1,10 @@
 """Every experiment end to end in a tiny configuration, and the demo."""
 
+import dataclasses
 import json
 import os
+import shutil
+import time
 
 import numpy as np
 import pytest
@@ -100,6 +103,40 @@ def test_rerun_skips_finished_trials(reproduction, capsys):
     assert "trained" not in capsys.readouterr().out
     assert again["correction"] == results["correction"]
     assert stamps == [os.path.getmtime(os.path.join(config.output_dir, "models", m)) for m in models]
+    # Other selections (models, seeds, ensemble size) are not settings: the keys name them.
+    fewer = dataclasses.replace(config, models=config.models[:1], ensemble_size=3)
+    assert run(fewer, experiments=("correction",))["correction"] == results["correction"][:1]
+    assert "trained" not in capsys.readouterr().out
+
+
+def test_rerun_with_other_settings_is_refused_before_training(reproduction):
+    """A rerun into the same folder whose settings would change cached trials or models fails at
+    once, naming them, and leaves the folder as it was."""
+    config, _ = reproduction
+
+    def files():  # every file's modification time
+        return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+                for d, _, names in os.walk(config.output_dir) for f in names}
+
+    before = files()
+    start = time.perf_counter()
+    changed = r"other settings \(recorded -> this run: epochs 1 -> 2, eval_sequences 12 -> 20\)"
+    with pytest.raises(ValueError, match=changed + ".*another --output-dir or delete"):
+        run(dataclasses.replace(config, epochs=2, eval_sequences=20), experiments=("correction",))
+    assert time.perf_counter() - start < 5  # no data generated, nothing trained
+    with pytest.raises(ValueError, match="sequences 300 -> 400"):
+        main(["correction", "--output-dir", config.output_dir, "--sequences", "400", "--epochs", "1",
+              "--trials", "1", "--models", "cnn_shallow_relu", "--eval-sequences", "12"])
+    assert files() == before
+
+
+def test_a_folder_of_an_older_version_is_refused(reproduction, tmp_path):
+    """Trials cached without ``settings.json`` (made before it existed): their settings are
+    unknown, so they are not reused."""
+    config, _ = reproduction
+    shutil.copytree(os.path.join(config.output_dir, "results"), tmp_path / "results")
+    with pytest.raises(ValueError, match="older version.*another --output-dir or delete"):
+        run(dataclasses.replace(config, output_dir=str(tmp_path)), experiments=("correction",))
 
 
 def test_command_line_runs_a_sub_experiment(tmp_path):
@@ -165,6 +202,8 @@ def test_the_pipeline_gives_the_local_runners_results(reproduction, tmp_path):
     config = ReproductionConfig(output_dir=str(tmp_path / "beam"), sequences=300, epochs=1, eval_sequences=8,
                                 models=("cnn_shallow_relu",), ensemble_size=2)
     assert pipeline.run_trials_on_beam(config, ("correction", "ensemble"), "DirectRunner", None) == 0
+    with pytest.raises(ValueError, match="epochs 1 -> 2"):
+        pipeline.run_trials_on_beam(dataclasses.replace(config, epochs=2), ("correction",), "DirectRunner", None)
 
 
 def test_processes_sharing_a_model_train_it_once(tmp_path):

@@ -4,7 +4,8 @@ Sub-experiments: ``correction`` (a), ``angles`` (b), ``initialization`` (c),
 ``regularization`` (d), ``constraint`` (e) and ``ensemble`` (f). Each writes JSON results per trial
 (``results/``), CSV tables (``tables/``), PNG figures (``figures/``) and the markdown report
 ``report.md`` under the output directory. Trained models are kept in ``models/``; a rerun
-skips every finished trial.
+with the same settings skips every finished trial, one with other settings (those recorded in
+``settings.json``) is refused before any training.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import glob
 import json
 import os
 import time
@@ -22,6 +23,13 @@ from keras_simplex.training import train_paper_protocol
 
 MODEL_NAMES = ("cnn_shallow_relu", "cnn_shallow_exponential", "cnn_deep_relu", "cnn_deep_exponential")
 METHOD_NAMES = ("saliency", "integrated_gradients", "smoothgrad", "expected_gradients")
+# The config fields that change a cached trial's or model's numbers (sequences and data_seed only
+# for the synthetic data). The others say where files go (output_dir, data_dir) or which trials run:
+# the keys of trials and models name the dataset (unless synthetic), model, seed, study value and
+# ensemble size.
+RESULT_SETTINGS = ("epochs", "eval_sequences", "methods", "ig_steps", "smoothgrad_samples", "smoothgrad_sigma",
+                   "eg_baselines", "eg_steps")
+SYNTHETIC_SETTINGS = ("sequences", "data_seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +81,38 @@ class Data:
     eval_truth: np.ndarray | None
 
 
+def check_settings(config: ReproductionConfig) -> None:
+    """Keep one output directory to one set of settings, so that a rerun never mixes old trials
+    and models with new ones: ``settings.json`` records, per dataset, the config's
+    ``RESULT_SETTINGS``; a run whose settings differ fails here, before any training. While the
+    directory holds no trial or model the recorded settings bind nothing and are replaced. A
+    directory with trials or models but no ``settings.json`` (an older version's) is refused:
+    what made them is unknown."""
+    names = RESULT_SETTINGS + (SYNTHETIC_SETTINGS if config.synthetic else ())
+    settings = json.loads(json.dumps({name: getattr(config, name) for name in names}))  # tuples as JSON lists
+    path, folder = config.path("settings.json"), glob.escape(config.output_dir)
+    kept = any(glob.glob(os.path.join(folder, *parts)) for parts in (("results", "*", "*.json"), ("models", "*.keras")))
+    advice = f"choose another --output-dir or delete {config.output_dir}"
+    if kept and not os.path.exists(path):
+        raise ValueError(f"{config.output_dir} holds trials or models of an older version, which did not record "
+                         f"their settings: {advice}")
+    recorded: dict[str, dict] = {}
+    if kept:
+        with open(path) as f:
+            recorded = json.load(f)
+    old = recorded.get(config.data, settings)  # a dataset's first run here: the keys keep its trials apart
+    changed = [f"{name} {old.get(name)!r} -> {value!r}" for name, value in settings.items() if old.get(name) != value]
+    if changed:
+        raise ValueError(f"{config.output_dir} holds {config.data} trials and models made with other settings "
+                         f"(recorded -> this run: {', '.join(changed)}): {advice}")
+    if recorded.get(config.data) != settings:
+        write_json(path, {**recorded, config.data: settings})
+
+
 def load_data(config: ReproductionConfig) -> Data:
-    """The synthetic data of the config's recipe, or the built dataset ``config.data``."""
+    """The synthetic data of the config's recipe, or the built dataset ``config.data``; first
+    ``check_settings``, which every run (local or Beam) passes before training."""
+    check_settings(config)
     if not config.synthetic:
         from keras_simplex.datasets.splits import load_splits
 
