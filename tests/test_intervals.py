@@ -74,3 +74,13 @@ def test_summits_come_from_narrowpeak_lines_only(tmp_path):
     assert list(peaks.summit) == [50, -1, -1]
     start, end = centered_windows(peaks, 20)
     np.testing.assert_array_equal(start, [140, 190, 190])  # the summit; the midpoints
+
+
+def test_trailing_tabs_and_line_ends_add_no_column(tmp_path):
+    """A narrowPeak line written with a trailing tab once counted 11 columns, so its summit was
+    ignored and the window centred on the midpoint; CRLF and trailing spaces read the same."""
+    line = "chr1\t100\t300\tpk1\t0\t+\t5\t1\t1\t40"
+    for ending in ("\n", "\t\n", " \n", "\r\n", "\t\r\n"):
+        (tmp_path / "p.narrowPeak").write_text(line + ending)
+        intervals = read_bed(tmp_path / "p.narrowPeak")
+        assert intervals.summit.tolist() == [40] and intervals.name.tolist() == ["pk1"], repr(ending)

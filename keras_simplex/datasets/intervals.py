@@ -77,7 +77,7 @@ def read_bed(path: str | os.PathLike) -> Intervals:
         for number, text in enumerate(handle, start=1):
             if not text.strip() or text.startswith(("#", "track", "browser")):
                 continue
-            fields = text.rstrip("\n").split("\t")
+            fields = text.rstrip().split("\t")  # trailing tabs and spaces (and CR) are no columns
             try:
                 if len(fields) < 3:
                     raise ValueError(f"expected at least 3 tab-separated columns, got {len(fields)}")
