@@ -1,15 +1,18 @@
 """Outputs that appear complete or not at all.
 
 Every file or folder the package writes goes first to a unique temporary name beside its
-target (hidden, with the process id, so concurrent runs never share one; same folder, so the
-same file system), is flushed to disk, and is then renamed onto the target in one step. Until
-that rename a previous result at the target is untouched: a kill, Ctrl-C, SIGTERM, a full disk
-or a file-size limit leaves it byte-identical. Folders are swapped with one atomic exchange
-(``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two renames), and only a folder that is
-empty or holds nothing but a previous output of the same writer (``check_replaceable_folder``):
-a folder of the user's own files, or the current folder, given as an output by mistake is
-refused, never swapped away. Temporaries of runs that were killed (their process is gone) are
-removed by the next write to the same target.
+target (hidden, with the host, PID namespace and process id of its writer, so concurrent runs
+never share one; same folder, so the same file system), is flushed to disk, and is then renamed
+onto the target in one step. Until that rename a previous result at the target is untouched: a
+kill, Ctrl-C, SIGTERM, a full disk or a file-size limit leaves it byte-identical. Folders are
+swapped with one atomic exchange (``renameat2(RENAME_EXCHANGE)`` on Linux; elsewhere two
+renames), and only a folder that is empty or holds nothing but a previous output of the same
+writer (``check_replaceable_folder``): a folder of the user's own files, or the current folder,
+given as an output by mistake is refused, never swapped away. The next write to the same target
+removes the temporaries of killed runs: at once those of this host and PID namespace whose
+process is gone; those of another host or container (a cluster's shared folder), whose process
+cannot be checked from here, only once nothing in them has changed for ``ABANDONED_AFTER``
+seconds, so a running writer's temporary is never taken.
 """
 
 from __future__ import annotations
@@ -17,13 +20,27 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import os
+import re
 import secrets
 import shutil
+import socket
+import time
 from typing import Callable, Iterator
 
 _PARTIAL = ".partial"
 _ACTIVE: set[str] = set()  # temporaries this process is writing now
+# What follows ".{stem}." in a temporary's name: "{host}_{namespace}_{pid}-{token}", or
+# "{pid}-{token}" in names of versions before hosts were recorded (their owner is unknown).
+_OWNER = re.compile(r"(?:(?P<host>[A-Za-z0-9-]+)_(?P<namespace>\d+)_)?(?P<pid>\d+)-[0-9a-f]+")
+# A foreign temporary (of another host or PID namespace) with nothing modified for this long is
+# abandoned. A live writer touches its temporary far more often: streaming writers (HDF5, bigWig)
+# append batch by batch, and writers that hold everything in memory (NPZ, .keras, SavedModel,
+# modisco) create their temporary only when they start writing it, and write it in minutes. A day
+# also dwarfs clock skew between the nodes of a shared file system; an abandoned foreign temporary
+# costs its disk space for that day at most.
+ABANDONED_AFTER = 24 * 60 * 60
 
 
 def _split(path: str) -> tuple[str, str, str]:
@@ -34,26 +51,72 @@ def _split(path: str) -> tuple[str, str, str]:
     return folder, stem, suffix
 
 
+def _owner() -> tuple[str, str]:
+    """``(host, PID namespace)`` of this process as temporary names carry them: the host name with
+    characters other than letters, digits and ``-`` replaced by ``-`` (a long one cut to 16 and a
+    digest of the whole, 24 characters), and the inode of ``/proc/self/ns/pid`` (0 without one)."""
+    name = socket.gethostname()
+    host = re.sub(r"[^A-Za-z0-9-]", "-", name) or "-"
+    if len(host) > 24:
+        host = host[:16] + hashlib.sha1(name.encode()).hexdigest()[:8]
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return host, str(namespace)
+
+
 def temporary_sibling(path: str) -> str:
-    """A unique hidden name beside ``path``: ``.{stem}.{pid}-{token}.partial{suffix}``."""
+    """A unique hidden name beside ``path``: ``.{stem}.{host}_{namespace}_{pid}-{token}.partial{suffix}``."""
     folder, stem, suffix = _split(path)
-    return os.path.join(folder, f".{stem}.{os.getpid()}-{secrets.token_hex(4)}{_PARTIAL}{suffix}")
+    host, namespace = _owner()
+    token = f"{host}_{namespace}_{os.getpid()}-{secrets.token_hex(4)}"
+    return os.path.join(folder, f".{stem}.{token}{_PARTIAL}{suffix}")
 
 
 def remove_stale_temporaries(path: str) -> None:
-    """Remove the temporaries of ``path`` left by processes that no longer run."""
+    """Remove the temporaries of ``path`` that no writer will finish: at once those of this host and
+    PID namespace whose process no longer runs; those of another host or namespace, or without one
+    in their name, once ``abandoned`` (a process id means nothing outside its namespace)."""
     folder, stem, suffix = _split(path)
-    prefix = f".{stem}."
+    prefix, ending = f".{stem}.", _PARTIAL + suffix
     try:
         names = os.listdir(folder)
     except OSError:
         return
+    here = _owner()
     for name in names:
-        if not (name.startswith(prefix) and name.endswith(_PARTIAL + suffix)):
+        if not (name.startswith(prefix) and name.endswith(ending)):
             continue
-        owner = name[len(prefix) :].split("-", 1)[0]
-        if owner.isdigit() and not _running(int(owner)):
-            _remove(os.path.join(folder, name))
+        owner = _OWNER.fullmatch(name[len(prefix) : len(name) - len(ending)])
+        if owner is None:
+            continue
+        temporary = os.path.join(folder, name)
+        if owner.group("host", "namespace") == here:
+            stale = not _running(int(owner["pid"]))
+        else:
+            stale = abandoned(temporary)
+        if stale:
+            _remove(temporary)
+
+
+def abandoned(path: str | os.PathLike) -> bool:
+    """Whether nothing in ``path`` (a file, or a folder and everything in it: a file growing inside
+    leaves its folder's own time behind) was modified in the last ``ABANDONED_AFTER`` seconds; False
+    when that cannot be told (something in it disappears meanwhile: it is being changed)."""
+    path = os.fspath(path)
+    cutoff = time.time() - ABANDONED_AFTER
+
+    def times() -> Iterator[float]:
+        yield os.lstat(path).st_mtime
+        for root, folders, files in os.walk(path):
+            for name in folders + files:
+                yield os.lstat(os.path.join(root, name)).st_mtime
+
+    try:
+        return all(modified < cutoff for modified in times())
+    except OSError:
+        return False
 
 
 def _running(pid: int) -> bool:

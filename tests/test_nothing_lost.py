@@ -20,7 +20,7 @@ import tensorflow as tf
 
 import keras_simplex as ks
 from conftest import command_in_process, random_one_hot
-from keras_simplex.atomic import atomic_output, remove_stale_temporaries
+from keras_simplex.atomic import _owner, atomic_output, remove_stale_temporaries
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "keras-simplex")
 LENGTH = 50
@@ -288,9 +288,10 @@ def test_atomic_output_of_files_and_folders(tmp_path):
     assert sorted(os.listdir(folder)) == ["b"] and leftovers(tmp_path) == []
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f".out.{dead.pid}-abcd.partial.txt"
+    host, namespace = _owner()  # of this process: temporaries of this host and PID namespace go at once
+    stale = tmp_path / f".out.{host}_{namespace}_{dead.pid}-abcd.partial.txt"
     stale.write_text("from a killed run")
-    mine = tmp_path / f".out.{os.getpid()}-abcd.partial.txt"
+    mine = tmp_path / f".out.{host}_{namespace}_{os.getpid()}-abcd.partial.txt"
     mine.write_text("from a running process")
     with atomic_output(target) as temporary:
         pathlib.Path(temporary).write_text("newer")
@@ -401,17 +402,22 @@ def test_a_truncated_genome_is_a_clear_error_in_the_builder(tmp_path):
 
 
 def test_a_killed_dataset_build_is_cleaned_up_by_the_next(tmp_path):
+    """Once abandoned: a concurrent build's folder (written just now) is left to finish."""
     from keras_simplex.datasets.build import build_dataset
 
     builder = build_dataset("synthetic_motifs/tiny", tmp_path)
-    leftover = pathlib.Path(builder.data_dir).parent / f"incomplete.0123abcd_{pathlib.Path(builder.data_dir).name}"
-    leftover.mkdir()
-    (leftover / "dataset_info.json").write_text("{}")
+    version = pathlib.Path(builder.data_dir)
+    leftover, running = (version.parent / f"incomplete.{token}_{version.name}" for token in ("0123AB", "4567CD"))
+    for folder in (leftover, running):
+        folder.mkdir()
+        (folder / "dataset_info.json").write_text("{}")
+    for path in (leftover / "dataset_info.json", leftover):
+        os.utime(path, (0, 0))
     import shutil
 
     shutil.rmtree(builder.data_dir)
     build_dataset("synthetic_motifs/tiny", tmp_path)
-    assert not leftover.exists()
+    assert not leftover.exists() and (running / "dataset_info.json").exists()
 
 
 def test_every_bed_window_is_checked_before_the_first_batch(workspace, tmp_path):

@@ -9,6 +9,7 @@ import shutil
 import tensorflow_datasets as tfds
 
 import keras_simplex.datasets  # noqa: F401  (registers the builders; checks that the extra is installed)
+from keras_simplex.atomic import abandoned
 from keras_simplex.extras import require
 
 
@@ -57,9 +58,13 @@ def check_dataset_name(name: str) -> None:
 
 def remove_incomplete_builds(data_dir: str | os.PathLike) -> list[str]:
     """Remove the ``incomplete.*`` folders that killed builds of this dataset version left
-    beside ``data_dir`` (TFDS prepares into one and renames it when done). Returns them."""
+    beside ``data_dir`` (TFDS prepares into one and renames it when done). TFDS names them
+    ``incomplete.<6 random letters/digits>_<version>``, without the builder's process, so only
+    ``abandoned`` ones are removed: a concurrent build's (on any host) is left to finish. Returns
+    the removed folders."""
     folder, version = os.path.split(os.path.normpath(os.fspath(data_dir)))
     leftovers = sorted(glob.glob(os.path.join(glob.escape(folder), f"incomplete.*_{glob.escape(version)}")))
-    for leftover in leftovers:
+    removed = [leftover for leftover in leftovers if abandoned(leftover)]
+    for leftover in removed:
         shutil.rmtree(leftover, ignore_errors=True)
-    return leftovers
+    return removed
