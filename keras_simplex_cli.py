@@ -142,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
     p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
                    help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
+    p.add_argument("--length", type=positive_int, help="BED windows of this length, for a model that reads any "
+                                                        "length (default: the model's input length)")
     p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")
     p.add_argument("--channels-first", action="store_true", help="the .h5/.npz array is (N, A, L)")
     p.add_argument("--output", required=True,

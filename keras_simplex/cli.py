@@ -150,7 +150,7 @@ def _attribute(args, input_path: str) -> None:
     if args.bigwig:
         _check_bigwig_request(args)
     job = _attribution_job(args)
-    batches, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length,
+    batches, provenance = open_input(input_path, args.batch_size, args.genome, job.length,
                                      args.input_key, args.channels_first, not args.allow_off_simplex,
                                      args.out_of_bounds, args.stranded, data_dir=args.data_dir)
     output.open(_provenance(args, job, provenance), job.engine.per_target)
@@ -205,7 +205,19 @@ def _attribution_job(args):
     contributions = (method["name"] == "deep_lift_shap" and not method["hypothetical"] if isinstance(method, dict)
                      else method.contributions)
     return types.SimpleNamespace(method=method, explainer=explainer, engine=engine, contributions=contributions,
-                                 outputs=MAPS + (("delta",) if args.delta else ()))
+                                 outputs=MAPS + (("delta",) if args.delta else ()),
+                                 length=_window_length(args, engine.sequence_length))
+
+
+def _window_length(args, model_length: int | None) -> int | None:
+    """The length of the sequences read (BED windows): the model's, or ``--length`` for a model
+    that reads any length (another value for a fixed-length model is an error)."""
+    if args.length is not None and model_length is not None and args.length != model_length:
+        raise ValueError(f"--length {args.length}, but the model reads sequences of {model_length}")
+    if model_length is None and args.length is None and not args.input.startswith("tfds:") \
+            and args.input.lower().endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
+        raise ValueError("the model reads sequences of any length: give BED windows one with --length N")
+    return model_length if model_length is not None else args.length
 
 
 def _explain(job, args, x):

@@ -85,7 +85,7 @@ class AttributeShards:
         path = shard_path(self.folder, first)
         if not os.path.exists(path):  # complete when present (written atomically), of this request (checked)
             args = self.args
-            batches, _ = open_input(self.input_path, args.batch_size, args.genome, self.job.engine.sequence_length,
+            batches, _ = open_input(self.input_path, args.batch_size, args.genome, self.job.length,
                                     args.input_key, args.channels_first, not args.allow_off_simplex,
                                     args.out_of_bounds, args.stranded, records=(first, end), check=False,
                                     data_dir=args.data_dir)
@@ -133,7 +133,7 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
         raise ValueError("--beam-runner writes maps to an HDF5 output (.h5), without --bigwig")
     folder = args.output + SHARD_SUFFIX
     job = cli._attribution_job(args)  # the request checked, and the input's length, before the pipeline
-    _, provenance = open_input(input_path, args.batch_size, args.genome, job.engine.sequence_length, args.input_key,
+    _, provenance = open_input(input_path, args.batch_size, args.genome, job.length, args.input_key,
                                args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded,
                                data_dir=args.data_dir)
     attributes = {**cli._provenance(args, job, provenance), "layout": args.layout,

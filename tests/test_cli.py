@@ -637,3 +637,26 @@ def test_train_and_evaluate_multitask_labels_and_ground_truth_in_h5(workspace, t
     from_tfds = run("evaluate", "--model", workspace / "model.keras", "--data", "synthetic_motifs/tiny", "--data-dir",
                     workspace / "tfds", "--sequences", "20").stdout
     assert "saliency corrected" in from_h5 and from_h5 == from_tfds
+
+
+def test_bed_windows_for_a_model_of_any_length(tmp_path):
+    """A model that reads any length gets BED windows of --length (it was told BED input
+    needs --genome, which it had); --length against a fixed-length model is an error."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((None, 4))
+    hidden = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(3, 5, activation="relu")(inputs))
+    keras.Model(inputs, keras.layers.Dense(1)(hidden)).save(tmp_path / "any.keras")
+    rng = np.random.default_rng(2)
+    (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 900)) + "\n")
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t300\nchr1\t400\t460\n")
+    common = ["attribute", "--model", tmp_path / "any.keras", "--input", tmp_path / "peaks.bed", "--genome",
+              tmp_path / "genome.fa", "--output", tmp_path / "maps.h5"]
+    assert "give BED windows one with --length N" in last_error_line(run(*common, expect=1))
+    run(*common, "--length", "150")
+    with h5py.File(tmp_path / "maps.h5") as f:
+        assert f["corrected"].shape == (2, 150, 4)
+        assert [n.decode() for n in f["names"][()]] == ["chr1:125-275", "chr1:355-505"]
+    fixed = ks.models.cnn_shallow(input_length=200)
+    fixed.save(tmp_path / "fixed.keras")
+    failed = run(*common[:2], tmp_path / "fixed.keras", *common[3:], "--length", "150", expect=1)
+    assert last_error_line(failed) == "keras-simplex: error: --length 150, but the model reads sequences of 200"
