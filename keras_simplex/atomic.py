@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 import time
 from typing import Callable, Iterator
 
@@ -231,6 +232,21 @@ def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda n
         raise
     finally:
         _ACTIVE.discard(temporary)
+
+
+@contextlib.contextmanager
+def scratch_file(suffix: str = "") -> Iterator[str]:
+    """A new empty file in the system's temporary folder for the block's use (e.g. standard
+    input spooled to disk), removed when the block ends, and on SIGTERM or Ctrl-C too
+    (``remove_active_temporaries``)."""
+    handle, path = tempfile.mkstemp(suffix=suffix)
+    os.close(handle)
+    _ACTIVE.add(path)
+    try:
+        yield path
+    finally:
+        _ACTIVE.discard(path)
+        _remove(path)
 
 
 def remove_active_temporaries() -> None:

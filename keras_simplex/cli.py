@@ -129,12 +129,13 @@ def cmd_attribute(args) -> None:
 @contextlib.contextmanager
 def _stdin_as_fasta():
     import shutil
-    import tempfile
 
-    with tempfile.NamedTemporaryFile(suffix=".fa") as spool:
-        shutil.copyfileobj(sys.stdin.buffer, spool)
-        spool.flush()
-        yield spool.name
+    from keras_simplex.atomic import scratch_file
+
+    with scratch_file(".fa") as path:  # removed on SIGTERM and Ctrl-C too
+        with open(path, "wb") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+        yield path
 
 
 def _attribute(args, input_path: str) -> None:

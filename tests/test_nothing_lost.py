@@ -444,3 +444,24 @@ def test_gzipped_fasta_gives_the_maps_of_the_plain_file(workspace, tmp_path):
     np.testing.assert_array_equal(saved["x"], x)
     np.testing.assert_allclose(saved["corrected"], ks.saliency(keras.saving.load_model(workspace / "model.keras"), x),
                                atol=1e-5)
+
+
+def test_standard_input_spooled_to_disk_is_removed_on_sigterm(workspace, tmp_path):
+    """FASTA on stdin is spooled to a file in TMPDIR (read twice: checks, then maps); SIGTERM's
+    immediate exit once left that copy of the whole input behind."""
+    with np.load(workspace / "x.npz") as arrays:
+        sequences = ks.one_hot_decode(arrays["x"])
+    (tmp_path / "in.fa").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(sequences)))
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    arguments = [*long_attribution(workspace, tmp_path / "maps.h5")]
+    arguments[arguments.index("--input") + 1] = "-"
+    with open(tmp_path / "in.fa") as stdin:
+        process = subprocess.Popen([COMMAND, *map(str, arguments)], stdin=stdin, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1", TMPDIR=str(spool)))
+        wait_for_progress(process)
+        assert len(list(spool.glob("*.fa"))) == 1  # the spooled input, while the command runs
+        process.send_signal(signal.SIGTERM)
+        returncode, _, err = finish(process)
+    assert returncode == 143, err
+    assert list(spool.glob("*.fa")) == [] and not (tmp_path / "maps.h5").exists()
