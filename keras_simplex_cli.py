@@ -262,8 +262,8 @@ def early_mistake(args: argparse.Namespace) -> str | None:
     for kind, path in _files_read(args):
         if not os.path.exists(path):
             return f"{kind} file not found: {path}"
-    for path, made in _outputs_written(args):
-        problem = output_folder_problem(path, made)
+    for path, made, kind in _outputs_written(args):
+        problem = output_folder_problem(path, made, kind)
         if problem:
             return problem
     if args.command == "attribute":
@@ -289,22 +289,30 @@ def _files_read(args: argparse.Namespace):
 
 
 def _outputs_written(args: argparse.Namespace):
-    """``(path, made)`` of the outputs a command writes; ``made``: the command creates missing
-    folders above it."""
-    if args.command in ("train", "attribute", "angles") or (args.command == "jaspar-meme" and args.output != "-"):
-        yield args.output, False
+    """``(path, made, kind)`` of the outputs a command writes; ``made``: the command creates
+    missing folders above it; ``kind``: ``"file"`` or ``"folder"``."""
+    if args.command == "attribute":
+        modisco_folder = args.format == "modisco" and not args.output.endswith((".h5", ".hdf5"))
+        yield args.output, False, "folder" if modisco_folder else "file"
+    if args.command in ("train", "angles") or (args.command == "jaspar-meme" and args.output != "-"):
+        yield args.output, False, "file"
     if args.command == "attribute" and args.bigwig:
-        yield args.bigwig, False
+        yield args.bigwig, False, "file"
     if args.command == "export":
-        yield args.output, True
+        yield args.output, True, "folder"
     if args.command == "demo":
-        yield os.path.join(args.output_dir, "results.json"), True
+        yield os.path.join(args.output_dir, "results.json"), True, "file"
 
 
-def output_folder_problem(path: str, made: bool = False) -> str | None:
+def output_folder_problem(path: str, made: bool = False, kind: str | None = None) -> str | None:
     """Why ``path`` cannot be written, or None: its folder does not exist (when ``made``, the
     folders the command creates are missing: the nearest existing one above is the folder), is
-    not a folder, or is not writable."""
+    not a folder, or is not writable; or ``path`` exists as the other ``kind`` (``"file"`` or
+    ``"folder"``) of output, which would be found only when the result is renamed into place."""
+    if kind == "file" and os.path.isdir(path):
+        return f"{path} is a folder; this output is a file: give a file name"
+    if kind == "folder" and os.path.lexists(path) and not os.path.isdir(path):
+        return f"{path} is a file; this output is a folder: give a folder name"
     folder = os.path.dirname(os.path.abspath(path))
     while made and not os.path.lexists(folder):
         folder = os.path.dirname(folder)

@@ -169,6 +169,14 @@ def test_simple_mistakes_are_reported_before_tensorflow_is_imported(workspace):
         (["jaspar-meme", "--output", in_missing[:-2] + "meme"], f"output folder does not exist: {missing}"),
         (["export", "--model", model, "--output", str(workspace / "x.npz" / "serving" / "1")],
          f"output folder is not a folder: {x}"),  # export makes the missing folders, not through a file
+        # outputs of the wrong kind: once found only when the finished result was renamed into place
+        (["attribute", "--model", model, "--input", x, "--output", str(workspace)],
+         f"{workspace} is a folder; this output is a file: give a file name"),
+        (["train", "--data", x, "--output", str(workspace)], f"{workspace} is a folder; this output is a file"
+                                                               f": give a file name"),
+        (["export", "--model", model, "--output", x], f"{x} is a file; this output is a folder: give a folder name"),
+        (["attribute", "--model", model, "--input", x, "--format", "modisco", "--output", model],
+         f"{model} is a file; this output is a folder: give a folder name"),
     ]
     probe = ("import json, sys, contextlib, io, keras_simplex_cli\n"
              "for argv in json.loads(sys.argv[1]):\n"
