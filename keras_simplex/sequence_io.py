@@ -134,14 +134,15 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
         chrom = intervals.chrom[i]
         if chrom not in sizes:
             raise ValueError(f"{path}, line {intervals.line[i]}: chromosome {chrom!r} is not in {genome_path}")
-        raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the "
-                         f"chromosome end (--out-of-bounds skip or pad to go on)")
+        side = "start" if starts[i] < 0 else "end"
+        raise ValueError(f"{path}, line {intervals.line[i]}: window {chrom}:{starts[i]}-{ends[i]} runs past the {side} "
+                         f"of {chrom} (length {sizes[chrom]}; --out-of-bounds skip or pad to go on)")
     keep = ~outside if out_of_bounds == "skip" else np.ones(len(starts), bool)
     if not keep.any():
-        raise ValueError(f"{path}: every window runs past its chromosome end")
+        raise ValueError(f"{path}: every window runs past a chromosome start or end")
     reverse = (intervals.strand == "-") & stranded
     rows = np.flatnonzero(keep)
-    provenance = {"records": len(rows),"input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
+    provenance = {"records": len(rows), "input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
                   "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,
                   "windows_padded": int(outside.sum()) if out_of_bounds == "pad" else 0, "stranded": bool(stranded)}
     rows = rows[slice(*records)] if records else rows

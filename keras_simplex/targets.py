@@ -58,7 +58,8 @@ def check_target(target: Target, output_shape: Any) -> Target:
     if isinstance(output_shape, (list, dict)) and not _is_shape(output_shape):
         raise ValueError(
             f"the model has {len(output_shape)} outputs; pass target=callable(outputs) -> (N,) "
-            f"that picks the scalar to explain"
+            f"that picks the scalar to explain (the command line takes models with one output tensor: save one "
+            f"that concatenates the heads, keras.layers.Concatenate()(model.outputs))"
         )
     units = output_shape[-1] if len(output_shape) > 1 else 1
     if _is_all(target):

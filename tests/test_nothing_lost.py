@@ -423,14 +423,16 @@ def test_a_killed_dataset_build_is_cleaned_up_by_the_next(tmp_path):
 def test_every_bed_window_is_checked_before_the_first_batch(workspace, tmp_path):
     genome = tmp_path / "genome.fa"
     genome.write_text(">chr1\n" + "ACGT" * 250 + "\n")
-    lines = [f"chr1\t{100 + i % 800}\t{150 + i % 800}" for i in range(3000)] + ["chr1\t980\t1000"]  # the last: past the end
-    (tmp_path / "peaks.bed").write_text("\n".join(lines) + "\n")
-    code, out, err = run("attribute", "--model", workspace / "model.keras", "--input", tmp_path / "peaks.bed",
-                         "--genome", genome, "--output", tmp_path / "o.h5", "--batch-size", "100", "--out-of-bounds", "error")
-    assert code == 1 and our_lines(err) == [
-        f"keras-simplex: error: {tmp_path / 'peaks.bed'}, line 3001: window chr1:965-1015 runs past the chromosome end "
-        f"(--out-of-bounds skip or pad to go on)"], err
-    assert out == "" and leftovers(tmp_path) == []
+    lines = [f"chr1\t{100 + i % 800}\t{150 + i % 800}" for i in range(3000)]
+    for last, window, side in (("chr1\t980\t1000", "965-1015", "end"), ("chr1\t0\t20", "-15-35", "start")):
+        (tmp_path / "peaks.bed").write_text("\n".join([*lines, last]) + "\n")
+        code, out, err = run("attribute", "--model", workspace / "model.keras", "--input", tmp_path / "peaks.bed",
+                             "--genome", genome, "--output", tmp_path / "o.h5", "--batch-size", "100",
+                             "--out-of-bounds", "error")
+        assert code == 1 and our_lines(err) == [
+            f"keras-simplex: error: {tmp_path / 'peaks.bed'}, line 3001: window chr1:{window} runs past the {side} of "
+            f"chr1 (length 1000; --out-of-bounds skip or pad to go on)"], err
+        assert out == "" and leftovers(tmp_path) == []
 
 
 def test_gzipped_fasta_gives_the_maps_of_the_plain_file(workspace, tmp_path):
