@@ -108,7 +108,7 @@ def main(argv=None) -> dict:
         for p in patterns:
             print(f"{kind:10s} {p['pattern']:26s} {p['seqlets']:8d}  {p['best_match']} ({p['similarity']:.2f})")
     write_json(os.path.join(out, "summary.json"), summary, indent=2)
-    print(f"HTML reports: {out}/report_corrected/motifs.html, {out}/report_raw/motifs.html")
+    print("HTML reports:", ", ".join(f"{out}/report_{kind}/motifs.html" for kind in summary["maps"]))
     return summary
 
 
