@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import os
 import re
@@ -31,6 +32,7 @@ import time
 from typing import Callable, Iterator
 
 _PARTIAL = ".partial"
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit, a quota
 _ACTIVE: set[str] = set()  # temporaries this process is writing now
 # What follows ".{stem}." in a temporary's name: "{host}_{namespace}_{pid}-{token}", or
 # "{pid}-{token}" in names of versions before hosts were recorded (their owner is unknown).
@@ -227,6 +229,13 @@ def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda n
         else:
             os.replace(temporary, path)
         _fsync_one(os.path.dirname(path))
+    except OSError as error:
+        _remove(temporary)
+        if error.errno in _FULL and not str(error.filename or "").startswith(path):  # name the output, not the temporary
+            failure = OSError(f"cannot write {path}: {error.strerror or error}")
+            failure.errno = error.errno
+            raise failure from error
+        raise
     except BaseException:
         _remove(temporary)
         raise
