@@ -172,8 +172,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="integration steps (IG: 50, expected gradients: 20)")
     p.add_argument("--baseline", help="uniform, zeros, shuffle, dinucleotide_shuffle (IG: uniform, expected "
                                       "gradients and deep_lift_shap's references: dinucleotide_shuffle)")
-    p.add_argument("--baselines", type=int, help="baselines per sequence (expected gradients: 10; deep_lift_shap: 20)")
-    p.add_argument("--samples", type=int, help="SmoothGrad samples (25)")
+    p.add_argument("--baselines", type=positive_int, help="baselines per sequence (expected gradients: 10; deep_lift_shap: 20)")
+    p.add_argument("--samples", type=positive_int, help="SmoothGrad samples (25)")
     p.add_argument("--sigma", type=float, help="SmoothGrad noise (0.1)")
     p.add_argument("--allow-off-simplex", action="store_true", help="accept positions that are not probability vectors")
     p.add_argument("--batch-size", type=positive_int, default=1024, help="sequences read and attributed at a time")

@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 
-from keras_simplex_cli import DATA_FILES, METHOD_OPTIONS, positive_int
+from keras_simplex_cli import DATA_FILES, METHOD_OPTIONS
 
 
 def _say(args, message: str) -> None:
@@ -282,7 +282,7 @@ def _reference_options(args) -> dict:
 
     if references not in BASELINE_NAMES:
         raise ValueError(f"unknown baseline {references!r}; choose one of {BASELINE_NAMES}")
-    count = 20 if args.baselines is None else positive_int(str(args.baselines))
+    count = 20 if args.baselines is None else args.baselines  # >= 1: checked by the parser
     return {"name": "deep_lift_shap", "references": references, "num_references": count,
             "seed": 0 if args.seed is None else args.seed, "hypothetical": args.format == "modisco"}
 

@@ -668,3 +668,12 @@ def test_bed_windows_for_a_model_of_any_length(tmp_path):
     fixed.save(tmp_path / "fixed.keras")
     failed = run(*common[:2], tmp_path / "fixed.keras", *common[3:], "--length", "150", expect=1)
     assert last_error_line(failed) == "keras-simplex: error: --length 150, but the model reads sequences of 200"
+
+
+def test_counts_below_one_are_usage_errors_naming_the_option(workspace):
+    """`--baselines 0` for DeepSHAP once said only "must be >= 1, got 0"."""
+    for method, option in (("deep_lift_shap", "--baselines"), ("expected_gradients", "--baselines"),
+                           ("smoothgrad", "--samples")):
+        failed = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
+                     workspace / "never.h5", "--method", method, option, "0", expect=2)
+        assert f"argument {option}: must be >= 1, got 0" in failed.stderr
