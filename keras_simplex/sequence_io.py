@@ -11,7 +11,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import gc
-import gzip
 import os
 import re
 import sys
@@ -22,7 +21,7 @@ import h5py
 import numpy as np
 
 from keras_simplex.atomic import atomic_output
-from keras_simplex.datasets.intervals import centered_windows, read_bed
+from keras_simplex.datasets.intervals import centered_windows, file_lines, read_bed
 from keras_simplex.encoding import DNA, one_hot_encode
 from keras_simplex.validation import check_layout, check_sequences
 
@@ -42,8 +41,6 @@ def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
     before the first header, a record without sequence, letters outside the alphabet (and N,
     any case), or records of different lengths.
     """
-    with open(path, "rb") as handle:
-        compressed = handle.read(2) == b"\x1f\x8b"
     allowed = set(alphabet.upper() + alphabet.lower() + "Nn")
     expected = None  # length of the first record
     name, parts, header_line = None, [], 0
@@ -63,23 +60,18 @@ def fasta_records(path: str, alphabet: str = DNA) -> Iterator[tuple[str, str]]:
                              f"record {expected}; all sequences must have the same length")
         return name, sequence
 
-    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not a text FASTA file (byte {raw[error.start]:#04x} is "
-                                 f"not UTF-8)") from None
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    yield record()
-                name, parts, header_line = (line[1:].split() or [f"record{number}"])[0], [], number
-            elif name is None:
-                raise ValueError(f"{path}, line {number}: malformed FASTA (sequence before the first '>' header)")
-            else:
-                parts.append(line)
+    for number, text in file_lines(path):  # plain or gzipped; truncated gzip and non-UTF-8 named
+        line = text.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            if name is not None:
+                yield record()
+            name, parts, header_line = (line[1:].split() or [f"record{number}"])[0], [], number
+        elif name is None:
+            raise ValueError(f"{path}, line {number}: malformed FASTA (sequence before the first '>' header)")
+        else:
+            parts.append(line)
     if name is None:
         raise ValueError(f"{path}: no FASTA records")
     yield record()

@@ -356,7 +356,9 @@ def test_a_bad_record_after_5000_good_ones_stops_before_any_work(workspace, tmp_
 
 
 @pytest.mark.parametrize("case, message", [
-    ("latin1", "line 3: not a text FASTA file (byte 0xe9 is not UTF-8)"),
+    ("latin1", "line 3: not a text file (byte 0xe9 is not UTF-8)"),
+    ("truncated_gzip", "x.fa.gz: a truncated or corrupt gzip file (Compressed file ended"),
+    ("truncated_gzip_bed", "peaks.bed.gz: a truncated or corrupt gzip file (Compressed file ended"),
     ("corrupt_model", "is not a valid .keras file"),
     ("empty_h5", "holds no sequences"),
     ("group_h5", "is a group, not an array"),
@@ -367,6 +369,12 @@ def test_errors_name_the_file_and_the_cause_in_one_line(workspace, tmp_path, cas
     if case == "latin1":
         inputs = tmp_path / "x.fa"
         inputs.write_bytes(b">s\xc3\xa9\n" + b"ACGT" * 10 + b"\n>s2 caf\xe9\nACGT\n")
+    elif case.startswith("truncated_gzip"):
+        text = (workspace / "x.fa").read_bytes() if case == "truncated_gzip" else b"chr1\t10\t20\n" * 500
+        inputs = tmp_path / ("x.fa.gz" if case == "truncated_gzip" else "peaks.bed.gz")
+        packed = gzip.compress(text)
+        inputs.write_bytes(packed[: len(packed) // 2])
+        extra = [] if case == "truncated_gzip" else ["--genome", workspace / "x.fa"]
     elif case == "corrupt_model":
         model = tmp_path / "model.keras"
         model.write_bytes((workspace / "model.keras").read_bytes()[:1000])

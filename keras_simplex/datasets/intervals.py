@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import zlib
+from typing import Iterator
 
 import numpy as np
 
@@ -55,10 +57,22 @@ class Intervals:
         return Intervals(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Intervals)))
 
 
-def _open_text(path: str):
+def file_lines(path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line of a plain or gzipped text file (1-based). Raises
+    ValueError naming the file for a truncated or corrupt gzip file and naming the line for one
+    that is not UTF-8."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else open(path, "rt")
+    try:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(f"{path}, line {number}: not a text file (byte {raw[error.start]:#04x} is not "
+                                     f"UTF-8)") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: a truncated or corrupt gzip file ({error})") from None
 
 
 def read_bed(path: str | os.PathLike) -> Intervals:
@@ -73,32 +87,31 @@ def read_bed(path: str | os.PathLike) -> Intervals:
     """
     path = os.fspath(path)
     chroms, starts, ends, summits, lines, strands, names = [], [], [], [], [], [], []
-    with _open_text(path) as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip() or text.startswith(("#", "track", "browser")):
-                continue
-            fields = text.rstrip().split("\t")  # trailing tabs and spaces (and CR) are no columns
-            try:
-                if len(fields) < 3:
-                    raise ValueError(f"expected at least 3 tab-separated columns, got {len(fields)}")
-                start, end = int(fields[1]), int(fields[2])
-                if start < 0 or end <= start:
-                    raise ValueError(f"invalid interval [{start}, {end})")
-                summit = int(fields[9]) if len(fields) == NARROWPEAK_COLUMNS else -1
-                if summit >= end - start:
-                    raise ValueError(f"summit offset {summit} outside the peak of width {end - start}")
-                strand = fields[5] if len(fields) >= 6 else "."
-                if strand not in ("+", "-", "."):
-                    raise ValueError(f"strand (column 6) must be +, - or ., got {strand!r}")
-            except ValueError as error:
-                raise ValueError(f"{path}, line {number}: malformed BED line ({error}): {text.strip()[:80]!r}") from None
-            chroms.append(fields[0])
-            starts.append(start)
-            ends.append(end)
-            summits.append(summit)
-            lines.append(number)
-            strands.append(strand)
-            names.append(fields[3] if len(fields) >= 4 else ".")
+    for number, text in file_lines(path):
+        if not text.strip() or text.startswith(("#", "track", "browser")):
+            continue
+        fields = text.rstrip().split("\t")  # trailing tabs and spaces (and CR) are no columns
+        try:
+            if len(fields) < 3:
+                raise ValueError(f"expected at least 3 tab-separated columns, got {len(fields)}")
+            start, end = int(fields[1]), int(fields[2])
+            if start < 0 or end <= start:
+                raise ValueError(f"invalid interval [{start}, {end})")
+            summit = int(fields[9]) if len(fields) == NARROWPEAK_COLUMNS else -1
+            if summit >= end - start:
+                raise ValueError(f"summit offset {summit} outside the peak of width {end - start}")
+            strand = fields[5] if len(fields) >= 6 else "."
+            if strand not in ("+", "-", "."):
+                raise ValueError(f"strand (column 6) must be +, - or ., got {strand!r}")
+        except ValueError as error:
+            raise ValueError(f"{path}, line {number}: malformed BED line ({error}): {text.strip()[:80]!r}") from None
+        chroms.append(fields[0])
+        starts.append(start)
+        ends.append(end)
+        summits.append(summit)
+        lines.append(number)
+        strands.append(strand)
+        names.append(fields[3] if len(fields) >= 4 else ".")
     if not starts:
         raise ValueError(f"{path}: no intervals (empty peak file)")
     return Intervals(
