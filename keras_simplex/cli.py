@@ -552,6 +552,20 @@ def _stop(signum, frame):
     os._exit(code)
 
 
+TALKATIVE = ("build-dataset", "demo", "reproduce")  # commands whose libraries (Keras, TFDS) print on their own
+
+
+@contextlib.contextmanager
+def _silenced(silent: bool):
+    """Python's stdout and stderr sent nowhere while the block runs, when ``silent`` (``-q``:
+    errors only; they are printed after the block)."""
+    if not silent:
+        yield
+        return
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere), contextlib.redirect_stderr(nowhere):
+        yield
+
+
 def run(args) -> int:
     """Run the parsed command ``args`` (``keras_simplex_cli.parser``): the exit code. Errors are
     one line on stderr (``--verbose``: with the traceback); an interrupted command leaves any
@@ -566,7 +580,8 @@ def run(args) -> int:
     if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with an error instead of killing us
         previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        COMMANDS[args.command](args)
+        with _silenced(args.quiet and args.command in TALKATIVE):
+            COMMANDS[args.command](args)
     except KeyboardInterrupt:  # raised, not signalled (a library's own SIGINT handler, say)
         print("keras-simplex: interrupted", file=sys.stderr)
         return _exit_code(130, at_once=True)

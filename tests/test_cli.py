@@ -677,3 +677,11 @@ def test_counts_below_one_are_usage_errors_naming_the_option(workspace):
         failed = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
                      workspace / "never.h5", "--method", method, option, "0", expect=2)
         assert f"argument {option}: must be >= 1, got 0" in failed.stderr
+
+
+def test_quiet_silences_the_libraries_of_talkative_commands(tmp_path):
+    """-q prints errors only: TFDS's "Downloading and preparing" and progress bars once went
+    to stdout and stderr anyway."""
+    built = run_installed("-q", "build-dataset", "synthetic_motifs/tiny", "--data-dir", tmp_path / "tfds")
+    assert built.stdout == "" and "Generating" not in built.stderr and "Downloading" not in built.stderr
+    assert (tmp_path / "tfds" / "synthetic_motifs").is_dir()
