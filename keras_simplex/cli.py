@@ -393,8 +393,8 @@ class _ModiscoOutput(_Output):
         names = None if targets is None else [str(t) for t in targets]
         self.writer = ModiscoWriter(self.path, attributes, names)
 
-    def write(self, names, x, result, columns: dict) -> None:  # names.txt names the windows; no columns
-        self.writer.write(names, x, result.select(self.correct))
+    def write(self, names, x, result, columns: dict) -> None:
+        self.writer.write(names, x, result.select(self.correct), columns)
 
 
 def _check_bigwig_request(args) -> None:

@@ -33,8 +33,9 @@ class ModiscoWriter:
 
     Args:
       path: a folder (written as ``ohe.npz``, ``attr.npz`` — or ``attr.<target>.npz`` per
-        target —, ``names.txt`` and ``provenance.json``; held in memory until the end) or an
-        ``.h5`` file (the legacy layout, one target only; streamed).
+        target —, ``names.txt``, ``provenance.json`` and, for BED input, ``peaks.tsv``: each
+        row's name, ``bed_line`` and ``bed_name``; held in memory until the end) or an ``.h5``
+        file (the legacy layout, one target only, with the BED columns as datasets; streamed).
       attributes: provenance to record (JSON-serialisable values): HDF5 attributes, or
         ``provenance.json`` in the folder.
       targets: names of the target axis of the maps given to ``write`` (None: no target axis).
@@ -54,6 +55,7 @@ class ModiscoWriter:
             self._names: list[str] = []
             self._x: list[np.ndarray] = []
             self._maps: list[np.ndarray] = []
+            self._columns: dict[str, list[np.ndarray]] = {}
 
     def __enter__(self) -> "ModiscoWriter":
         if self.legacy:
@@ -67,17 +69,23 @@ class ModiscoWriter:
             self._write_folder()
         return False
 
-    def write(self, names: list[str], x: np.ndarray, hypothetical: np.ndarray) -> None:
+    def write(self, names: list[str], x: np.ndarray, hypothetical: np.ndarray,
+              columns: dict[str, np.ndarray] | None = None) -> None:
         """One batch: ``x (n, L, 4)`` one-hot sequences and their hypothetical contributions
-        ``(n, L, 4)``, or ``(n, T, L, 4)`` with a target axis."""
+        ``(n, L, 4)``, or ``(n, T, L, 4)`` with a target axis; ``columns``: per-row values the
+        input has besides (BED: ``bed_line``, ``bed_name``)."""
+        columns = columns or {}
         if x.shape[-1] != 4:
             raise ValueError(f"modisco reads DNA (4 letters); these sequences have {x.shape[-1]}")
         if self.targets is not None and hypothetical.ndim == 4 and self.legacy:
             hypothetical = hypothetical[:, 0]
         if self.legacy:
-            self._h5.write(names, input_seqs=x.astype(np.float32), hyp_scores=hypothetical.astype(np.float32))
+            self._h5.write(names, input_seqs=x.astype(np.float32), hyp_scores=hypothetical.astype(np.float32),
+                           **columns)
             return
         self._names += list(names)
+        for key, values in columns.items():
+            self._columns.setdefault(key, []).append(np.asarray(values))
         self._x.append(np.swapaxes(x, -1, -2).astype(np.float32))
         self._maps.append(np.swapaxes(hypothetical, -1, -2).astype(np.float32))
 
@@ -93,13 +101,19 @@ class ModiscoWriter:
                     np.savez_compressed(os.path.join(folder, f"attr.{target}.npz"), np.ascontiguousarray(maps[:, index]))
             with open(os.path.join(folder, "names.txt"), "w") as handle:
                 handle.writelines(name + "\n" for name in self._names)
+            if self._columns:  # rows join back to the peak table by line, whatever was skipped
+                columns = {key: np.concatenate(parts) for key, parts in self._columns.items()}
+                with open(os.path.join(folder, "peaks.tsv"), "w") as handle:
+                    handle.write("\t".join(["name", *columns]) + "\n")
+                    handle.writelines("\t".join(map(str, row)) + "\n" for row in zip(self._names, *columns.values()))
             with open(os.path.join(folder, "provenance.json"), "w") as handle:
                 json.dump(self.attributes, handle, indent=1)
 
 
 def modisco_file(name: str) -> bool:
     """Whether ``name`` is one of the files ``ModiscoWriter`` writes into its folder."""
-    return name in ("ohe.npz", "attr.npz", "names.txt", "provenance.json") or bool(re.fullmatch(r"attr\..+\.npz", name))
+    return (name in ("ohe.npz", "attr.npz", "names.txt", "provenance.json", "peaks.tsv")
+            or bool(re.fullmatch(r"attr\..+\.npz", name)))
 
 
 MODISCO_FOLDER = dict(own=modisco_file, what="modisco input folder")  # what the folder may replace (atomic)

@@ -248,6 +248,13 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     assert decoded[2] == chrom[600:800] and decoded[3] == chrom[850:] + "N" * 50 and int(saved["windows_padded"]) == 1
     assert list(saved["bed_line"]) == [1, 2, 3, 4] and list(saved["bed_name"]) == ["p", "q", "b", "."]
     assert np.isfinite(saved["corrected"]).all() and np.abs(saved["corrected"][2]).max() > 0
+    # modisco inputs carry the BED columns too: peaks.tsv in the folder, datasets in the legacy file
+    run(*common, "--output", tmp_path / "modisco", "--format", "modisco")
+    assert (tmp_path / "modisco" / "peaks.tsv").read_text().splitlines() == [
+        "name\tbed_line\tbed_name", "chr1:50-250\t1\tp", "chr1:400-600\t2\tq", "chr1:600-800\t3\tb"]
+    run(*common, "--output", tmp_path / "modisco.h5", "--format", "modisco")
+    with h5py.File(tmp_path / "modisco.h5") as f:
+        assert list(f["bed_line"][()]) == [1, 2, 3] and list(f["bed_name"].asstr()[()]) == ["p", "q", "b"]
 
 
 @pytest.fixture(scope="module")
