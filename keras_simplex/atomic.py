@@ -33,6 +33,17 @@ from typing import Callable, Iterator
 
 _PARTIAL = ".partial"
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file-size limit, a quota
+
+
+class OutputWriteError(OSError):
+    """An output could not be written (a full disk, a file-size limit, a quota): says which
+    output, not its hidden temporary or a bare error number."""
+
+    def __init__(self, number: int, path: str, reason: str) -> None:
+        super().__init__(number, reason, path)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
 _ACTIVE: set[str] = set()  # temporaries this process is writing now
 # What follows ".{stem}." in a temporary's name: "{host}_{namespace}_{pid}-{token}", or
 # "{pid}-{token}" in names of versions before hosts were recorded (their owner is unknown).
@@ -231,10 +242,9 @@ def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda n
         _fsync_one(os.path.dirname(path))
     except OSError as error:
         _remove(temporary)
-        if error.errno in _FULL and not str(error.filename or "").startswith(path):  # name the output, not the temporary
-            failure = OSError(f"cannot write {path}: {error.strerror or error}")
-            failure.errno = error.errno
-            raise failure from error
+        if (error.errno in _FULL and not isinstance(error, OutputWriteError)  # not an inner output's, named already
+                and str(error.filename or temporary).startswith(temporary)):  # of this output, not some other file
+            raise OutputWriteError(error.errno, path, error.strerror or str(error)) from error
         raise
     except BaseException:
         _remove(temporary)

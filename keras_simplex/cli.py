@@ -11,11 +11,13 @@ Progress goes to stderr (none with ``--quiet``), results and summaries to stdout
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import sys
 import time
 import traceback
+from typing import Iterator
 
 from keras_simplex_cli import DATA_FILES, METHOD_OPTIONS
 
@@ -158,7 +160,9 @@ def _attribute(args, input_path: str) -> None:
     progress = _Progress(args.quiet)
     track = {"names": [], "scores": []}
     count, start = 0, time.perf_counter()
-    with output:  # the maps are kept only once the tracks are written: a pair, or neither
+    # A pair or neither: the tracks are written to their temporaries before the maps are
+    # finished, and renamed only after the maps are (the stack closes after `with output`).
+    with contextlib.ExitStack() as track_renames, output:
         for names, x, columns in prefetched(batches):
             result = _explain(job, args, x)
             output.write(names, x, result, columns)
@@ -170,7 +174,7 @@ def _attribute(args, input_path: str) -> None:
             count += len(x)
             progress.update(count)
         progress.close()
-        tracks = _write_tracks(args, track, job.engine.per_target) if args.bigwig else []
+        tracks = _write_tracks(args, track, job.engine.per_target, track_renames) if args.bigwig else []
     form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
     edges = [f"{provenance[key]} BED windows past a chromosome end {word}" for key, word in
              (("windows_skipped", "skipped (--out-of-bounds pad keeps them)"), ("windows_padded", "padded with N"))
@@ -412,11 +416,11 @@ def _check_bigwig_request(args) -> None:
         raise ValueError(f"--bigwig must end with one of {', '.join(SUFFIXES)}, got {args.bigwig}")
 
 
-def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[str]:
+def _write_tracks(args, track: dict, targets: tuple[int, ...] | None, renames: contextlib.ExitStack) -> list[str]:
     """The per-base contributions of every window at its genome coordinates (windows read on
     the minus strand are flipped back; overlaps by ``--bigwig-overlap``): ``--bigwig`` itself,
     or per target ``NAME.<target>.bw`` for ``--bigwig NAME.bw`` (all of them or none: each is
-    written to its temporary, and the temporaries renamed once all are written). Returns the
+    written to its temporary, and the temporaries renamed when ``renames`` closes). Returns the
     paths written."""
     import numpy as np
 
@@ -435,7 +439,7 @@ def _write_tracks(args, track: dict, targets: tuple[int, ...] | None) -> list[st
         paths = [f"{args.bigwig[: -len(suffix)]}.{t}{suffix}" for t in targets]
         columns = [scores[:, index] for index in range(len(targets))]
     write_bigwigs({path: np.ascontiguousarray(values) for path, values in zip(paths, columns)}, chroms, starts, sizes,
-                  overlap=args.bigwig_overlap)
+                  overlap=args.bigwig_overlap, renames=renames)
     return paths
 
 
@@ -545,10 +549,10 @@ def _stop(signum, frame):
     from keras_simplex.atomic import remove_active_temporaries
 
     word, code = STOPPED[signum]
-    print(f"keras-simplex: {word}", file=sys.stderr)
+    print(f"keras-simplex: {word}", file=sys.__stderr__)  # also under -q, whose stderr is set aside
     remove_active_temporaries()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr, sys.__stderr__):
+        stream.flush()
     os._exit(code)
 
 
@@ -556,14 +560,22 @@ TALKATIVE = ("build-dataset", "demo", "reproduce")  # commands whose libraries (
 
 
 @contextlib.contextmanager
-def _silenced(silent: bool):
-    """Python's stdout and stderr sent nowhere while the block runs, when ``silent`` (``-q``:
-    errors only; they are printed after the block)."""
+def _silenced(silent: bool) -> Iterator[None]:
+    """When ``silent`` (``-q``: errors only), Python's stdout sent nowhere and its stderr kept
+    aside while the block runs: shown only if the block fails otherwise than with an exception
+    ``run`` reports in one line (e.g. an argument parser's usage error, a ``SystemExit``)."""
     if not silent:
         yield
         return
-    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere), contextlib.redirect_stderr(nowhere):
-        yield
+    error_output = io.StringIO()
+    with open(os.devnull, "w") as nowhere:
+        try:
+            with contextlib.redirect_stdout(nowhere), contextlib.redirect_stderr(error_output):
+                yield
+        except SystemExit as stop:
+            if stop.code not in (0, None):
+                sys.stderr.write(error_output.getvalue()[-4000:])
+            raise
 
 
 def run(args) -> int:

@@ -171,6 +171,8 @@ def deeplift_wrappers(model: keras.Model, pairs: Pairs, skip: set[int] = frozens
 def _wrapper(op: Any, pairs: Pairs) -> Wrapper | None:
     activation = getattr(op, "activation", None)
     if isinstance(op, keras.layers.Activation):
+        if activation is keras.activations.linear:
+            return None
         _check_elementwise(op, activation)
         return lambda call: rescale(call, pairs)
     if isinstance(op, LINEAR_LAYERS):

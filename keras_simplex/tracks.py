@@ -65,15 +65,23 @@ def write_bigwig(path: str, chroms: Sequence[str], starts: np.ndarray, scores: n
 
 
 def write_bigwigs(tracks: dict[str, np.ndarray], chroms: Sequence[str], starts: np.ndarray,
-                  chrom_sizes: dict[str, int], overlap: str = "mean") -> None:
+                  chrom_sizes: dict[str, int], overlap: str = "mean",
+                  renames: contextlib.ExitStack | None = None) -> None:
     """Several tracks of the same windows (e.g. one per target), all of them or none: each
     ``{path: (N, L) scores}`` is checked, then written to its temporary, and the temporaries
-    are renamed into place once all are written. Arguments and errors as ``write_bigwig``'s."""
+    are renamed into place once all are written: when this returns, or, given ``renames``,
+    when that stack closes without an error (so that other outputs written meanwhile are
+    renamed together with them). Arguments and errors as ``write_bigwig``'s."""
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
+    if not tracks:
+        raise ValueError("no track to write")
     for path in tracks:
         if not os.fspath(path).endswith(SUFFIXES):
             raise ValueError(f"a bigWig path must end in one of {SUFFIXES} (pybigtools requires it), got {path}")
+    if len({np.shape(scores) for scores in tracks.values()}) > 1:
+        raise ValueError(f"the tracks of the same windows need scores of one shape, got "
+                         f"{', '.join(f'{path} {np.shape(scores)}' for path, scores in tracks.items())}")
     checked = {path: _checked(chroms, starts, scores, chrom_sizes) for path, scores in tracks.items()}
     names, starts, scores, sizes = next(iter(checked.values()))
     ends = starts + scores.shape[1]
@@ -89,7 +97,8 @@ def write_bigwigs(tracks: dict[str, np.ndarray], chroms: Sequence[str], starts: 
         raise ValueError("no window overlaps its chromosome: nothing to write (a bigWig cannot be empty)")
     pybigtools = require("pybigtools", "tracks", "writing bigWig files")
     rows = {name: np.array(windows[name]) for name in written}
-    with contextlib.ExitStack() as outputs:
+    with contextlib.ExitStack() as own:
+        outputs = renames if renames is not None else own
         for path, (_, _, scores, _) in checked.items():
             temporary = outputs.enter_context(atomic_output(path))
             _write(pybigtools, temporary, {name: sizes[name] for name in written},

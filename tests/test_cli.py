@@ -458,6 +458,31 @@ def test_per_target_tracks_appear_all_or_none(three_task_model, tmp_path, monkey
     assert (tmp_path / "maps.h5").read_bytes() == b"previous maps"
 
 
+def test_maps_that_fail_to_finish_keep_the_previous_tracks(three_task_model, tmp_path, monkeypatch):
+    """NPZ maps are written when they are finished, after the tracks: a failure there (a full
+    disk) must leave the previous tracks too, not new tracks beside the previous maps."""
+    import keras_simplex.sequence_io
+
+    rng = np.random.default_rng(6)
+    (tmp_path / "genome.fa").write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), 600)) + "\n")
+    (tmp_path / "peaks.bed").write_text("chr1\t100\t300\n")
+    (tmp_path / "track.bw").write_bytes(b"previous")
+    (tmp_path / "maps.npz").write_bytes(b"previous maps")
+
+    def full_disk(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras_simplex.sequence_io.AttributionWriter, "_finish", full_disk)
+    failed = run("attribute", "--model", three_task_model, "--input", tmp_path / "peaks.bed", "--genome",
+                 tmp_path / "genome.fa", "--target", "1", "--output", tmp_path / "maps.npz", "--bigwig",
+                 tmp_path / "track.bw", expect=1)
+    assert "No space left on device" in last_error_line(failed)
+    assert (tmp_path / "track.bw").read_bytes() == b"previous"
+    assert (tmp_path / "maps.npz").read_bytes() == b"previous maps"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["genome.fa", "genome.fa.fai", "maps.npz", "peaks.bed",
+                                                          "track.bw"]
+
+
 def test_a_command_run_without_the_launcher_is_checked_too(workspace):
     from keras_simplex import cli
     from keras_simplex_cli import parser
@@ -689,6 +714,10 @@ def test_counts_below_one_are_usage_errors_naming_the_option(workspace):
 def test_quiet_silences_the_libraries_of_talkative_commands(tmp_path):
     """-q prints errors only: TFDS's "Downloading and preparing" and progress bars once went
     to stdout and stderr anyway."""
+    talkative = run_installed("build-dataset", "synthetic_motifs/tiny", "--data-dir", tmp_path / "loud")
+    assert "Generating" in talkative.stderr and "built synthetic_motifs/tiny" in talkative.stdout
     built = run_installed("-q", "build-dataset", "synthetic_motifs/tiny", "--data-dir", tmp_path / "tfds")
     assert built.stdout == "" and "Generating" not in built.stderr and "Downloading" not in built.stderr
     assert (tmp_path / "tfds" / "synthetic_motifs").is_dir()
+    usage = run_installed("-q", "reproduce", "correction", "--no-such-option", expect=2)  # what -q never hides
+    assert "unrecognized arguments: --no-such-option" in usage.stderr

@@ -215,3 +215,12 @@ def test_an_activation_that_is_not_element_wise_is_refused(activation):
     model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
     with pytest.raises(ValueError, match=r"no rule for the activation .* of 'dense"):
         ks.Explainer(model).deep_lift_shap(random_one_hot(2, 6), num_references=2)
+
+
+def test_a_linear_activation_layer_needs_no_rule():
+    """``Activation("linear")`` is the identity: its gradient, like a layer without activation."""
+    inputs = keras.Input((6, 4))
+    model = keras.Model(inputs, keras.layers.Activation("linear")(keras.layers.Dense(1)(keras.layers.Flatten()(inputs))))
+    x = random_one_hot(3, 6)
+    result = ks.Explainer(model).deep_lift_shap(x, num_references=3)
+    np.testing.assert_allclose(result.delta, 0, atol=1e-5)

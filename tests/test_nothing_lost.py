@@ -475,3 +475,22 @@ def test_standard_input_spooled_to_disk_is_removed_on_sigterm(workspace, tmp_pat
         returncode, _, err = finish(process)
     assert returncode == 143, err
     assert list(spool.glob("*.fa")) == [] and not (tmp_path / "maps.h5").exists()
+
+
+def test_a_full_disk_is_blamed_on_the_output_that_hit_it(tmp_path):
+    """The error names the output whose temporary was being written (once, also when outputs
+    nest), and an error about another file is left as it is."""
+    import errno
+
+    from keras_simplex.atomic import OutputWriteError
+
+    outer, inner = str(tmp_path / "maps.h5"), str(tmp_path / "track.bw")
+    with pytest.raises(OutputWriteError) as raised:
+        with atomic_output(outer), atomic_output(inner) as temporary:
+            raise OSError(errno.ENOSPC, "No space left on device", temporary)
+    assert str(raised.value) == f"cannot write {inner}: No space left on device" and raised.value.errno == errno.ENOSPC
+    with pytest.raises(OSError) as raised:
+        with atomic_output(outer):
+            raise OSError(errno.ENOSPC, "No space left on device", "/tmp/elsewhere")
+    assert not isinstance(raised.value, OutputWriteError) and raised.value.filename == "/tmp/elsewhere"
+    assert os.listdir(tmp_path) == []
