@@ -141,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="TFDS data directory for tfds: input")
     p.add_argument("--input-key", default="x", help="array name in .h5/.npz input (default x)")
     p.add_argument("--out-of-bounds", default="skip", choices=["skip", "pad", "error"],
-                   help="BED windows past a chromosome end: skip them (counted in the output), pad with N, or stop")
+                   help="BED windows past a chromosome start or end: skip them (counted in the output), pad with N, or stop")
     p.add_argument("--length", type=positive_int, help="BED windows of this length, for a model that reads any "
                                                         "length (default: the model's input length)")
     p.add_argument("--stranded", action="store_true", help="reverse-complement the windows of '-' strand BED intervals")

@@ -23,7 +23,6 @@ With real peaks, replace the first steps by
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess

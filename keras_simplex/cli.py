@@ -122,6 +122,10 @@ def _auroc_text(labels, predictions) -> str:
 
 
 def cmd_attribute(args) -> None:
+    """``keras-simplex attribute``: maps of the input's sequences (from a file, or FASTA on
+    standard input, spooled to a file)."""
+    if args.input == "-" and args.beam_runner:
+        raise ValueError("--beam-runner reads its input again to resume: give a file, not --input - (standard input)")
     if args.input != "-":
         return _attribute(args, args.input)
     with _stdin_as_fasta() as path:  # FASTA on stdin: spooled to a file, which is read twice (checks, then maps)
@@ -176,7 +180,7 @@ def _attribute(args, input_path: str) -> None:
         progress.close()
         tracks = _write_tracks(args, track, job.engine.per_target, track_renames) if args.bigwig else []
     form = f"{len(args.model)}-model ensemble " if len(args.model) > 1 else ""
-    edges = [f"{provenance[key]} BED windows past a chromosome end {word}" for key, word in
+    edges = [f"{provenance[key]} BED windows past a chromosome start or end {word}" for key, word in
              (("windows_skipped", "skipped (--out-of-bounds pad keeps them)"), ("windows_padded", "padded with N"))
              if provenance.get(key)]
     _say(args, f"wrote {count} {form}{args.method} maps ({output.description}) to {args.output} in "
@@ -217,10 +221,13 @@ def _attribution_job(args):
 def _window_length(args, model_length: int | None) -> int | None:
     """The length of the sequences read (BED windows): the model's, or ``--length`` for a model
     that reads any length (another value for a fixed-length model is an error)."""
+    from keras_simplex.sequence_io import is_bed
+
+    if args.length is not None and not is_bed(args.input):
+        raise ValueError("--length sets the length of BED windows; other inputs are read as they are")
     if args.length is not None and model_length is not None and args.length != model_length:
         raise ValueError(f"--length {args.length}, but the model reads sequences of {model_length}")
-    if model_length is None and args.length is None and not args.input.startswith("tfds:") \
-            and args.input.lower().endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
+    if model_length is None and args.length is None and is_bed(args.input):
         raise ValueError("the model reads sequences of any length: give BED windows one with --length N")
     return model_length if model_length is not None else args.length
 
@@ -402,7 +409,9 @@ class _ModiscoOutput(_Output):
 
 
 def _check_bigwig_request(args) -> None:
-    if not args.input.lower().endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
+    from keras_simplex.sequence_io import is_bed
+
+    if not is_bed(args.input):
         raise ValueError("--bigwig needs BED/narrowPeak input (genome coordinates)")
     if args.method == "ism" and args.map == "raw":
         raise ValueError("ism's raw map is 0 at every observed letter, so its track would be 0: --bigwig takes the "
@@ -453,7 +462,10 @@ def cmd_evaluate(args) -> None:
     if args.data.endswith((".h5", ".hdf5")):  # the original layout: ground truth when it has model_test
         from keras_simplex.datasets.h5 import import_h5
 
-        test = import_h5(args.data)["test"]
+        splits = import_h5(args.data)
+        if "test" not in splits:
+            raise ValueError(f"{args.data} has no test split (X_test, Y_test)")
+        test = splits["test"]
         x, y, truth = test["x"], test["y"], test.get("ground_truth")
     elif args.data.endswith(DATA_FILES):  # an NPZ of splits, as for train: no ground truth
         (x, y), truth = load_splits(args.data)[2], None
@@ -463,7 +475,7 @@ def cmd_evaluate(args) -> None:
         test = tfds.as_numpy(prepared_builder(args.data, args.data_dir).as_dataset(split="test", batch_size=-1))
         x, y, truth = test["sequence"], test["label"], test.get("ground_truth")
     model = _load_model(args.model)
-    units = model.output_shape[-1]
+    units = 1 if len(model.output_shape) == 1 else model.output_shape[-1]  # (N,): one unit
     explainer = ks.Explainer(model, args.target if args.target is not None else None if units == 1 else 0)  # checked
     print(f"{_auroc_text(y, model.predict(x, verbose=0))} on {len(y)} sequences")
     task = 0 if explainer.engine.target is None else explainer.engine.target

@@ -196,8 +196,10 @@ def check_kept_shards(folder: str, shards: list[tuple[int, int]], attributes: di
         with h5py.File(os.path.join(folder, name), "r") as shard:
             kept = {key: _plain(value) for key, value in shard.attrs.items()}
         span = [kept.get("first_record"), kept.get("end_record")]
-        if name in wanted and span == [wanted[name]["first_record"], wanted[name]["end_record"]]:
-            differences = [f"{key} {kept.get(key)!r} there, {_plain(value)!r} here"
+        if "request_files" not in kept:
+            differences = ["made by an older version, which did not record its request"]
+        elif name in wanted and span == [wanted[name]["first_record"], wanted[name]["end_record"]]:
+            differences = [_difference(key, kept.get(key), _plain(value))
                            for key, value in wanted[name].items() if kept.get(key) != _plain(value)]
         else:
             differences = [f"records {kept.get('first_record')}-{kept.get('end_record')}, not a shard of this run's "
@@ -207,6 +209,15 @@ def check_kept_shards(folder: str, shards: list[tuple[int, int]], attributes: di
                              f"delete it, or choose another --output, to run this one")
         done += 1
     return done
+
+
+def _difference(key: str, there, here) -> str:
+    """How a kept shard's request differs from this one in ``key``."""
+    if key != "request_files":
+        return f"{key} {there!r} there, {here!r} here"
+    there, here = json.loads(there), json.loads(here)
+    changed = sorted(path for path in {*there, *here} if there.get(path) != here.get(path))
+    return f"{', '.join(changed)} changed since the shards were made"
 
 
 def merge_shards(folder: str, output: str) -> int:

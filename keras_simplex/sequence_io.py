@@ -104,7 +104,7 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     read from an indexed genome FASTA (plain or bgzipped), and the provenance to record.
 
     Every window is checked before the first is read: a chromosome missing from the genome is
-    an error naming the line. Windows past a chromosome end follow ``out_of_bounds``:
+    an error naming the line. Windows past a chromosome start or end follow ``out_of_bounds``:
     ``"skip"`` (counted in the provenance, ``windows_skipped``), ``"pad"`` (with N) or
     ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
     reverse-complemented and named ``chrom:start-end(-)``. Each window's BED line number
@@ -249,6 +249,14 @@ def _check_array_shape(path: str, key: str, source) -> None:
         raise ValueError(f"{path}:{key} holds no sequences (shape {source.shape})")
 
 
+BED_SUFFIXES = (".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")
+
+
+def is_bed(path: str) -> bool:
+    """Whether ``path`` names BED/narrowPeak intervals (plain or gzipped; any case)."""
+    return path.lower().endswith(BED_SUFFIXES)
+
+
 def open_input(path: str, batch_size: int, genome: str | None = None, length: int | None = None,
                key: str = "x", channels_first: bool = False, check_simplex: bool = True,
                out_of_bounds: str = "skip", stranded: bool = False, records: Records = None,
@@ -277,9 +285,11 @@ def open_input(path: str, batch_size: int, genome: str | None = None, length: in
                     raise ValueError(f"{path}: record {name!r} has length {len(sequence)}, the model reads {length}")
                 provenance["records"] += 1
         return read_fasta(path, batch_size, records=records), provenance
-    if lower.endswith((".bed", ".bed.gz", ".narrowpeak", ".narrowpeak.gz")):
-        if genome is None or length is None:
+    if is_bed(path):
+        if genome is None:
             raise ValueError("BED input needs --genome (an indexed FASTA)")
+        if length is None:
+            raise ValueError("BED windows need a length: the model's input length, or --length N")
         return read_bed_windows(path, genome, length, batch_size, out_of_bounds, stranded, records)
     if lower.endswith((".h5", ".hdf5", ".npz", ".npy")):
         count = _checked_count(path, key, batch_size, channels_first, check_simplex, check)  # one read of the file

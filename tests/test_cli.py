@@ -230,7 +230,7 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     model = workspace / "model.keras"
     common = ["attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa"]
     summary = run(*common, "--output", tmp_path / "skip.h5", "--stranded").stdout
-    assert "; 1 BED windows past a chromosome end skipped (--out-of-bounds pad keeps them)" in summary
+    assert "; 1 BED windows past a chromosome start or end skipped (--out-of-bounds pad keeps them)" in summary
     complement = str.maketrans("ACGT", "TGCA")
     with h5py.File(tmp_path / "skip.h5") as f:
         assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600", "chr1:600-800"]
@@ -241,7 +241,7 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     # N (the gap, the padding) with expected gradients: shuffles keep N as its own symbol
     summary = run(*common, "--output", tmp_path / "pad.npz", "--out-of-bounds", "pad", "--method",
                   "expected_gradients", "--baselines", "2", "--steps", "3").stdout
-    assert "; 1 BED windows past a chromosome end padded with N" in summary
+    assert "; 1 BED windows past a chromosome start or end padded with N" in summary
     saved = np.load(tmp_path / "pad.npz")
     assert list(saved["names"]) == ["chr1:50-250", "chr1:400-600", "chr1:600-800", "chr1:850-1050"]
     decoded = ks.one_hot_decode(saved["x"])
@@ -662,6 +662,10 @@ def test_train_and_evaluate_multitask_labels_and_ground_truth_in_h5(workspace, t
     failed = run("evaluate", "--model", tmp_path / "multi.keras", "--data", tmp_path / "multi.npz", "--target", "3",
                  expect=1)
     assert "target 3 is out of range" in last_error_line(failed) and "AUROC" not in failed.stdout
+    export_h5(tmp_path / "multi.h5", {split: {"x": arrays[f"x_{split}"], "y": arrays[f"y_{split}"]}
+                                      for split in ("train", "validation", "test")})  # (N, 3) labels kept
+    out = run("evaluate", "--model", tmp_path / "multi.keras", "--data", tmp_path / "multi.h5", "--sequences", "5").stdout
+    assert f"test AUROC mean {aurocs.mean():.4f} over 3 outputs" in out and "maps of output 0 of 3" in out
     out = run("train", "--data", tmp_path / "one.npz", "--model", "cnn_shallow", "--epochs", "1", "--output",
               tmp_path / "one.keras").stdout
     assert re.search(r"saved .*one\.keras; test AUROC \d\.\d{4}$", out.strip())
@@ -700,6 +704,9 @@ def test_bed_windows_for_a_model_of_any_length(tmp_path):
     fixed.save(tmp_path / "fixed.keras")
     failed = run(*common[:2], tmp_path / "fixed.keras", *common[3:], "--length", "150", expect=1)
     assert last_error_line(failed) == "keras-simplex: error: --length 150, but the model reads sequences of 200"
+    np.savez(tmp_path / "x.npz", x=random_one_hot(2, 150))
+    failed = run(*common[:4], tmp_path / "x.npz", "--output", tmp_path / "x.h5", "--length", "150", expect=1)
+    assert "--length sets the length of BED windows; other inputs are read as they are" in last_error_line(failed)
 
 
 def test_counts_below_one_are_usage_errors_naming_the_option(workspace):

@@ -356,7 +356,7 @@ def test_a_bad_record_after_5000_good_ones_stops_before_any_work(workspace, tmp_
 
 
 @pytest.mark.parametrize("case, message", [
-    ("latin1", "line 3: not a text file (byte 0xe9 is not UTF-8)"),
+    ("latin1", "line 3: not UTF-8 text (byte 0xe9)"),
     ("truncated_gzip", "x.fa.gz: a truncated or corrupt gzip file (Compressed file ended"),
     ("truncated_gzip_bed", "peaks.bed.gz: a truncated or corrupt gzip file (Compressed file ended"),
     ("corrupt_model", "is not a valid .keras file"),

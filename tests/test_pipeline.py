@@ -182,7 +182,7 @@ def test_a_rerun_of_another_request_never_reuses_shards(files, tmp_path, capsys)
     for change, named in ((["--method", "gradient_x_input"], "method 'saliency' there, 'gradient_x_input' here"),
                           (["--logits"], "logits False there, True here"),
                           (["--shard-size", "15"], "another --shard-size"),
-                          (["--touch"], "request_files")):
+                          (["--touch"], f"{model} changed since the shards were made")):
         if change == ["--touch"]:
             os.utime(model, ns=(modified, modified + 10**9))  # retrained in place: same path, new file
             change = []

@@ -20,22 +20,28 @@ H5_SPLIT_NAMES = {"train": "train", "validation": "valid", "test": "test"}
 
 
 def export_h5(path: str | os.PathLike, splits: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-    """Write ``{split: {"x": (N, L, A), "y": (N,), "ground_truth": (N, L, A) optional}}``."""
+    """Write ``{split: {"x": (N, L, A), "y": (N,) or (N, T), "ground_truth": (N, L, A) optional}}``."""
     with atomic_output(path) as temporary, h5py.File(temporary, "w") as f:
         for split, arrays in splits.items():
             if split not in H5_SPLIT_NAMES:
                 raise ValueError(f"unknown split {split!r}; expected one of {list(H5_SPLIT_NAMES)}")
             key = H5_SPLIT_NAMES[split]
             f.create_dataset(f"X_{key}", data=np.swapaxes(arrays["x"], 1, 2).astype(np.float32), compression="gzip")
-            f.create_dataset(f"Y_{key}", data=np.asarray(arrays["y"], np.float32).reshape(-1, 1), compression="gzip")
+            labels = np.asarray(arrays["y"], np.float32)
+            f.create_dataset(f"Y_{key}", data=labels.reshape(len(labels), -1), compression="gzip")  # (N, 1) or (N, T)
             if "ground_truth" in arrays:
                 truth = np.swapaxes(arrays["ground_truth"], 1, 2).astype(np.float32)
                 f.create_dataset(f"model_{key}", data=truth, compression="gzip")
 
 
+def _labels(y: np.ndarray) -> np.ndarray:
+    """Labels ``(N,)`` or ``(N, 1)`` as ``(N,)``; ``(N, T)`` kept (several tasks)."""
+    return y.reshape(len(y)) if y.ndim == 1 or y.size == len(y) else y.reshape(len(y), -1)
+
+
 def import_h5(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
     """Read the original layout: ``{split: {"x", "y", and "ground_truth" if present}}``,
-    channels last, labels as int64 ``(N,)``."""
+    channels last, labels as int64 ``(N,)``, or ``(N, T)`` for several tasks."""
     out = {}
     try:
         f = h5py.File(path, "r")
@@ -47,7 +53,7 @@ def import_h5(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
                 continue
             arrays = {
                 "x": np.swapaxes(f[f"X_{key}"][()], 1, 2),
-                "y": f[f"Y_{key}"][()].reshape(-1).astype(np.int64),
+                "y": _labels(f[f"Y_{key}"][()]).astype(np.int64),
             }
             if f"model_{key}" in f:
                 arrays["ground_truth"] = np.swapaxes(f[f"model_{key}"][()], 1, 2)

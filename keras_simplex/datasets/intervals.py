@@ -69,8 +69,7 @@ def file_lines(path: str) -> Iterator[tuple[int, str]]:
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as error:
-                    raise ValueError(f"{path}, line {number}: not a text file (byte {raw[error.start]:#04x} is not "
-                                     f"UTF-8)") from None
+                    raise ValueError(f"{path}, line {number}: not UTF-8 text (byte {raw[error.start]:#04x})") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise ValueError(f"{path}: a truncated or corrupt gzip file ({error})") from None
 

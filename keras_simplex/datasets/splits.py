@@ -18,6 +18,9 @@ def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split,
         from keras_simplex.datasets.h5 import import_h5
 
         splits = import_h5(source)
+        missing = [s for s in SPLITS if s not in splits]
+        if missing:
+            raise ValueError(f"{source} has no {', '.join(missing)} split (X_/Y_ train, valid and test are needed)")
         return tuple((splits[s]["x"], splits[s]["y"]) for s in SPLITS)
     if source.endswith(".npz"):
         if not os.path.exists(source):
