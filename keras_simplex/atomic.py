@@ -68,11 +68,18 @@ def _split(path: str) -> tuple[str, str, str]:
 def _owner() -> tuple[str, str]:
     """``(host, PID namespace)`` of this process as temporary names carry them: the host name with
     characters other than letters, digits and ``-`` replaced by ``-`` (a long one cut to 16 and a
-    digest of the whole, 24 characters), and the inode of ``/proc/self/ns/pid`` (0 without one)."""
+    digest of the whole, 24 characters), then ``-`` and the first 8 digits of the kernel's boot
+    id (hosts of one name, and boots of one host, differ: a process id means nothing across
+    them), and the inode of ``/proc/self/ns/pid`` (0 without one)."""
     name = socket.gethostname()
     host = re.sub(r"[^A-Za-z0-9-]", "-", name) or "-"
     if len(host) > 24:
         host = host[:16] + hashlib.sha1(name.encode()).hexdigest()[:8]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            host += "-" + boot.read().strip().replace("-", "")[:8]
+    except OSError:
+        pass
     try:
         namespace = os.stat("/proc/self/ns/pid").st_ino
     except OSError:
