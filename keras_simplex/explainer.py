@@ -11,7 +11,7 @@ once per explainer. Method options and their defaults are those of the registry
 
 from __future__ import annotations
 
-import weakref
+import collections
 from typing import Any
 
 import keras
@@ -195,7 +195,8 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
-_EXPLAINERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+_CACHE = "_keras_simplex_explainers"  # the model's attribute holding its cached explainers
+_CACHED_PER_MODEL = 16  # the most recently used settings kept per model (a new lambda target is a new key)
 
 
 def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, logits: bool = UNSET,
@@ -215,9 +216,17 @@ def explainer_for(model: Any, *, target: Target = UNSET, reduce: Any = UNSET, lo
            None if given.get("max_points") is None else resolve_max_points(given["max_points"]),  # None: the model's
            fast_paths_enabled(given.get("fast")),  # the switch as it is now
            check_precision(given.get("precision")))
-    explainers = _EXPLAINERS.setdefault(model, {})
+    # Kept on the model (not in a global table, whose entries would keep every model alive):
+    # model and explainers are freed together.
+    explainers = model.__dict__.get(_CACHE)
+    if explainers is None:
+        explainers = collections.OrderedDict()
+        object.__setattr__(model, _CACHE, explainers)  # past Keras' attribute tracking
     if key not in explainers:
         explainers[key] = Explainer(model, **given)
+        while len(explainers) > _CACHED_PER_MODEL:
+            explainers.popitem(last=False)
+    explainers.move_to_end(key)
     return explainers[key]
 
 

@@ -14,8 +14,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from keras_simplex.atomic import atomic_output
-from keras_simplex.encoding import DNA
+from keras_simplex.encoding import DNA, RNA
 from keras_simplex.extras import require
+from keras_simplex.sequence_io import check_output_folder
 
 plt = require("matplotlib.pyplot", "plot", "plotting")
 
@@ -26,7 +27,7 @@ def _logo(ax, matrix: np.ndarray, alphabet: str, title: str, start: int) -> None
     import pandas as pd  # a dependency of logomaker
 
     frame = pd.DataFrame(matrix, columns=list(alphabet), index=np.arange(start, start + len(matrix)))
-    logomaker.Logo(frame, ax=ax, color_scheme="classic" if alphabet == DNA else "chemistry")
+    logomaker.Logo(frame, ax=ax, color_scheme="classic" if alphabet in (DNA, RNA) else "chemistry")  # classic has U
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel(title)
 
@@ -62,6 +63,12 @@ def plot_attribution_logos(
       The matplotlib figure.
     """
     end = len(raw) if end is None else end
+    for name, values in (("raw", raw), ("corrected", corrected), ("reference", reference)):
+        if values is not None and np.ndim(values) != 2:
+            raise ValueError(f"{name} must be one sequence's (L, A) map, got shape {np.shape(values)} (pick one: "
+                             f"maps[i])")
+    if not 0 <= start < end <= len(raw):
+        raise ValueError(f"start={start}, end={end}: need 0 <= start < end <= L = {len(raw)}")
     rows = 4 if reference is not None else 3
     if axes is None:
         fig, axes = plt.subplots(rows, 1, figsize=(max(6, (end - start) * 0.18), 1.6 * rows), sharex=True)
@@ -183,9 +190,11 @@ def close_figure(fig: Any) -> None:
 
 
 def _save(fig, path) -> Any:
-    """Write the figure to ``path`` atomically (its format from the extension), if given;
-    returns the figure."""
+    """Write the figure to ``path`` atomically (its format from the extension, PNG without
+    one, as matplotlib does), if given; returns the figure."""
     if path is not None:
+        check_output_folder(os.fspath(path))
+        suffix = os.path.splitext(os.fspath(path))[1][1:].lower()
         with atomic_output(path) as temporary:
-            fig.savefig(temporary, dpi=120)
+            fig.savefig(temporary, dpi=120, format=suffix or "png")
     return fig

@@ -68,6 +68,8 @@ def check_sequences(
                 f"one-hot encode them first (keras_simplex.one_hot_encode)"
             )
         array = array.astype(dtype)
+    if array.dtype.kind in "USO" and array.size and isinstance(array.flat[0], str):
+        raise TypeError(f"{name} holds strings; one-hot encode sequences first (keras_simplex.one_hot_encode)")
     if array.dtype.kind not in "f":
         raise TypeError(f"{name} must be a float array, got dtype {array.dtype}")
     if array.ndim != 3:
@@ -88,7 +90,8 @@ def check_sequences(
     if check_simplex:
         # A sum letter by letter: 3x faster than sum()/einsum over a short last axis, and no
         # BLAS call (OpenBLAS threads spin after one and slow the TensorFlow call that follows).
-        sums = array[..., 0] + array[..., 1]
+        # In float32 at least: float16 sums of 20 letters round past the tolerance.
+        sums = np.add(array[..., 0], array[..., 1], dtype=np.promote_types(array.dtype, np.float32))
         for letter in range(2, size):
             sums += array[..., letter]
         # Written so that NaN fails it (max and min propagate NaN): positions on the simplex are

@@ -317,3 +317,29 @@ def test_points_differentiated_in_pieces_are_the_points_of_one_call():
             for name in ("raw", "corrected", "angles"):  # equal up to the kernels' rounding
                 value = getattr(reference, name)
                 np.testing.assert_allclose(getattr(result, name), value, rtol=1e-5, atol=1e-6 * np.abs(value).max())
+
+
+def test_the_functional_api_frees_models_and_bounds_its_cache():
+    """Its cached explainers once lived in a global weak-keyed table whose values held the
+    model: no model passed to ks.saliency was ever freed. A new lambda target per call is a
+    new cache entry; at most 16 are kept per model."""
+    import gc
+    import weakref
+
+    x = random_one_hot(3, 20)
+    references = []
+    for _ in range(2):
+        inputs = keras.Input((20, 4))
+        model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+        ks.saliency(model, x, target=0)
+        ks.integrated_gradients(model, x, target=1, steps=4)
+        references.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [reference() for reference in references] == [None, None]
+    inputs = keras.Input((20, 4))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    for _ in range(20):
+        maps = ks.saliency(model, x, target=lambda outputs: outputs[:, 0])
+    np.testing.assert_allclose(maps, ks.saliency(model, x, target=0), atol=1e-6)
+    assert len(model.__dict__["_keras_simplex_explainers"]) == 16

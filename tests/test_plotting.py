@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import keras_simplex as ks  # noqa: E402
 from keras_simplex import plotting  # noqa: E402
 
 rng = np.random.default_rng(0)
@@ -55,3 +56,26 @@ def test_importing_the_package_leaves_the_backend_alone():
                             env={"MPLBACKEND": "svg", "PATH": ""})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["True", "svg"]
+
+
+def test_logo_files_and_arguments_users_get_wrong(tmp_path):
+    """RNA gets nucleotide colours (U was drawn black, A/C/G in amino-acid colours); a path
+    without extension is a PNG (matplotlib took the format from the hidden temporary's name);
+    a missing folder, a patch outside the map or a batch of maps is a clear error."""
+    import warnings
+
+    maps, angles = np.random.default_rng(0).normal(size=(30, 4)), np.zeros(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # logomaker warns about letters its colour scheme lacks
+        plotting.plot_attribution_logos(tmp_path / "rna.png", maps, angles, maps, alphabet=ks.RNA)
+    plotting.plot_attribution_logos(tmp_path / "logos", maps, angles, maps)
+    assert (tmp_path / "logos").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OSError, match="output folder does not exist"):
+        plotting.plot_attribution_logos(tmp_path / "missing" / "a.png", maps, angles, maps)
+    for options, message in (({"end": 40}, "need 0 <= start < end <= L = 30"),
+                             ({"start": 5, "end": 3}, "need 0 <= start < end"),
+                             ({"raw": maps[None]}, r"raw must be one sequence's \(L, A\) map")):
+        arguments = {"raw": maps, "angles": angles, "corrected": maps, **options}
+        with pytest.raises(ValueError, match=message):
+            plotting.plot_attribution_logos(None, **arguments)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logos", "rna.png"]

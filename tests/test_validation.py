@@ -23,7 +23,7 @@ def test_accepts_one_hot_and_tensors():
         (np.full((2, 5, 1), 1.0, np.float32), {}, ValueError, ">= 2"),
         (np.where(random_one_hot(2, 5) == 1, np.nan, 0).astype(np.float32), {}, ValueError, "NaN/Inf"),
         (random_one_hot(2, 5) * 2, {}, ValueError, "off the simplex"),
-        (np.array(["ACGT"]), {}, TypeError, "float"),
+        (np.array(["ACGT"]), {}, TypeError, r"holds strings; one-hot encode sequences first"),
     ],
     ids=["integer", "rank2", "empty", "alphabet", "length", "size1", "nan", "off-simplex", "strings"],
 )
@@ -60,3 +60,16 @@ def test_infinite_values_are_named_as_such_by_the_simplex_check(values):
     x[2, 4] = values
     with pytest.raises(ValueError, match=r"NaN/Inf values \(first at sequence 2, position 4\)"):
         check_sequences(x)
+
+
+def test_float16_rows_of_a_large_alphabet_are_on_the_simplex():
+    """Sums of 20 float16 letters once rounded past the tolerance (a protein's X, 1/20 each, at
+    0.99975 exactly, was refused as 1.05)."""
+    from keras_simplex.encoding import PROTEIN, one_hot_encode
+
+    x = one_hot_encode(["ACDEFXXGHI"], alphabet=PROTEIN, dtype=np.float16)
+    assert check_sequences(x).dtype == np.float32
+    rows = np.random.default_rng(0).dirichlet(np.ones(20), size=(50, 40)).astype(np.float16)
+    check_sequences(rows)
+    with pytest.raises(ValueError, match="off the simplex"):
+        check_sequences(rows * np.float16(1.01))
