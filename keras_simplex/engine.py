@@ -340,7 +340,7 @@ class AttributionEngine:
         ``corrected`` maps asked for and, if ``angles`` are asked for, the ``gradient`` sum they
         are the angles of (``finish_angles``). Sums of several runs (strands, models) average
         linearly."""
-        outputs = tuple(outputs)
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs)  # "corrected" as ("corrected",)
         if not outputs or set(outputs) - set(OUTPUTS):
             raise ValueError(f"outputs must be a non-empty selection of {OUTPUTS}, got {outputs}")
         if not isinstance(method, GradientMethod):

@@ -35,6 +35,8 @@ def ism_positions(positions: slice | Sequence[int] | None, length: int) -> np.nd
         chosen = np.arange(length)[positions]
     else:
         chosen = np.asarray(positions)
+        if chosen.size == 0:
+            raise ValueError(f"positions {positions!r} select no position")
         if chosen.ndim != 1 or not np.issubdtype(chosen.dtype, np.integer):
             raise TypeError(f"positions must be a slice or a list of integers, got {positions!r}")
         if ((chosen < -length) | (chosen >= length)).any():

@@ -343,3 +343,13 @@ def test_the_functional_api_frees_models_and_bounds_its_cache():
         maps = ks.saliency(model, x, target=lambda outputs: outputs[:, 0])
     np.testing.assert_allclose(maps, ks.saliency(model, x, target=0), atol=1e-6)
     assert len(model.__dict__["_keras_simplex_explainers"]) == 16
+
+
+def test_one_output_named_as_a_string():
+    """outputs="corrected" once read as the letters ('c', 'o', ...) and was refused."""
+    inputs = keras.Input((10, 4))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+    x = random_one_hot(2, 10)
+    result = ks.Explainer(model).saliency(x, outputs="corrected")
+    assert result.raw is None and result.angles is None
+    np.testing.assert_allclose(result.corrected, ks.saliency(model, x), atol=1e-7)

@@ -72,6 +72,8 @@ def test_windows_centring_targets_and_n():
         ks.ism(model, x, target=2, positions=[25])
     with pytest.raises(ValueError, match="no position"):
         ks.ism(model, x, target=2, positions=slice(3, 3))
+    with pytest.raises(ValueError, match=r"positions \[\] select no position"):  # was "not a list of integers"
+        ks.ism(model, x, target=2, positions=[])
 
 
 def test_taylor_ism_is_the_hypothetical_form_of_the_corrected_gradient():
