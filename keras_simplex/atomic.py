@@ -212,6 +212,15 @@ def check_replaceable_folder(path: str | os.PathLike, own: Callable[[str], bool]
                               f"it: give a new or empty folder{hint}")
 
 
+def check_output_folder(path: str) -> None:
+    """Raise ``OSError`` before any work when ``path``'s folder does not exist or is not writable."""
+    from keras_simplex_cli import output_folder_problem
+
+    problem = output_folder_problem(path)
+    if problem:
+        raise OSError(problem)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda name: False,
                   what: str = "output", hint: str = "") -> Iterator[str]:

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 import h5py
 import numpy as np
 
-from keras_simplex.atomic import atomic_output, check_replaceable_folder
-from keras_simplex.sequence_io import AttributionWriter, check_output_folder
+from keras_simplex.atomic import atomic_output, check_output_folder, check_replaceable_folder
+from keras_simplex.sequence_io import AttributionWriter
 
 
 class ModiscoWriter:

@@ -13,10 +13,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from keras_simplex.atomic import atomic_output
+from keras_simplex.atomic import atomic_output, check_output_folder
 from keras_simplex.encoding import DNA, RNA
 from keras_simplex.extras import require
-from keras_simplex.sequence_io import check_output_folder
 
 plt = require("matplotlib.pyplot", "plot", "plotting")
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from keras_simplex.atomic import atomic_output
+from keras_simplex.atomic import atomic_output, check_output_folder
 from keras_simplex.datasets.intervals import centered_windows, file_lines, read_bed
 from keras_simplex.encoding import DNA, one_hot_encode
 from keras_simplex.validation import check_layout, check_sequences
@@ -464,11 +464,3 @@ def _write_failure(message: str) -> str:
     found = re.search(r"error message = '([^']+)'", message)
     return found.group(1) if found else message.strip().splitlines()[0]
 
-
-def check_output_folder(path: str) -> None:
-    """Raise ``OSError`` before any work when ``path``'s folder does not exist or is not writable."""
-    from keras_simplex_cli import output_folder_problem
-
-    problem = output_folder_problem(path)
-    if problem:
-        raise OSError(problem)
