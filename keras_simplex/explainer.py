@@ -25,7 +25,7 @@ from keras_simplex._fast.rewrite import fast_paths_enabled
 from keras_simplex.precision import check_precision
 from keras_simplex.methods import GradientMethod, method as registered_method
 from keras_simplex.results import MAPS, Attribution
-from keras_simplex.targets import Target, target_key
+from keras_simplex.targets import Target, per_target_indices, target_key
 
 
 class Explainer:
@@ -83,7 +83,8 @@ class Explainer:
 
     model = property(lambda self: self.engine.model, doc="The explained Keras model.")
     target = property(lambda self: self.engine.target, doc="The explained target.")
-    reduce = property(lambda self: self.engine.reduce, doc="'sum' (one map) or None (one map per target unit).")
+    reduce = property(lambda self: "sum" if self.engine.per_target is None else None,
+                      doc="'sum' (one map) or None (one map per target unit, as ``target='all'`` always has).")
     targets = property(lambda self: self.engine.per_target, doc="Units with a map each (None: one map).")
     logits = property(lambda self: self.engine.logits, doc="Whether logits are differentiated.")
     jit_compile = property(lambda self: self.engine.jit_compile, doc="Whether XLA is used.")
@@ -234,7 +235,8 @@ def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
     """Raise when a setting passed with an explainer differs from the explainer's own."""
     own = {
         "target": (target_key(explainer.target), lambda v: target_key(explainer.engine.resolved_target(v))),
-        "reduce": (explainer.reduce, lambda v: v),
+        "reduce": (explainer.reduce, lambda v: "sum" if per_target_indices(
+            given.get("target", explainer.target), v, explainer.engine.output_shape) is None else None),
         "logits": (explainer.logits, bool),
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),
         "max_points": (explainer.max_points,

@@ -206,6 +206,17 @@ def test_settings_conflicting_with_an_explainer_are_errors(multi_output_cnn, x40
         ks.saliency(explainer, x40, steps=3)
 
 
+def test_an_explainer_of_every_unit_reads_and_accepts_reduce_none(multi_output_cnn, x40):
+    explainer = ks.Explainer(multi_output_cnn, target="all")  # one map per unit whatever reduce says
+    assert explainer.reduce is None and ks.Explainer(multi_output_cnn, target=[0, 1]).reduce == "sum"
+    expected = explainer.saliency(x40[:4]).corrected
+    assert expected.shape[1] == multi_output_cnn.output_shape[-1]
+    np.testing.assert_allclose(ks.saliency(explainer, x40[:4], reduce=None), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ks.saliency(explainer, x40[:4], target="all", reduce="sum"), expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="reduce='sum' conflicts with the explainer"):
+        ks.saliency(explainer, x40[:4], reduce="sum")  # one summed map asked for
+
+
 # --- 7. per-sequence baselines for any N ------------------------------------------------------
 
 
