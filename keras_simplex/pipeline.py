@@ -11,7 +11,8 @@ and writes them to ``<output>.shards/shard-<first record>.h5``, atomically. A sh
 exists is complete and is not redone, so a job that was killed or whose bundle failed is
 finished by running the same command again, and a retried bundle rewrites the same file. Each
 shard records the request that made it (the provenance, its records, and the size and
-modification time of the model, input and genome files); before the pipeline starts, a shard
+modification time of the model, input and genome files, and of every file of a SavedModel or a
+TFDS input's dataset folder); before the pipeline starts, a shard
 folder holding shards of another request (other options, models, input or ``--shard-size``) is
 an error naming the difference, never a silent mix.
 Then ``manifest.json`` (every shard: its file and its range of records; record ``r`` is row
@@ -45,6 +46,7 @@ from typing import Iterator
 import numpy as np
 
 from keras_simplex.extras import require
+from keras_simplex.fingerprints import files_fingerprint
 
 SHARD_SUFFIX = ".shards"
 
@@ -137,7 +139,7 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
                                args.channels_first, not args.allow_off_simplex, args.out_of_bounds, args.stranded,
                                data_dir=args.data_dir)
     attributes = {**cli._provenance(args, job, provenance), "layout": args.layout,
-                  "request_files": files_fingerprint([*args.model, input_path, args.genome])}
+                  "request_files": files_fingerprint([*args.model, provenance.get("data_dir", input_path), args.genome])}
     shards = shard_ranges(provenance["records"], args.shard_size)
     done = check_kept_shards(folder, shards, attributes)
     os.makedirs(folder, exist_ok=True)
@@ -167,17 +169,6 @@ def attribute_on_beam(args: argparse.Namespace, input_path: str) -> None:
 def shard_attributes(attributes: dict, first: int, end: int) -> dict:
     """What a shard of records ``[first, end)`` records about the request that made it."""
     return {**attributes, "first_record": first, "end_record": end}
-
-
-def files_fingerprint(paths: list[str | None]) -> str:
-    """The size and modification time (ns) of each existing local file of ``paths``, as JSON:
-    a model retrained or an input rewritten at the same path changes it."""
-    stamps = {}
-    for path in paths:
-        if path and os.path.isfile(path):
-            status = os.stat(path)
-            stamps[os.path.abspath(path)] = [status.st_size, status.st_mtime_ns]
-    return json.dumps(stamps, sort_keys=True)
 
 
 def check_kept_shards(folder: str, shards: list[tuple[int, int]], attributes: dict) -> int:

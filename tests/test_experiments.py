@@ -164,6 +164,30 @@ def test_the_ensemble_experiment_on_a_built_encode_dataset(tmp_path, capsys):
     assert sum(results["positions"]) > 0 and np.isfinite(results["overall_reduction_percent"])
     assert is_png(tmp_path / "out" / results["figure"])
     assert "Data: `encode_chipseq/ctcf`" in open(tmp_path / "out" / "report.md").read()
+    # The same dataset rebuilt in place is other data: its trials and models are not reused.
+    shutil.rmtree(tmp_path / "data")
+    build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=dummy)
+    with pytest.raises(ValueError, match=r"other settings \(recorded -> this run: the dataset's files"):
+        main(["ensemble", *common, "--ensemble-size", "2", "--epochs", "1", "--eval-sequences", "10"])
+
+
+def test_first_runs_of_two_datasets_in_one_folder_keep_both_entries(tmp_path):
+    """Two datasets' first runs (started together: neither has a trial yet) both record their
+    settings, so a later rerun of either with other settings is refused."""
+    from keras_simplex.experiments.common import check_settings
+
+    for name in "ab":
+        np.savez(tmp_path / f"{name}.npz", x_train=np.zeros((1, 4, 4)))
+    first, second = (ReproductionConfig(output_dir=str(tmp_path / "out"), data=str(tmp_path / f"{n}.npz")) for n in "ab")
+    check_settings(first)
+    check_settings(second)
+    assert set(json.load(open(tmp_path / "out" / "settings.json"))) == {first.data, second.data}
+    open(tmp_path / "out" / "models" / "trial.keras", "w").close()  # a trial made since
+    with pytest.raises(ValueError, match="epochs 20 -> 3"):
+        check_settings(dataclasses.replace(first, epochs=3))
+    np.savez(tmp_path / "b.npz", x_train=np.ones((2, 4, 4)))  # the data file rewritten
+    with pytest.raises(ValueError, match="the dataset's files"):
+        check_settings(second)
 
 
 def test_demo_prints_the_table_and_writes_the_figure(tmp_path, capsys):

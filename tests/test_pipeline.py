@@ -193,3 +193,21 @@ def test_a_rerun_of_another_request_never_reuses_shards(files, tmp_path, capsys)
     os.utime(model, ns=(modified, modified))
     assert cli.main([*common, "--shard-size", "10"]) == 0  # the same request again: nothing redone
     assert stamps() == kept
+
+
+def test_a_tfds_input_rebuilt_since_its_shards_were_made_is_named(files, tmp_path, capsys):
+    """A TFDS input is a folder of files: one of them rewritten (the dataset rebuilt in place)
+    makes its shards another request's."""
+    common = ["-q", "attribute", "--model", str(files / "model.keras"), "--input", "tfds:synthetic_motifs/tiny:test",
+              "--data-dir", str(files / "tfds"), "--output", str(tmp_path / "beam.h5"), "--beam-runner", "DirectRunner",
+              "--shard-size", "20"]
+    assert cli.main(common) == 0
+    info = next((files / "tfds").glob("synthetic_motifs/tiny/*/dataset_info.json"))
+    modified = os.stat(info).st_mtime_ns
+    try:
+        os.utime(info, ns=(modified, modified + 10**9))
+        assert cli.main(common) == 1
+        assert f"{info.parent} changed since the shards were made" in capsys.readouterr().err
+    finally:
+        os.utime(info, ns=(modified, modified))
+    assert cli.main(common) == 0

@@ -39,6 +39,13 @@ def load_splits(source: str, data_dir: str | None = None) -> tuple[Split, Split,
                  for s in SPLITS)
 
 
+def dataset_location(source: str, data_dir: str | None = None) -> str:
+    """The file (HDF5, NPZ) or the built TFDS dataset's folder that ``load_splits`` reads."""
+    if source.endswith((".h5", ".hdf5", ".npz")):
+        return source
+    return prepared_builder(source, data_dir).data_dir
+
+
 def prepared_builder(name: str, data_dir: str | None = None):
     """The TFDS builder of a dataset built in ``data_dir``; a clear error when it is not built."""
     import tensorflow_datasets as tfds

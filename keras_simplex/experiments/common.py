@@ -16,6 +16,7 @@ import numpy as np
 from keras_simplex import methods, models
 from keras_simplex.atomic import save_model, write_json
 from keras_simplex.explainer import explainer_for
+from keras_simplex.fingerprints import path_fingerprint
 from keras_simplex.results import Attribution
 from keras_simplex.datasets import synthetic
 from keras_simplex.metrics import cosine_similarity, interpretability_scores, roc_auc
@@ -84,29 +85,37 @@ class Data:
 def check_settings(config: ReproductionConfig) -> None:
     """Keep one output directory to one set of settings, so that a rerun never mixes old trials
     and models with new ones: ``settings.json`` records, per dataset, the config's
-    ``RESULT_SETTINGS``; a run whose settings differ fails here, before any training. While the
-    directory holds no trial or model the recorded settings bind nothing and are replaced. A
-    directory with trials or models but no ``settings.json`` (an older version's) is refused:
-    what made them is unknown."""
+    ``RESULT_SETTINGS`` (and the size and modification time of a built dataset's files); a run
+    whose settings differ fails here, before any training. While the directory holds no trial or
+    model the recorded settings bind nothing and are replaced. A directory with trials or models
+    but no ``settings.json`` (an older version's) is refused: what made them is unknown. Runs
+    started together take turns (a lock), so none drops another's entry."""
     names = RESULT_SETTINGS + (SYNTHETIC_SETTINGS if config.synthetic else ())
     settings = json.loads(json.dumps({name: getattr(config, name) for name in names}))  # tuples as JSON lists
+    if not config.synthetic:  # the built dataset's files: a dataset rebuilt (other options) is other data
+        from keras_simplex.datasets.splits import dataset_location
+
+        settings["data_files"] = path_fingerprint(dataset_location(config.data, config.data_dir))
     path, folder = config.path("settings.json"), glob.escape(config.output_dir)
-    kept = any(glob.glob(os.path.join(folder, *parts)) for parts in (("results", "*", "*.json"), ("models", "*.keras")))
     advice = f"choose another --output-dir or delete {config.output_dir}"
-    if kept and not os.path.exists(path):
-        raise ValueError(f"{config.output_dir} holds trials or models of an older version, which did not record "
-                         f"their settings: {advice}")
-    recorded: dict[str, dict] = {}
-    if kept:
-        with open(path) as f:
-            recorded = json.load(f)
-    old = recorded.get(config.data, settings)  # a dataset's first run here: the keys keep its trials apart
-    changed = [f"{name} {old.get(name)!r} -> {value!r}" for name, value in settings.items() if old.get(name) != value]
-    if changed:
-        raise ValueError(f"{config.output_dir} holds {config.data} trials and models made with other settings "
-                         f"(recorded -> this run: {', '.join(changed)}): {advice}")
-    if recorded.get(config.data) != settings:
-        write_json(path, {**recorded, config.data: settings})
+    with open(config.path("models", ".locks", "settings.json"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+        kept = any(glob.glob(os.path.join(folder, *parts)) for parts in (("results", "*", "*.json"), ("models", "*.keras")))
+        if kept and not os.path.exists(path):
+            raise ValueError(f"{config.output_dir} holds trials or models of an older version, which did not record "
+                             f"their settings: {advice}")
+        recorded: dict[str, dict] = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                recorded = json.load(f)
+        old = recorded.get(config.data, settings) if kept else settings  # a dataset's first run: its keys keep it apart
+        changed = ["the dataset's files (rebuilt or replaced since)" if name == "data_files" else
+                   f"{name} {old.get(name)!r} -> {value!r}" for name, value in settings.items() if old.get(name) != value]
+        if changed:
+            raise ValueError(f"{config.output_dir} holds {config.data} trials and models made with other settings "
+                             f"(recorded -> this run: {', '.join(changed)}): {advice}")
+        if recorded.get(config.data) != settings:
+            write_json(path, {**recorded, config.data: settings})
 
 
 def load_data(config: ReproductionConfig) -> Data:
