@@ -11,6 +11,7 @@ kept off the terminal) and runs the command from ``keras_simplex.cli``. The pack
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import re
@@ -87,6 +88,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def strength(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _verbosity(parser: argparse.ArgumentParser, default) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-q", "--quiet", action="store_true", default=default,
@@ -121,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the architecture (default cnn_deep)")
     p.add_argument("--first-activation", default="relu", choices=["relu", "exponential"],
                    help="of the first layer (default relu)")
-    p.add_argument("--strength", type=float, default=0.0, help="angle-regularization strength (default 0: none); with several outputs "
+    p.add_argument("--strength", type=strength, default=0.0, help="angle-regularization strength (default 0: none); with several outputs "
                                                                       "(tasks) the gradient of their sum")
     p.add_argument("--penalty", default="angle_l2", choices=["angle_l2", "sine_squared"],
                    help="the regularizer's penalty (default angle_l2, the paper's)")

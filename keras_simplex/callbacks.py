@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_simplex.attribution import gradient_angles
 from keras_simplex.geometry import DEFAULT_ANGLE_THRESHOLDS
-from keras_simplex.regularizers import find_angle_regularizer
+from keras_simplex.regularizers import check_strength, find_angle_regularizer
 from keras_simplex.targets import Target
 
 Schedule = Callable[[int], float]
@@ -56,6 +56,12 @@ class SimplexAngleCallback(keras.callbacks.Callback):
         self.logits = logits
         self.thresholds = tuple(thresholds)
 
+    def _angles(self, x: np.ndarray) -> np.ndarray:
+        """Angles ``(N, L)`` of the monitored output's input gradients at ``x``, in degrees."""
+        regularizer = find_angle_regularizer(self.model)
+        model = regularizer.backbone if regularizer is not None else self.model
+        return gradient_angles(model, x, target=self.target, logits=self.logits)
+
     def _regularizer(self):
         regularizer = find_angle_regularizer(self.model)
         if regularizer is None and self.schedule is not None:
@@ -66,7 +72,13 @@ class SimplexAngleCallback(keras.callbacks.Callback):
         if self.schedule is None:
             return
         value = self.schedule(epoch) if callable(self.schedule) else self.schedule
-        self._regularizer().strength.assign(float(value))
+        self._regularizer().strength.assign(check_strength(value))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Check the schedule and the monitored sequences and target before the first epoch."""
+        self._regularizer()
+        if self.x_monitor is not None:
+            self._angles(self.x_monitor[:1])
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
@@ -76,8 +88,7 @@ class SimplexAngleCallback(keras.callbacks.Callback):
             logs["angle_strength"] = float(keras.ops.convert_to_numpy(regularizer.strength))
         if self.x_monitor is None:
             return
-        model = regularizer.backbone if regularizer is not None else self.model
-        angles = gradient_angles(model, self.x_monitor, target=self.target, logits=self.logits)
+        angles = self._angles(self.x_monitor)
         logs["angle_mean_abs"] = float(np.abs(angles).mean())
         logs["angle_std"] = float(angles.std())
         for threshold in self.thresholds:

@@ -76,6 +76,7 @@ def cmd_build_dataset(args) -> None:
 
 def cmd_train(args) -> None:
     import keras
+    import numpy as np
 
     import keras_simplex as ks
     from keras_simplex.atomic import save_model
@@ -97,6 +98,9 @@ def cmd_train(args) -> None:
     with contextlib.redirect_stdout(sys.stderr):  # Keras' epoch lines are progress
         ks.train_paper_protocol(trained, train, validation, epochs=args.epochs, batch_size=args.batch_size,
                                 seed=args.seed, callbacks=callbacks, verbose=0 if args.quiet else 2)
+    if not all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights):
+        raise RuntimeError(f"training diverged (the model's weights are not finite): nothing written to {args.output}; "
+                           f"lower --strength or check the data")
     save_model(model, args.output)
     _say(args, f"saved {args.output}; {_auroc_text(test[1], model.predict(test[0], verbose=0))}")
 

@@ -18,7 +18,9 @@ class ZeroMeanAlphabet(keras.constraints.Constraint):
 
     For ``Conv1D`` kernels ``(width, A, filters)`` and ``Dense`` kernels ``(A, units)`` on
     the sequence input, the alphabet is axis ``-2``. Use it on the layer that reads the
-    one-hot input: ``Conv1D(..., kernel_constraint=ZeroMeanAlphabet())``.
+    one-hot input: ``Conv1D(..., kernel_constraint=ZeroMeanAlphabet())``. Keras applies
+    constraints after each optimizer update: a freshly initialized kernel is projected by the
+    first training step, and the angles are 0 from then on.
     """
 
     def __call__(self, w):
@@ -39,8 +41,10 @@ def fold_simplex_projection(model: keras.Model) -> keras.Model:
       copy's *raw* input gradients equal the original's *corrected* (simplex-projected)
       gradients;
     - with ``'same'`` (or ``'causal'``) padding the zero-padded positions near the sequence
-      ends do not sum to 1, so outputs within half a kernel of either end differ, and so do
-      gradients there;
+      ends do not sum to 1, so the first layer's outputs within half a kernel of either end
+      differ; through pooling and dense layers the predictions and the input gradients can
+      then differ everywhere (measured on CNN-deep: gradients 40% apart, relative), so use
+      ``'valid'`` padding for the exact equivalence;
     - off the simplex (inputs whose positions do not sum to 1) the copy is a different
       function.
 

@@ -80,6 +80,12 @@ def simplex_angle(gradient: tf.Tensor) -> tf.Tensor:
       ``(...)`` tensor of angles in degrees, same dtype as ``gradient``.
     """
     gradient = tf.convert_to_tensor(gradient)
+    return tf.cast(tf.asin(simplex_sine(gradient)) * (180.0 / math.pi), gradient.dtype)
+
+
+def simplex_sine(gradient: tf.Tensor) -> tf.Tensor:
+    """``sin(theta)`` of ``simplex_angle``, ``(...)`` float64 in ``[-1, 1]``, 0 for a zero gradient."""
+    gradient = tf.convert_to_tensor(gradient)
     size = gradient.shape[-1]
     if size is None or size < 2:
         raise ValueError(f"simplex_angle needs a known alphabet axis of size >= 2, got {size}")
@@ -94,8 +100,7 @@ def simplex_angle(gradient: tf.Tensor) -> tf.Tensor:
     # Double-where keeps the gradient of this op finite at g = 0.
     safe_norm = tf.sqrt(tf.where(nonzero, norm_sq, tf.ones_like(norm_sq)))
     sine = tf.reduce_sum(scaled, axis=-1) / (math.sqrt(size) * safe_norm)
-    sine = tf.where(nonzero, tf.clip_by_value(sine, -1.0, 1.0), tf.zeros_like(sine))
-    return tf.cast(tf.asin(sine) * (180.0 / math.pi), gradient.dtype)
+    return tf.where(nonzero, tf.clip_by_value(sine, -1.0, 1.0), tf.zeros_like(sine))
 
 
 # (total bits, exponent bits, mantissa bits) of the float types read bit by bit

@@ -56,7 +56,8 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = No
       mask: which entries take part (default all).
 
     Returns:
-      ``(...)`` AUROC per row (a scalar for 1-D input); NaN where a row lacks a class.
+      ``(...)`` AUROC per row (a scalar for 1-D input); NaN where a row lacks a class or has a
+      NaN or infinite score taking part (a diverged model's: not a ranking).
     """
     one_row = np.ndim(scores) == 1
     labels, scores = np.atleast_2d(labels).astype(bool), np.atleast_2d(np.asarray(scores, np.float64))
@@ -67,7 +68,8 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray, mask: np.ndarray | None = No
     rank_sum = np.where(labels & mask, ranks, 0.0).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-    auc = np.where((positives > 0) & (negatives > 0), auc, np.nan)
+    finite = np.where(mask, np.isfinite(scores), True).all(-1)
+    auc = np.where((positives > 0) & (negatives > 0) & finite, auc, np.nan)
     return float(auc[0]) if one_row else auc
 
 

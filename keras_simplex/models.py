@@ -43,6 +43,16 @@ def _head(x, num_outputs: int, output_activation: Any, options: Callable[[], dic
     return keras.layers.Dense(num_outputs, activation=output_activation, name="output")(x)
 
 
+def _check_length(name: str, input_length: int, pools: tuple[int, ...], first_layer: dict | None) -> None:
+    """Raise unless ``input_length`` leaves at least one position after the model's pools (and
+    a first convolution of width 19 with ``"valid"`` padding)."""
+    shrink = 18 if (first_layer or {}).get("padding") == "valid" else 0
+    shortest = int(np.prod(pools)) + shrink
+    if not isinstance(input_length, numbers.Integral) or input_length < shortest:
+        raise ValueError(f"{name} needs sequences of at least {shortest} positions (its pools: "
+                         f"{' x '.join(map(str, pools))}), got input_length {input_length!r}")
+
+
 def _options(kernel_initializer: Any, l2: float) -> Callable[[], dict]:
     """The options of each next hidden layer: its own initializer, and the L2 penalty."""
     index = itertools.count()
@@ -82,6 +92,7 @@ def cnn_shallow(
 
     Input ``(input_length, alphabet_size)``; 15,433 parameters at L=200, A=4, one output.
     """
+    _check_length("cnn_shallow", input_length, (50, 2), first_layer)
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
     x = _conv_block(inputs, 24, 19, first_activation, 0.1, 50, options, **(first_layer or {}))
@@ -108,6 +119,7 @@ def cnn_deep(
 
     Input ``(input_length, alphabet_size)``; 53,161 parameters at L=200, A=4, one output.
     """
+    _check_length("cnn_deep", input_length, (4, 4, 3), first_layer)
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
     x = _conv_block(inputs, first_filters, 19, first_activation, 0.1, 1, options, **(first_layer or {}))
@@ -135,6 +147,7 @@ def basset(
 
     4,540,464 parameters at L=600, A=4, 164 outputs.
     """
+    _check_length("basset", input_length, (3, 4, 4), first_layer)
     options = _options(kernel_initializer, l2)
     inputs = keras.Input((input_length, alphabet_size), name="sequence")
     x = _conv_block(inputs, 300, 19, first_activation, 0.0, 3, options, **(first_layer or {}))

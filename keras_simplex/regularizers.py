@@ -8,12 +8,13 @@ wrapped model inside ``call`` (double backprop) and adds ``strength * penalty`` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from keras_simplex.geometry import simplex_angle
+from keras_simplex.geometry import simplex_sine
 from keras_simplex.logits import activated_output_layers, linear_activations
 from keras_simplex.targets import check_target, select_target
 
@@ -21,23 +22,24 @@ PENALTIES = ("angle_l2", "sine_squared")
 
 
 def angle_penalty(gradient: tf.Tensor, penalty: str = "angle_l2") -> tf.Tensor:
-    """Scalar penalty of an input-gradient batch ``(N, L, A)``.
+    """Scalar penalty of an input-gradient batch ``(N, L, A)``, float32.
 
     ``"angle_l2"`` (the paper's): batch mean of the L2 norm over positions of the angles in
     degrees, ``mean_n sqrt(sum_l theta_nl^2)`` (with 1e-12 added under the root, so that its
     derivative stays finite at zero angle). ``"sine_squared"``: mean over all positions of
-    ``sin^2(theta) = (sum_a g_a)^2 / (A ||g||^2)``, smooth and bounded by 1.
+    ``sin^2(theta) = (sum_a g_a)^2 / (A ||g||^2)``, smooth and bounded by 1. Both are computed
+    as ``simplex_angle`` is (in float64, whatever the gradient's scale), and their derivative
+    stays finite where a gradient is exactly normal to the simplex (+-90 degrees).
     """
-    if penalty == "angle_l2":
-        angles = simplex_angle(gradient)
-        return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(angles), axis=-1) + 1e-12))
+    if penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
+    sine = simplex_sine(gradient)
     if penalty == "sine_squared":
-        norm_sq = tf.reduce_sum(tf.square(gradient), axis=-1)
-        nonzero = norm_sq > 0
-        safe = tf.where(nonzero, norm_sq, tf.ones_like(norm_sq))
-        sine_sq = tf.square(tf.reduce_sum(gradient, axis=-1)) / (gradient.shape[-1] * safe)
-        return tf.reduce_mean(tf.where(nonzero, sine_sq, tf.zeros_like(sine_sq)))
-    raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
+        return tf.cast(tf.reduce_mean(tf.square(sine)), tf.float32)
+    # arcsin has an infinite slope at +-1: differentiated there at a sine just inside, same value.
+    inside = tf.clip_by_value(sine, -1.0 + 1e-9, 1.0 - 1e-9)
+    angles = (tf.asin(inside) + tf.stop_gradient(tf.asin(sine) - tf.asin(inside))) * (180.0 / math.pi)
+    return tf.cast(tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(angles), axis=-1) + 1e-12)), tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_simplex")
@@ -49,11 +51,12 @@ class SimplexAngleRegularizer(keras.layers.Layer):
 
     Args:
       backbone: the Keras model to train, ``(N, L, A)`` -> outputs.
-      strength: initial penalty weight, held in a non-trainable variable (``self.strength``)
+      strength: initial penalty weight (a finite number >= 0), held in a non-trainable variable (``self.strength``)
         so it can change during training without recompiling (see ``SimplexAngleCallback``).
       penalty: ``"angle_l2"`` (the paper's) or ``"sine_squared"``, see ``angle_penalty``.
       logits: differentiate the output layer's pre-activation instead of its activation.
-      target: output to differentiate: None (single output), an index or list of indices.
+      target: output unit to differentiate: None (a single unit), an index, a list of indices
+        (summed) or a slice (kept as the list of units it picks).
 
     The layer itself computes in float32 whatever the global dtype policy (the backbone keeps
     its own): under ``mixed_float16`` the penalty is computed from the input gradient cast to
@@ -75,9 +78,19 @@ class SimplexAngleRegularizer(keras.layers.Layer):
         super().__init__(**kwargs)
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
+        check_strength(strength)
         if callable(target):
             raise TypeError("target must be None, an index or a list of indices (callables cannot be saved)")
-        target = check_target(target, backbone.output_shape)
+        output_shape = _known_shape(backbone, "output_shape")
+        if not (isinstance(output_shape, tuple) and all(d is None or isinstance(d, int) for d in output_shape)):
+            raise ValueError(f"the angle regularizer explains one output tensor and this model has "
+                             f"{len(output_shape)} outputs: concatenate them into one "
+                             f"(keras.layers.Concatenate) and choose units with target")
+        target = check_target(target, output_shape)
+        if isinstance(target, slice):  # saved as the list of units it picks
+            if output_shape[-1] is None:
+                raise ValueError("a slice target needs a known output axis; give a list of indices")
+            target = list(range(output_shape[-1]))[target]
         self.backbone = backbone
         self.penalty = penalty
         self.logits = bool(logits)
@@ -137,9 +150,30 @@ def add_angle_regularizer(model: keras.Model, strength: float = 1e-3, **options:
     The regularized model predicts exactly like ``model`` (the same weights); the penalty only
     enters the training loss.
     """
-    inputs = keras.Input(model.input_shape[1:], name="sequence")
+    inputs = keras.Input(_known_shape(model, "input_shape")[1:], name="sequence")
     layer = SimplexAngleRegularizer(model, strength, name="simplex_angle_regularizer", **options)
     return keras.Model(inputs, layer(inputs), name=f"{model.name}_angle_regularized")
+
+
+def check_strength(strength: Any) -> float:
+    """``strength`` as a float; a ValueError unless it is a finite number >= 0."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise ValueError(f"strength must be a number >= 0, got {strength!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
+    return value
+
+
+def _known_shape(model: keras.Model, which: str) -> Any:
+    """``model.input_shape`` or ``output_shape``; a clear error for a model that records none."""
+    try:
+        return getattr(model, which)
+    except (AttributeError, ValueError):
+        raise ValueError(f"the angle regularizer needs a model with a known {which.replace('_', ' ')} "
+                         f"(functional or Sequential); wrap a subclassed model: inputs = keras.Input((L, A)); "
+                         f"keras.Model(inputs, model(inputs))") from None
 
 
 def find_angle_regularizer(model: keras.Model) -> SimplexAngleRegularizer | None:

@@ -633,6 +633,21 @@ def test_errors_say_what_to_type(workspace, three_task_model, tmp_path):
     assert not (tmp_path / "o.h5").exists()
 
 
+def test_train_writes_no_diverged_model(tmp_path, monkeypatch):
+    """Weights gone NaN in training (once saved, with exit 0 and an arbitrary AUROC) write nothing."""
+    x = random_one_hot(40, 100, seed=2)
+    y = (np.arange(40) % 2).astype(np.float32)
+    np.savez(tmp_path / "d.npz", **{f"{a}_{s}": v for s in ("train", "validation", "test") for a, v in (("x", x), ("y", y))})
+
+    def diverge(model, *args, **kwargs):
+        model.weights[0].assign(np.full(model.weights[0].shape, np.nan, np.float32))
+
+    monkeypatch.setattr(ks, "train_paper_protocol", diverge)
+    code, _, err = command_in_process("train", "--data", tmp_path / "d.npz", "--model", "cnn_shallow", "--output",
+                                      tmp_path / "m.keras")
+    assert code == 1 and "training diverged" in err and not (tmp_path / "m.keras").exists()
+
+
 def test_train_and_evaluate_multitask_labels_and_ground_truth_in_h5(workspace, tmp_path):
     """Labels (N, 3) train a three-output model, regularized and monitored on the gradient of
     the outputs' sum, and evaluate reports each output's AUROC and scores --target's maps;
@@ -716,6 +731,10 @@ def test_counts_below_one_are_usage_errors_naming_the_option(workspace):
         failed = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
                      workspace / "never.h5", "--method", method, option, "0", expect=2)
         assert f"argument {option}: must be >= 1, got 0" in failed.stderr
+    for strength in ("-1e-3", "nan", "inf"):  # once: silently no regularizer, or a NaN model saved with exit 0
+        failed = run("train", "--data", workspace / "x.npz", "--output", workspace / "never.keras",
+                     f"--strength={strength}", expect=2)
+        assert f"argument --strength: must be a finite number >= 0, got {strength}" in failed.stderr
 
 
 def test_quiet_silences_the_libraries_of_talkative_commands(tmp_path):

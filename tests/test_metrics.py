@@ -43,6 +43,15 @@ def test_roc_auc_matches_sklearn_with_ties(seed):
     assert np.isnan(metrics.roc_auc(np.zeros(5, bool), np.arange(5.0)))
 
 
+def test_roc_auc_of_non_finite_scores_is_nan():
+    """A diverged model's NaN scores are no ranking (each NaN once made its own tie group)."""
+    labels = np.array([[0, 1, 0, 1], [0, 1, 0, 1]], bool)
+    scores = np.array([[np.nan] * 4, [0.1, 0.9, np.inf, 0.8]])
+    assert np.isnan(metrics.roc_auc(labels, scores)).all()
+    masked = metrics.roc_auc(labels, scores, mask=np.array([[1, 1, 1, 1], [1, 1, 0, 1]], bool))
+    assert np.isnan(masked[0]) and masked[1] == 1.0  # a masked-out infinity takes no part
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_pr_auc_matches_sklearn_curve_and_trapezoid(seed):
     rng = np.random.default_rng(seed)

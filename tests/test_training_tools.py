@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_simplex as ks
 from conftest import random_one_hot
@@ -93,14 +94,87 @@ def test_regularizer_rejects_bad_options():
         ks.SimplexAngleRegularizer(tiny_model(), target=lambda y: y)
     with pytest.raises(ValueError, match="unknown penalty"):
         ks.angle_penalty(np.ones((1, 2, 4), np.float32), "l1")
+    for strength in (-1e-3, float("nan"), float("inf"), "strong"):  # a negative one would maximise the angles
+        with pytest.raises(ValueError, match="strength must be a"):
+            ks.add_angle_regularizer(tiny_model(), strength=strength)
+    inputs = keras.Input((40, 4))
+    flat = keras.layers.Flatten()(inputs)
+    heads = keras.Model(inputs, [keras.layers.Dense(1)(flat), keras.layers.Dense(2)(flat)])
+    with pytest.raises(ValueError, match="2 outputs: concatenate them"):
+        ks.add_angle_regularizer(heads)
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(keras.ops.reshape(x, (-1, 160)))
+
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 40, 4), np.float32))
+    with pytest.raises(ValueError, match="known input shape.*wrap a subclassed model"):
+        ks.add_angle_regularizer(subclassed)
+
+
+def numpy_angles(g):
+    """Angles to the simplex in degrees, from the definition (float64)."""
+    g = np.asarray(g, np.float64)
+    norm = np.linalg.norm(g, axis=-1)
+    sine = np.divide(g.sum(-1), np.sqrt(g.shape[-1]) * norm, out=np.zeros_like(norm), where=norm > 0)
+    return np.degrees(np.arcsin(np.clip(sine, -1, 1)))
 
 
 def test_angle_penalties_match_numpy():
     g = np.random.default_rng(0).normal(size=(3, 10, 4)).astype(np.float32)
-    angles = ks.simplex_angle(g).numpy()
+    angles = numpy_angles(g)
     np.testing.assert_allclose(ks.angle_penalty(g, "angle_l2"), np.sqrt((angles**2).sum(-1)).mean(), rtol=1e-5)
     np.testing.assert_allclose(ks.angle_penalty(g, "sine_squared"), (np.sin(np.radians(angles)) ** 2).mean(), rtol=1e-5)
     assert ks.angle_penalty(np.zeros((1, 3, 4), np.float32), "sine_squared") == 0
+    # Tiny gradients (a confident sigmoid's) keep their penalty: squares of 1e-22 underflow float32.
+    for scale in (1e-20, 1e-30, 1e-40):
+        np.testing.assert_allclose(ks.angle_penalty(g * np.float32(scale), "sine_squared"),
+                                   (np.sin(np.radians(angles)) ** 2).mean(), rtol=1e-5)
+
+
+def test_angle_penalty_gradients_stay_finite_at_ninety_degrees():
+    """A gradient straight off the simplex, (c, c, c, c), has angle 90: arcsin's slope is infinite
+    there, and a NaN derivative used to wreck the weights at the first step."""
+    g = tf.Variable(np.concatenate([np.full((1, 2, 4), 0.5), np.random.default_rng(1).normal(size=(1, 3, 4))], 1),
+                    dtype=tf.float32)
+    for penalty in ks.regularizers.PENALTIES:
+        with tf.GradientTape() as tape:
+            value = ks.angle_penalty(g, penalty)
+        assert np.isfinite(value) and np.isfinite(tape.gradient(value, g).numpy()).all(), penalty
+    np.testing.assert_allclose(ks.angle_penalty(g, "angle_l2"), np.sqrt((numpy_angles(g.numpy()) ** 2).sum(-1)).mean(),
+                               rtol=1e-6)
+
+
+def test_a_slice_target_survives_saving(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((40, 4))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    regularized = ks.add_angle_regularizer(model, 0.1, target=slice(0, 2))
+    assert find_regularizer(regularized).target == [0, 1]
+    regularized.save(tmp_path / "r.keras")
+    assert find_regularizer(keras.saving.load_model(tmp_path / "r.keras")).target == [0, 1]
+
+
+def find_regularizer(model):
+    return ks.regularizers.find_angle_regularizer(model)
+
+
+def test_the_callback_checks_its_sequences_before_the_first_epoch():
+    x, y = motif_data(64)
+    regularized = ks.add_angle_regularizer(tiny_model(), 1e-3)
+    regularized.compile(optimizer="adam", loss="binary_crossentropy")
+    before = [w.numpy().copy() for w in regularized.weights]
+    for bad, message in ((x[:4, :30], "length"), (x[:4] * 2, "simplex")):
+        with pytest.raises(ValueError, match=message):
+            regularized.fit(x, y, epochs=1, verbose=0, callbacks=[ks.SimplexAngleCallback(bad)])
+        assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, regularized.weights))  # nothing trained
+    with pytest.raises(ValueError, match="strength must be a finite number"):
+        regularized.fit(x, y, epochs=1, verbose=0, callbacks=[ks.SimplexAngleCallback(schedule=float("nan"))])
 
 
 def test_scaled_he_normal_and_fixed_sigma_normal():
@@ -183,6 +257,12 @@ def test_paper_models_build_with_custom_shapes():
     shallow = ks.models.cnn_shallow(input_length=300, alphabet_size=20, num_outputs=3, first_activation="exponential")
     assert shallow.input_shape == (None, 300, 20) and shallow.output_shape == (None, 3)
     assert ks.models.basset().count_params() == 4_540_464
+    for build, shortest in ((ks.models.cnn_shallow, 100), (ks.models.cnn_deep, 48), (ks.models.basset, 48)):
+        assert build(input_length=shortest).output_shape == (None, 1 if build is not ks.models.basset else 164)
+        with pytest.raises(ValueError, match=f"at least {shortest} positions"):
+            build(input_length=shortest - 1)
+    with pytest.raises(ValueError, match="at least 66 positions"):
+        ks.models.cnn_deep(input_length=60, first_layer={"padding": "valid"})
 
 
 def test_train_paper_protocol_on_arrays_and_tfds(tmp_path):
