@@ -215,10 +215,17 @@ def parser() -> argparse.ArgumentParser:
     p = command("export", "SavedModel for TF Serving with attribution signatures")
     p.add_argument("--model", required=True)
     p.add_argument("--output", required=True, help="export directory, e.g. serving/mymodel/1")
-    p.add_argument("--target", type=int)
-    p.add_argument("--logits", action="store_true")
-    p.add_argument("--ig-steps", type=int, default=20)
-    p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"])
+    p.add_argument("--target", type=int, help="the output unit the maps explain (needed for a model with several)")
+    p.add_argument("--logits", action="store_true", help="explain the output layer's pre-activation")
+    p.add_argument("--ig-steps", type=int, default=20,
+                   help="integrated-gradients steps, fixed at export (default 20; attribute's default is 50)")
+    p.add_argument("--ig-rule", default="trapezoid", choices=["trapezoid", "riemann_left", "riemann_right",
+                                                               "riemann_midpoint", "gauss_legendre"],
+                   help="integrated-gradients quadrature (default trapezoid)")
+    p.add_argument("--ig-baseline", default="uniform", choices=["uniform", "zeros"],
+                   help="integrated-gradients baseline (default uniform: 1/A at every position)")
+    p.add_argument("--length", type=positive_int,
+                   help="the signatures' sequence length, for a model that reads any length")
     p.add_argument("--allow-non-one-hot", action="store_true",
                    help="accept any position on the simplex (e.g. N encoded as 0.25), not only one-hot ones")
     p.add_argument("--no-fast", action="store_true", help="export the model as it is, without the speed rewrites")

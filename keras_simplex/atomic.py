@@ -195,11 +195,13 @@ def _exchange(first: str, second: str) -> bool:
 
 def check_replaceable_folder(path: str | os.PathLike, own: Callable[[str], bool] = lambda name: False,
                              what: str = "output", hint: str = "") -> None:
-    """Raise ``FileExistsError`` when ``path`` is a folder that a new output must not replace:
-    the current folder (or one holding it), or a folder with an entry that ``own(name)`` does not
+    """Raise ``FileExistsError`` when ``path`` is a file, or a folder that a new output (a
+    folder) must not replace: the current folder (or one holding it), or a folder with an entry that ``own(name)`` does not
     recognise as part of a previous output of this kind (``what``); ``hint`` is added to the
     message. An absent path or an empty folder is fine. Writers call it before any work too."""
     path = os.path.abspath(os.fspath(path))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{path} is a file; the {what} is a folder: give a folder name")
     if not os.path.isdir(path) or os.path.islink(path):
         return
     here = os.getcwd()
@@ -253,6 +255,8 @@ def atomic_output(path: str | os.PathLike, own: Callable[[str], bool] = lambda n
                 _remove(aside)
         elif os.path.isdir(path) and not os.path.islink(path):
             raise IsADirectoryError(f"{path} is a folder; refusing to replace it with a file")
+        elif os.path.isdir(temporary) and os.path.lexists(path) and not os.path.isdir(path):
+            raise FileExistsError(f"{path} is a file; refusing to replace it with a folder")
         else:
             os.replace(temporary, path)
         _fsync_one(os.path.dirname(path))

@@ -498,10 +498,15 @@ def cmd_evaluate(args) -> None:
 def cmd_export(args) -> None:
     import keras_simplex as ks
 
+    try:  # the quadrature checked before the model loads, its error naming the options
+        ks.methods.integrated_gradients(args.ig_baseline, args.ig_steps, args.ig_rule)
+    except ValueError as error:
+        raise ValueError(f"--ig-steps/--ig-rule: {error}") from None
     model = _load_model(args.model)
     ks.export_saved_model(model, args.output, target=args.target, logits=args.logits, ig_steps=args.ig_steps,
-                          ig_baseline=args.ig_baseline, require_one_hot=not args.allow_non_one_hot,
-                          fast=False if args.no_fast else None)
+                          ig_rule=args.ig_rule, ig_baseline=args.ig_baseline,
+                          require_one_hot=not args.allow_non_one_hot, fast=False if args.no_fast else None,
+                          length=args.length, metadata={"model": os.path.abspath(args.model)})
     _say(args, f"exported SavedModel with signatures {', '.join(ks.serving.SIGNATURES)} to {args.output}")
 
 

@@ -20,11 +20,13 @@ Every signature checks its input in the graph: an empty batch, or a batch whose 
 alphabet differs from the model's, that contains NaN/Inf, or whose positions are not one-hot
 (or, with ``require_one_hot=False``, not on the simplex) fails with INVALID_ARGUMENT instead of
 returning a wrong map. Signatures are not XLA-compiled (TF Serving runs XLA only
-experimentally). REST and gRPC request examples: ``docs/serving.md``.
+experimentally). The export's settings are written to ``assets.extra/keras_simplex.json``
+(``export_settings``). REST and gRPC request examples, batching and memory: ``docs/serving.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -32,11 +34,14 @@ import keras
 import tensorflow as tf
 
 from keras_simplex import methods
+from keras_simplex._version import __version__
 from keras_simplex.atomic import atomic_output, check_replaceable_folder
 from keras_simplex.explainer import Explainer
+from keras_simplex.introspection import input_spec
 from keras_simplex.targets import Target
 
 SIGNATURES = ("serving_default", "corrected_saliency", "raw_saliency", "integrated_gradients", "angles")
+SETTINGS_FILE = os.path.join("assets.extra", "keras_simplex.json")  # the export's settings, beside the SavedModel
 
 
 def saved_model_file(name: str) -> bool:
@@ -83,11 +88,14 @@ def export_saved_model(
     ig_baseline: Any = "uniform",
     require_one_hot: bool = True,
     fast: bool | None = None,
+    length: int | None = None,
+    metadata: dict | None = None,
 ) -> str:
-    """Write a SavedModel with prediction and attribution signatures (see module docstring).
+    """Write a SavedModel with prediction and attribution signatures (see module docstring),
+    and its settings in ``assets.extra/keras_simplex.json`` (``export_settings`` reads them).
 
     Args:
-      model: a trained Keras model with a fixed input length.
+      model: a trained Keras model.
       export_dir: output directory (a version folder such as ``models/mymodel/1`` for TF Serving).
       target, logits: which output the attributions explain (as in ``saliency``).
       ig_steps, ig_rule: integrated-gradients quadrature, fixed at export.
@@ -96,15 +104,29 @@ def export_saved_model(
         simplex is accepted (e.g. N encoded as 0.25).
       fast: use the verified speed rewrites in the attribution signatures (None: the
         ``keras_simplex.set_fast_paths`` default).
+      length: the signatures' sequence length, needed for a model that reads any length (None:
+        the model's own).
+      metadata: more entries for ``keras_simplex.json`` (e.g. the source model's path).
 
     Returns:
       ``export_dir`` as a string.
     """
     check_replaceable_folder(export_dir, **SAVED_MODEL)
-    engine = Explainer(model, target, logits=logits, jit_compile=False, fast=fast).engine
-    length, size = engine.sequence_length, engine.alphabet_size
-    if length is None:
-        raise ValueError("export needs a model with a fixed input length")
+    own_length, size, _ = input_spec(model)
+    if own_length is None and length is None:
+        raise ValueError("the model reads sequences of any length: give the length of the exported signatures "
+                         "(length=..., keras-simplex export --length N)")
+    if own_length is not None and length not in (None, own_length):
+        raise ValueError(f"length {length}, but the model reads sequences of {own_length}")
+    shape = None if own_length is not None else (int(length), size)
+    engine = Explainer(model, target, logits=logits, jit_compile=False, fast=fast, sequence_shape=shape).engine
+    length = engine.sequence_length
+    settings = {"keras_simplex_version": __version__, "signatures": list(SIGNATURES), "sequence_length": length,
+                "alphabet_size": size, "target": _plain_target(engine.per_target if engine.per_target is not None
+                                                               else engine.target),
+                "per_target": engine.per_target is not None, "logits": bool(logits), "ig_steps": ig_steps,
+                "ig_rule": ig_rule, "ig_baseline": ig_baseline if isinstance(ig_baseline, str) else "array",
+                "require_one_hot": bool(require_one_hot), "fast": engine.fast, **(metadata or {})}
     saliency_maps = engine.graph_attribution(methods.saliency())
     integrated_maps = engine.graph_attribution(methods.integrated_gradients(ig_baseline, ig_steps, ig_rule),
                                                ("raw", "corrected"))
@@ -154,4 +176,25 @@ def export_saved_model(
     archive.add_endpoint("angles", selecting("angles"))
     with atomic_output(export_dir, **SAVED_MODEL) as temporary:  # a previous export survives any failure
         archive.write_out(temporary, verbose=False)
+        os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+        with open(os.path.join(temporary, SETTINGS_FILE), "w") as f:
+            json.dump(settings, f, indent=1)
     return os.fspath(export_dir)
+
+
+def export_settings(export_dir: str | os.PathLike) -> dict:
+    """The settings an export was made with (``assets.extra/keras_simplex.json``): target,
+    ``logits``, the integrated-gradients quadrature and baseline, input checks, length, version."""
+    with open(os.path.join(export_dir, SETTINGS_FILE)) as f:
+        return json.load(f)
+
+
+def _plain_target(target: Target) -> Any:
+    """``target`` as JSON can hold it: None, an index, a list of indices, or a description."""
+    if target is None or isinstance(target, int):
+        return target
+    if isinstance(target, (list, tuple)):
+        return list(target)
+    if isinstance(target, slice):
+        return f"slice({target.start}, {target.stop}, {target.step})"
+    return f"callable {getattr(target, '__name__', type(target).__name__)}"

@@ -57,8 +57,15 @@ def test_train_evaluate_and_export(workspace):
     assert "test AUROC" in out and "saliency corrected" in out and "mean_abs" in out
     run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "1", "--ig-steps", "4")
     assert (workspace / "serving" / "1" / "saved_model.pb").exists()
-    run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "2", "--no-fast")
+    run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "2", "--no-fast",
+        "--ig-rule", "riemann_midpoint")
     assert (workspace / "serving" / "2" / "saved_model.pb").exists()
+    settings = ks.serving.export_settings(workspace / "serving" / "2")
+    assert settings["model"] == str(workspace / "model.keras") and settings["ig_rule"] == "riemann_midpoint"
+    assert settings["fast"] is False and settings["ig_steps"] == 20
+    failed = run("export", "--model", workspace / "model.keras", "--output", workspace / "serving" / "3",
+                 "--ig-steps", "1", expect=1)
+    assert "--ig-steps/--ig-rule: steps must be >= 2 for the trapezoid rule" in failed.stderr
 
 
 def test_attribute_fasta_bed_h5_and_npz(workspace):

@@ -99,6 +99,49 @@ def test_export_options_and_errors(tmp_path):
         loaded.signatures["corrected_saliency"](sequences=tf.constant(x[:0]))
 
 
+def test_an_export_records_its_settings(exported):
+    """What the maps explain travels with the SavedModel (once nothing did: two exports of
+    other targets had identical signatures)."""
+    settings = ks.serving.export_settings(exported[2])
+    assert settings == {**settings, "target": None, "per_target": False, "logits": False, "ig_steps": 16,
+                        "ig_rule": "trapezoid", "ig_baseline": "uniform", "require_one_hot": True,
+                        "sequence_length": 40, "alphabet_size": 4, "keras_simplex_version": ks.__version__,
+                        "signatures": list(ks.serving.SIGNATURES)}
+
+
+def test_a_model_of_any_length_exports_at_a_given_length(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((None, 4))
+    pooled = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(6, 5, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    with pytest.raises(ValueError, match="any length: give the length"):
+        ks.export_saved_model(model, tmp_path / "none", target=1)
+    path = ks.export_saved_model(model, tmp_path / "m" / "1", target=[0, 2], length=30, ig_rule="gauss_legendre",
+                                 ig_steps=5)
+    x = random_one_hot(3, 30, seed=4)
+    loaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(loaded.signatures["corrected_saliency"](sequences=tf.constant(x))["corrected_saliency"],
+                               ks.saliency(model, x, target=[0, 2]), atol=1e-6)
+    np.testing.assert_allclose(loaded.signatures["integrated_gradients"](sequences=tf.constant(x))["integrated_gradients"],
+                               ks.integrated_gradients(model, x, target=[0, 2], steps=5, rule="gauss_legendre"), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="length 30"):
+        loaded.signatures["angles"](sequences=tf.constant(random_one_hot(1, 31)))
+    assert ks.serving.export_settings(path)["target"] == [0, 2] and ks.serving.export_settings(path)["sequence_length"] == 30
+    with pytest.raises(ValueError, match="length 31, but the model reads sequences of 40"):
+        ks.export_saved_model(small_cnn(seed=1), tmp_path / "fixed", length=31)
+
+
+def test_an_export_onto_a_file_fails_before_any_work(tmp_path):
+    """It once traced every signature, then failed renaming onto the file, naming the temporary."""
+    (tmp_path / "victim.keras").write_text("keep me")
+    with pytest.raises(FileExistsError, match="victim.keras is a file; the SavedModel is a folder"):
+        ks.export_saved_model(small_cnn(seed=1), tmp_path / "victim.keras")
+    assert (tmp_path / "victim.keras").read_text() == "keep me"
+
+
 def test_a_model_with_two_heads_exports_each_heads_predictions(tmp_path):
     """A list-output model: predictions_0/1 in every signature, maps of the callable target."""
     import keras
