@@ -272,12 +272,16 @@ DATA_FILES = (".h5", ".hdf5", ".npz")  # train's and evaluate's --data as a file
 
 def early_mistake(args: argparse.Namespace) -> str | None:
     """A mistake seen from the command line and the file system alone, so reported before
-    TensorFlow is imported (seconds): a file the command reads that does not exist, an output
-    whose folder is missing or not writable, or a method option the attribution method does not
-    read."""
+    TensorFlow is imported (seconds): a file (or ``--manual-dir`` folder) the command reads that
+    does not exist, an output whose folder is missing or not writable, or a method option the
+    attribution method does not read."""
     for kind, path in _files_read(args):
         if not os.path.exists(path):
             return f"{kind} file not found: {path}"
+    if args.command == "build-dataset" and args.manual_dir is not None and not os.path.isdir(args.manual_dir):
+        if os.path.exists(args.manual_dir):
+            return f"--manual-dir is a file, not a folder: {args.manual_dir}"
+        return f"manual folder not found: {args.manual_dir}"
     for path, made, kind in _outputs_written(args):
         problem = output_folder_problem(path, made, kind)
         if problem:

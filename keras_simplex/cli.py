@@ -67,11 +67,12 @@ def _load_model(path: str):
 
 
 def cmd_build_dataset(args) -> None:
-    from keras_simplex.datasets.build import build_dataset
+    from keras_simplex.datasets.build import prepare_dataset
 
-    builder = build_dataset(args.name, args.data_dir, args.manual_dir, args.beam_runner)
-    _say(args, f"built {builder.info.full_name} in {builder.data_dir}: "
-               + ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items()))
+    builder, reused = prepare_dataset(args.name, args.data_dir, args.manual_dir, args.beam_runner)
+    sizes = ", ".join(f"{s} {v.num_examples}" for s, v in builder.info.splits.items())
+    _say(args, f"reused the dataset built in {builder.data_dir} (same config, inputs and version): {sizes}" if reused
+         else f"built {builder.info.full_name} in {builder.data_dir}: {sizes}")
 
 
 def cmd_train(args) -> None:

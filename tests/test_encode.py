@@ -1,5 +1,6 @@
 """The encode_chipseq TFDS builder and its window logic, on the dummy data beside it."""
 
+import os
 import pathlib
 import shutil
 
@@ -8,8 +9,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import keras_simplex.datasets  # noqa: F401
-from keras_simplex.datasets import build, encode, encode_chipseq
-from keras_simplex.datasets.intervals import overlaps_any
+from keras_simplex.datasets import build, encode, encode_chipseq, splits
+from keras_simplex.datasets.intervals import Intervals, overlaps_any
 
 DUMMY = pathlib.Path(encode_chipseq.__file__).parent / "dummy_data"
 
@@ -17,7 +18,7 @@ DUMMY = pathlib.Path(encode_chipseq.__file__).parent / "dummy_data"
 class EncodeChipseqTest(tfds.testing.DatasetBuilderTestCase):
     DATASET_CLASS = encode_chipseq.Builder
     BUILDER_CONFIG_NAMES_TO_TEST = ["ctcf"]
-    SPLITS = {"train": 20, "validation": 2, "test": 6}
+    SPLITS = {"train": 21, "validation": 1, "test": 6}  # groups of overlapping windows stay together
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +156,10 @@ def tiny_manual(tmp_path):
     return manual, genome
 
 
-def build_tiny(tmp_path, out_of_bounds, **options):
+def build_tiny(tmp_path, out_of_bounds, manual=None, **options):
     config = encode_chipseq.EncodeChipseqConfig(
         name=f"tiny_{out_of_bounds}", factor="ctcf", window=20, out_of_bounds=out_of_bounds, **options)
-    manual, genome = tiny_manual(tmp_path)
+    manual, genome = manual or tiny_manual(tmp_path)
     builder = encode_chipseq.Builder(config=config, data_dir=str(tmp_path / "data"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
     examples = [e for split in decoded(builder).values() for e in split]
@@ -220,3 +221,170 @@ def test_out_of_bounds_invalid_policy(peaks):
     assert list(zip(windows.chrom[outside], windows.label[outside])) == [("chr1", 1), ("chr3", 1), ("chr2", 0)]
     with pytest.raises(ValueError, match=r"window chr1:-85-115 runs past the start of chr1 \(length 6000\)"):
         list(encode.window_examples(str(DUMMY / "genome.fa"), windows.take(np.flatnonzero(outside)), "uniform"))
+
+
+def intervals(rows):
+    """Intervals from ``(chrom, start, end, summit offset)`` rows (file "f", lines 1, 2, ...)."""
+    chrom, start, end, summit = zip(*rows)
+    return Intervals(np.array(chrom, object), np.array(start), np.array(end), np.array(summit),
+                     np.full(len(rows), "f", object), np.arange(1, len(rows) + 1))
+
+
+def test_the_random_split_keeps_overlapping_windows_together():
+    """Replicate peak files call the same sites with summits 2 nt apart: the two 99%-identical
+    windows once landed in different splits (77 of 200 sites). No window of one split overlaps
+    a window of another now, and the fractions hold by window counts."""
+    starts = np.sort(np.random.default_rng(0).choice(np.arange(1000, 900_000, 1000), 200, replace=False))
+    chip = intervals([("chr1", int(s), int(s) + 300, summit) for summit in (150, 152) for s in starts])
+    dnase = intervals([("chr1", int(s), int(s) + 150, 75) for s in range(950_000 - 400 * 400, 950_000, 400)])
+    windows = encode.chipseq_windows(chip, dnase, {"chr1": 1_000_000}, 200, seed=0)
+    assert (windows.label == 1).sum() == 377  # both windows of each site kept (balanced with 377 negatives)
+    parts = encode.split_windows(windows, seed=0)
+    assert sum(len(p) for p in parts.values()) == len(windows)
+    as_intervals = {name: intervals(list(zip(p.chrom, p.start, p.end, np.full(len(p), -1)))) for name, p in parts.items()}
+    for name, part in as_intervals.items():
+        for other in set(parts) - {name}:
+            assert not overlaps_any(part, as_intervals[other]).any(), (name, other)
+    sizes = np.array([len(parts[name]) for name in ("train", "validation", "test")]) / len(windows)
+    np.testing.assert_allclose(sizes, (0.7, 0.1, 0.2), atol=0.01)
+
+
+def test_a_negative_window_overlapping_a_chip_peak_is_dropped():
+    """A DNase peak beside a ChIP peak (no overlap) once gave a negative window holding the
+    ChIP summit; it is dropped and counted now."""
+    chip = intervals([("chr1", 10_000, 10_400, 10)])  # summit 10_010
+    dnase = intervals([("chr1", 9_900, 10_000, 50), ("chr1", 50_000, 50_100, 50)])  # the first window: 9_850-10_050
+    windows = encode.chipseq_windows(chip, dnase, {"chr1": 100_000}, 200)
+    assert windows.dropped["negative_overlapping_chip"] == 1
+    negatives = windows.take(np.flatnonzero(windows.label == 0))
+    assert negatives.start.tolist() == [49_950]
+    assert not overlaps_any(intervals([(c, s, e, -1) for c, s, e in zip(negatives.chrom, negatives.start,
+                                                                           negatives.end)]), chip).any()
+
+
+def holdout(test=("chr3",), validation=("chr2",), name="holdout", **options):
+    return encode_chipseq.EncodeChipseqConfig(name=name, factor="ctcf", test_chromosomes=test,
+                                              validation_chromosomes=validation, **options)
+
+
+def test_a_build_is_reused_only_from_the_same_config_inputs_and_version(tmp_path):
+    """A finished dataset was reused whatever made it (TFDS skips a prepared folder): a held-out
+    config rebuilt under its name with another test chromosome kept the old split. Now it is
+    reused only when config fields, input files (relative to the manual folder) and version
+    match; otherwise an error names the difference before any work. A custom config built so
+    loads by name."""
+    manual, data = copy_dummy(tmp_path), tmp_path / "data"
+    builder, reused = build.prepare_dataset("encode_chipseq", data, manual, config=holdout())
+    assert not reused and builder.info.metadata["fingerprint"]["generation"] == str(encode_chipseq.Builder.VERSION)
+    moved = tmp_path / "moved"
+    shutil.copytree(manual, moved)  # the same files (sizes and times) in another folder
+    assert build.prepare_dataset("encode_chipseq", data, moved, config=holdout())[1]
+    with pytest.raises(ValueError, match=r"encode_chipseq/holdout/2.0.0 holds a dataset built otherwise: config field "
+                                         r'test_chromosomes \["chr3"\] -> \["chr1"\]; build into another --data-dir or '
+                                         r"delete .*holdout/2.0.0 to rebuild it"):
+        build.build_dataset("encode_chipseq", data, manual, config=holdout(test=("chr1",)))
+    peaks = manual / "chip" / "ctcf" / "ctcf_peaks.narrowPeak"
+    os.utime(peaks, ns=(peaks.stat().st_atime_ns, peaks.stat().st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"input files changed \(chip/ctcf/ctcf_peaks.narrowPeak modified\)"):
+        build.build_dataset("encode_chipseq", data, manual, config=holdout())
+    loaded = splits.prepared_builder("encode_chipseq/holdout", str(data))
+    test = tfds.as_numpy(loaded.as_dataset(split="test", batch_size=-1))
+    assert set(test["chrom"]) == {b"chr3"} and len(test["label"]) == loaded.info.splits["test"].num_examples > 0
+    assert splits.load_splits("encode_chipseq/holdout", str(data))[0][0].shape[1:] == (200, 4)
+
+
+def test_a_rebuild_from_changed_inputs_is_refused(tmp_path):
+    """The same command after a peak file changed once reused the old dataset silently."""
+    manual = copy_dummy(tmp_path)
+    build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=manual)
+    build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=manual)  # unchanged: reused
+    with open(manual / "dnase" / "dnase_peaks.narrowPeak", "a") as f:
+        f.write("chr1\t5000\t5100\n")
+    with pytest.raises(ValueError, match=r"ctcf/2.0.0 holds a dataset built otherwise: input files changed "
+                                         r"\(dnase/dnase_peaks.narrowPeak modified\)"):
+        build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=manual)
+
+
+def test_a_custom_config_built_with_tfds_loads_by_name(tmp_path):
+    """Custom configs (held-out chromosomes, other windows) once could not be loaded by
+    train/evaluate/reproduce/attribute (tfds:) input: their names are not registered."""
+    build_tiny(tmp_path, "skip")
+    train, validation, test = splits.load_splits("encode_chipseq/tiny_skip", str(tmp_path / "data"))
+    assert train[0].shape[1:] == (20, 4) and len(train[0]) + len(validation[0]) + len(test[0]) == 6
+
+
+def test_held_out_chromosomes_are_checked_before_any_example_is_written(tmp_path, peaks):
+    """A name not in the genome ("3" for "chr3") once failed in TFDS after train was written; a
+    chromosome in both lists silently left validation empty."""
+    manual = copy_dummy(tmp_path)
+    with pytest.raises(ValueError, match=r"test chromosome '3' is not in the genome FASTA \(whose chromosomes are "
+                                         r"named chr1, chr2, chr3\)"):
+        build.build_dataset("encode_chipseq", tmp_path / "data", manual, config=holdout(test=("3",)))
+    assert not list((tmp_path / "data").rglob("*.tfrecord*"))
+    chip, dnase, sizes = peaks
+    windows = encode.chipseq_windows(chip, dnase, sizes)
+    with pytest.raises(ValueError, match="chromosome chr2 is in both validation_chromosomes and test_chromosomes"):
+        encode.split_windows(windows, validation_chromosomes=["chr2"], test_chromosomes=["chr2", "chr3"])
+    with pytest.raises(ValueError, match="test chromosome 'chr3' has no windows"):
+        encode.split_windows(windows.take(np.flatnonzero(windows.chrom != "chr3")), test_chromosomes=["chr3"],
+                             genome_chromosomes=list(sizes))
+    with pytest.raises(ValueError, match="the train split would be empty"):
+        encode.split_windows(windows, validation_chromosomes=["chr1"], test_chromosomes=["chr2", "chr3"])
+    with pytest.raises(ValueError, match="the validation split would be empty"):
+        encode.split_windows(windows, fractions=(0.8, 0.0, 0.2))
+
+
+def test_config_values_are_checked():
+    for fractions in [(0.8, 0.2), (0.6, 0.1, 0.1, 0.2), (1.2, -0.1, -0.1), (0.5, 0.1, 0.1)]:
+        with pytest.raises(ValueError, match="split_fractions must be three non-negative fractions"):
+            encode_chipseq.EncodeChipseqConfig(name="bad", split_fractions=fractions)
+    with pytest.raises(ValueError, match=r"n_policy must be one of \('uniform', 'drop'\), got 'keep'"):
+        encode_chipseq.EncodeChipseqConfig(name="bad", n_policy="keep")
+    for window in (0, -200, 2.5):
+        with pytest.raises(ValueError, match="window must be a positive number of nt"):
+            encode_chipseq.EncodeChipseqConfig(name="bad", window=window)
+    with pytest.raises(ValueError, match=r"test_chromosomes must be a sequence of chromosome names, e.g. \('chr8',\)"):
+        encode_chipseq.EncodeChipseqConfig(name="bad", test_chromosomes="chr8")
+
+
+@pytest.mark.parametrize("out_of_bounds", ["skip", "pad", "error"])
+def test_a_peak_past_its_chromosome_end_is_an_error_in_every_policy(tmp_path, out_of_bounds):
+    """Peaks of another assembly: one past chr2's end (600 nt) once became an all-N positive
+    with out_of_bounds="pad"."""
+    manual, _ = tiny_manual(tmp_path)
+    with open(manual / "chip" / "ctcf" / "peaks.bed", "a") as f:
+        f.write("chr2\t5000\t5300\n")
+    with pytest.raises(ValueError, match=r"peaks.bed, line 6: the peak chr2:5000-5300 lies past the end of chr2 "
+                                         r"\(length 600 in the genome FASTA .*genome.fa; 1 peaks affected\); use the "
+                                         r"genome assembly the peaks were called on"):
+        build_tiny(tmp_path, out_of_bounds, manual=(manual, None))
+
+
+def test_n_policy_drop_drops_windows_with_n_before_balancing(tmp_path):
+    """Windows with N were once dropped after balancing (classes unbalanced) and not counted."""
+    manual, genome = tiny_manual(tmp_path)
+    chr1 = genome["chr1"][:115] + "N" + genome["chr1"][116:515] + "N" + genome["chr1"][516:]  # in 110-130 and 510-530
+    (manual / "genome.fa").write_text(f">chr1\n{chr1}\n>chr2\n{genome['chr2']}\n")
+    builder, examples, _ = build_tiny(tmp_path, "skip", manual=(manual, None), n_policy="drop",
+                                      split_fractions=(0.5, 0.25, 0.25))  # 4 windows: 2, 1, 1
+    dropped = builder.info.metadata["dropped"]
+    assert dropped["positive_with_n"] == 1 and dropped["negative_with_n"] == 1
+    assert dropped["negative_downsampled"] == 2  # 4 negatives left for 2 positives
+    labels = [int(e["label"]) for e in examples.values()]
+    assert sorted(labels) == [0, 0, 1, 1] and ("chr1", 110) not in examples and ("chr1", 510) not in examples
+
+
+def test_a_missing_or_empty_manual_folder_is_a_one_line_error(tmp_path):
+    """--manual-dir missing: reported before TensorFlow loads (once a truncated TFDS message
+    after it); an empty one names the layout expected."""
+    import keras_simplex_cli
+
+    missing = tmp_path / "nope"
+    args = keras_simplex_cli.parser().parse_args(["build-dataset", "encode_chipseq/ctcf", "--data-dir", str(tmp_path),
+                                                  "--manual-dir", str(missing)])
+    assert keras_simplex_cli.early_mistake(args) == f"manual folder not found: {missing}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"^the manual folder .*empty is empty: it must hold genome.fa \(the "
+                                                r"genome FASTA\), dnase/ \(DNase-seq peak files\) and chip/<factor>/ "
+                                                r"\(ChIP-seq peak files\)[^\n]*$"):
+        build.build_dataset("encode_chipseq/ctcf", tmp_path / "data", manual_dir=tmp_path / "empty")

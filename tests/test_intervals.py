@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from keras_simplex.datasets.intervals import Intervals, centered_windows, overlaps_any, read_bed
+from keras_simplex.datasets.intervals import Intervals, centered_windows, overlap_groups, overlaps_any, read_bed
 
 
 def random_intervals(rng, n, chroms=("chr1", "chr2", "chrX"), span=5000, max_width=300):
@@ -84,3 +84,29 @@ def test_trailing_tabs_and_line_ends_add_no_column(tmp_path):
         (tmp_path / "p.narrowPeak").write_text(line + ending)
         intervals = read_bed(tmp_path / "p.narrowPeak")
         assert intervals.summit.tolist() == [40] and intervals.name.tolist() == ["pk1"], repr(ending)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_overlap_groups_are_the_connected_groups_of_overlapping_intervals(seed):
+    """Brute force: intervals overlapping (not touching) are in one group, and each group is
+    connected (a union-find over all overlapping pairs gives the same partition)."""
+    rng = np.random.default_rng(seed)
+    iv = random_intervals(rng, 300, span=20000, max_width=200)
+    groups = overlap_groups(iv.chrom, iv.start, iv.end)
+    parent = list(range(len(iv)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(iv)):
+        for j in range(i):
+            if iv.chrom[i] == iv.chrom[j] and iv.start[i] < iv.end[j] and iv.start[j] < iv.end[i]:
+                parent[root(i)] = root(j)
+    roots = np.array([root(i) for i in range(len(iv))])
+    for i in range(len(iv)):
+        np.testing.assert_array_equal(groups == groups[i], roots == roots[i])
+    assert 1 < len(np.unique(groups)) < len(iv)
+    chain = overlap_groups(np.array(["c"] * 4, object), np.array([0, 5, 9, 20]), np.array([6, 10, 20, 30]))
+    assert chain.tolist() == [0, 0, 0, 1]  # linked through the middle ones; touching at 20 is no overlap

@@ -107,3 +107,50 @@ def test_h5_errors_name_the_file(tmp_path):
         f["something"] = np.zeros(3)
     with pytest.raises(ValueError, match="X_train"):
         h5.import_h5(tmp_path / "other.h5")
+
+
+def test_split_fractions_must_be_three_non_negative_fractions_summing_to_one():
+    for fractions in [(1.2, -0.1, -0.1), (0.8, 0.2), (0.6, 0.1, 0.1, 0.2), (0.5, 0.1, 0.1)]:
+        with pytest.raises(ValueError, match=r"split_fractions must be three non-negative fractions"):
+            synthetic.SyntheticConfig(split_fractions=fractions)
+    assert synthetic.SyntheticConfig(split_fractions=(0.5, 0.5, 0.0)).split_fractions == (0.5, 0.5, 0.0)
+
+
+def test_h5_float_labels_round_trip_as_float32(tmp_path, data):
+    """Float labels (e.g. 0.2, 0.9) once came back cast to int64 (all 0); integer labels stay int64."""
+    x = data.x[:6]
+    floats = np.array([0.2, 0.9, 0.5, 1.0, 0.0, 0.7], np.float32)
+    h5.export_h5(tmp_path / "float.h5", {s: {"x": x, "y": floats} for s in ("train", "validation", "test")})
+    loaded = h5.import_h5(tmp_path / "float.h5")["train"]
+    assert loaded["y"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["y"], floats)
+    counts = np.array([[3, 0], [1, 2], [0, 0], [5, 1], [2, 2], [0, 7]])
+    h5.export_h5(tmp_path / "int.h5", {"train": {"x": x, "y": counts}})
+    loaded = h5.import_h5(tmp_path / "int.h5")["train"]
+    assert loaded["y"].dtype == np.int64
+    np.testing.assert_array_equal(loaded["y"], counts)
+
+
+def test_h5_malformed_files_are_clear_errors(tmp_path, data):
+    """A channels-last (N, L, A) X (also of 20 positions, the size of a protein alphabet), X and
+    Y of other row counts, and X without Y: each once imported wrongly or a bare KeyError."""
+    import h5py
+
+    x, y = data.x[:6], data.y[:6, None]
+    for length in (200, 20):
+        with h5py.File(tmp_path / "last.h5", "w") as f:
+            f["X_train"], f["Y_train"] = x[:, :length], y
+        with pytest.raises(ValueError, match=rf"X_train has shape \(6, {length}, 4\), which looks channels last "
+                                             r"\(N, L, A\); the original layout stores \(N, A, L\)"):
+            h5.import_h5(tmp_path / "last.h5")
+    with h5py.File(tmp_path / "rows.h5", "w") as f:
+        f["X_train"], f["Y_train"] = np.swapaxes(x, 1, 2), y[:4]
+    with pytest.raises(ValueError, match="X_train has 6 sequences but Y_train 4 labels"):
+        h5.import_h5(tmp_path / "rows.h5")
+    with h5py.File(tmp_path / "noy.h5", "w") as f:
+        f["X_train"] = np.swapaxes(x, 1, 2)
+    with pytest.raises(ValueError, match="X_train has no labels Y_train"):
+        h5.import_h5(tmp_path / "noy.h5")
+    with h5py.File(tmp_path / "nal.h5", "w") as f:  # (N, A, L) with L = 20: imported as it should be
+        f["X_train"], f["Y_train"] = np.swapaxes(x[:, :20], 1, 2), y
+    np.testing.assert_array_equal(h5.import_h5(tmp_path / "nal.h5")["train"]["x"], x[:, :20])

@@ -146,3 +146,24 @@ def centered_windows(intervals: Intervals, width: int) -> tuple[np.ndarray, np.n
     center = np.where(intervals.summit >= 0, intervals.start + intervals.summit, (intervals.start + intervals.end) // 2)
     start = center - width // 2
     return start, start + width
+
+
+def overlap_groups(chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``(n,)`` int64 group of each interval ``[start, end)``: the connected groups of
+    overlapping intervals (two intervals in one group are linked by a chain of overlapping
+    ones; touching ones do not overlap), numbered 0, 1, ... along each chromosome in turn.
+
+    Per chromosome, intervals sorted by start open a new group when they start at or after the
+    running maximum of the ends before them. O(n log n).
+    """
+    chrom, start, end = np.asarray(chrom).astype(str), np.asarray(start), np.asarray(end)
+    order = np.lexsort((start, chrom))
+    chrom, start, end = chrom[order], start[order], end[order]
+    new = np.ones(len(order), bool)
+    for name in np.unique(chrom):
+        on = np.flatnonzero(chrom == name)
+        reach = np.maximum.accumulate(end[on])
+        new[on[1:]] = start[on[1:]] >= reach[:-1]
+    groups = np.empty(len(order), np.int64)
+    groups[order] = np.cumsum(new) - 1
+    return groups

@@ -34,8 +34,8 @@ from keras_simplex.datasets.motifs import (
     fetch_motifs,
     with_reverse_complements,
 )
+from keras_simplex.datasets.splits import check_split_fractions, random_split
 
-SPLIT_NAMES = ("train", "validation", "test")
 _ORIGINAL_SELECTION_SEED = 22
 _ORIGINAL_DUPLICATES = {4, 5, 12, 15, 17, 18, 20, 36, 42, 60}
 
@@ -77,8 +77,7 @@ class SyntheticConfig:
             raise ValueError("every motif count must be >= 1")
         if self.num_positives < 0 or self.num_negatives < 0 or self.num_positives + self.num_negatives == 0:
             raise ValueError("need a positive number of sequences")
-        if len(self.split_fractions) != 3 or not np.isclose(sum(self.split_fractions), 1.0):
-            raise ValueError(f"split_fractions must be three fractions summing to 1, got {self.split_fractions}")
+        check_split_fractions(self.split_fractions)
 
 
 ORIGINAL = SyntheticConfig()
@@ -153,10 +152,9 @@ def generate(config: SyntheticConfig = ORIGINAL) -> SyntheticData:
 
 
 def split_indices(rng: np.random.Generator, n: int, fractions: Sequence[float]) -> dict[str, np.ndarray]:
-    """Random split of ``range(n)`` into train/validation/test (each sorted)."""
-    order = rng.permutation(n)
-    bounds = np.round(np.cumsum(fractions)[:-1] * n).astype(int)
-    return {name: np.sort(part) for name, part in zip(SPLIT_NAMES, np.split(order, bounds))}
+    """Random split of ``range(n)`` into train/validation/test (each sorted): the first
+    ``round(fractions[0] * n)`` items of a random permutation, and so on."""
+    return random_split(rng, np.arange(n), fractions)
 
 
 def sample_sequences(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:

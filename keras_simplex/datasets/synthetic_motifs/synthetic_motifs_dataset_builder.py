@@ -1,17 +1,19 @@
 """``synthetic_motifs``: the synthetic motif dataset as a versioned TFDS dataset.
 
 Build offline with ``keras-simplex build-dataset synthetic_motifs/original --data-dir DIR``, then ``tfds.load("synthetic_motifs/original", data_dir=DIR)`` (after
-``import keras_simplex.datasets``).
+``import keras_simplex.datasets``). ``info.metadata["fingerprint"]`` records the recipe and the
+builder version (``keras_simplex.datasets.provenance``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from keras_simplex.datasets import synthetic
+from keras_simplex.datasets import provenance, synthetic
 
 
 @dataclasses.dataclass
@@ -68,9 +70,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             supervised_keys=("sequence", "label"),
             homepage="https://doi.org/10.1101/2022.04.29.490102",
             citation="Majdandzic & Koo (2022); Koo & Ploenzke, Nat. Mach. Intell. 3, 258 (2021).",
+            metadata=tfds.core.MetadataDict(),  # "fingerprint": what made the data (provenance)
         )
 
+    def fingerprint(self, manual_dir: str | os.PathLike | None = None) -> dict:
+        """What makes this config's data (``provenance.fingerprint``): the builder version and
+        the recipe (no input files; ``manual_dir`` is not read)."""
+        return provenance.fingerprint(self.builder_config, str(self.VERSION))
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        self.info.metadata["fingerprint"] = self.fingerprint()
         data = synthetic.generate(self.builder_config.recipe)
         return {split: self._generate_examples(data, indices) for split, indices in data.splits.items()}
 
