@@ -167,13 +167,37 @@ def test_ensemble_of_one_model_twice_has_no_dispersion(model, x):
 def test_ensemble_errors(model):
     with pytest.raises(ValueError, match="at least one model"):
         ks.EnsembleExplainer([])
-    with pytest.raises(ValueError, match="different inputs"):
+    with pytest.raises(ValueError, match=r"differ in their input \(L, A\)"):
         ks.EnsembleExplainer([model, multitask_cnn(length=20)], target=0)
-    with pytest.raises(ValueError, match="different target units"):
+    with pytest.raises(ValueError, match="differ in the target units they explain"):
         ks.EnsembleExplainer([ks.Explainer(model, "all"), ks.Explainer(model, [1, 2], reduce=None)])
-    with pytest.raises(ValueError, match="different target units"):  # summed into one map: 0 is not 1
+    with pytest.raises(ValueError, match="differ in the target units they explain"):  # summed: 0 is not 1
         ks.EnsembleExplainer([ks.Explainer(model, 0), ks.Explainer(model, 1)])
     ks.EnsembleExplainer([ks.Explainer(model, -1), ks.Explainer(model, 4)])  # the same unit
+    # Members of other output counts: "the last unit" or a slice once meant other units in each.
+    for target in (slice(-1, None), 0, [0, 1]):
+        with pytest.raises(ValueError, match=r"differ in their outputs \(shape\): model 0: \(None, 5\), model 1: \(None, 3\)"):
+            ks.EnsembleExplainer([model, multitask_cnn(units=3)], target=target)
+    # Settings given with Explainer members are checked, and members must agree (a logit map
+    # was once averaged with a probability map).
+    with pytest.raises(ValueError, match="logits=True conflicts with the explainer"):
+        ks.EnsembleExplainer([ks.Explainer(model, 0), ks.Explainer(model, 0)], target=0, logits=True)
+    with pytest.raises(ValueError, match="differ in logits: model 0: False, model 1: True"):
+        ks.EnsembleExplainer([ks.Explainer(model, 0), ks.Explainer(model, 0, logits=True)])
+    with pytest.raises(ValueError, match="differ in reduce"):
+        ks.EnsembleExplainer([ks.Explainer(model, [0, 1]), ks.Explainer(model, [0, 1], reduce=None)])
+    with pytest.raises(ValueError, match="ism explains one model"):
+        ks.EnsembleExplainer([model, model], target=0).explain(random_one_hot(2, 30), "ism")
+
+
+def test_the_ensemble_offers_every_gradient_method(model, x):
+    ensemble = ks.EnsembleExplainer([model, multitask_cnn(seed=1)], target=2)
+    members = [ks.Explainer(m, 2) for m in (model, multitask_cnn(seed=1))]
+    for name, options in (("gradient_x_input", {}), ("smoothgrad", {"samples": 3, "seed": 1})):
+        expected = np.mean([getattr(e, name)(x, **options).corrected for e in members], axis=0)
+        assert_close(getattr(ensemble, name)(x, verbose=1, **options).corrected, expected)
+    mean_gradient = np.mean([e.saliency(x, outputs=("raw",)).raw for e in members], axis=0)
+    assert_close(ensemble.angles(x), ks.simplex_angle(mean_gradient).numpy(), 1e-4)
 
 
 def test_an_explainer_passed_back_with_its_own_target_is_accepted(model, x):
