@@ -230,6 +230,9 @@ def _window_length(args, model_length: int | None) -> int | None:
 
     if args.length is not None and not is_bed(args.input):
         raise ValueError("--length sets the length of BED windows; other inputs are read as they are")
+    if args.stranded and not is_bed(args.input):
+        raise ValueError("--stranded reverse-complements the windows of '-' strand BED intervals; other inputs are "
+                         "read as they are")
     if args.length is not None and model_length is not None and args.length != model_length:
         raise ValueError(f"--length {args.length}, but the model reads sequences of {model_length}")
     if model_length is None and args.length is None and is_bed(args.input):

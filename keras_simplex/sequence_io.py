@@ -107,7 +107,9 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     an error naming the line. Windows past a chromosome start or end follow ``out_of_bounds``:
     ``"skip"`` (counted in the provenance, ``windows_skipped``), ``"pad"`` (with N) or
     ``"error"``. With ``stranded``, windows of ``-`` strand intervals (BED column 6) are read
-    reverse-complemented and named ``chrom:start-end(-)``. Each window's BED line number
+    reverse-complemented and named ``chrom:start-end(-)``; the summit (midpoint) is at index
+    ``length // 2`` in read orientation on both strands (for an even ``length`` a ``-`` window
+    starts 1 nt later than a ``+`` one). Each window's BED line number
     (1-based) and name (column 4, ``"."`` without one) are its columns ``bed_line`` and
     ``bed_name``. ``records``: only the windows ``[first, end)`` of those kept (the rows of the
     whole output).
@@ -118,6 +120,9 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     intervals = read_bed(path)
     genome = open_genome(genome_path)
     starts, ends = centered_windows(intervals, length)
+    reverse = (intervals.strand == "-") & stranded
+    if length % 2 == 0:  # the centre base at index length // 2 in read orientation on both strands
+        starts, ends = starts + reverse, ends + reverse
     sizes = {chrom: len(genome[chrom]) for chrom in genome.keys()}
     known = np.array([chrom in sizes for chrom in intervals.chrom], bool)
     outside = np.zeros(len(starts), bool)
@@ -132,7 +137,6 @@ def read_bed_windows(path: str, genome_path: str, length: int, batch_size: int, 
     keep = ~outside if out_of_bounds == "skip" else np.ones(len(starts), bool)
     if not keep.any():
         raise ValueError(f"{path}: every window runs past a chromosome start or end")
-    reverse = (intervals.strand == "-") & stranded
     rows = np.flatnonzero(keep)
     provenance = {"records": len(rows), "input": os.path.abspath(path), "genome": os.path.abspath(genome_path), "out_of_bounds": out_of_bounds,
                   "windows_skipped": int(outside.sum()) if out_of_bounds == "skip" else 0,

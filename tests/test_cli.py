@@ -230,7 +230,8 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     chrom = "".join(rng.choice(list("ACGT"), 1000))
     chrom = chrom[:650] + "N" * 20 + chrom[670:]  # an assembly gap inside the BED12 window
     (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
-    # a narrowPeak on '-' (summit 150 -> window 50-250), a BED6 on '+', a BED12 (its 10th column,
+    # a narrowPeak on '-' (summit 150 -> window 51-251: the summit at index 100 read on '-', as
+    # 50-250 puts it on '+'), a BED6 on '+', a BED12 (its 10th column,
     # blockCount 1, is no summit: window 600-800 around the midpoint) and one past the end
     (tmp_path / "peaks.bed").write_text("chr1\t0\t400\tp\t0\t-\t1\t1\t1\t150\nchr1\t400\t600\tq\t0\t+\n"
                                         "chr1\t600\t800\tb\t0\t+\t600\t800\t0\t1\t200,\t0,\nchr1\t900\t1000\n")
@@ -240,8 +241,8 @@ def test_bed_windows_past_chromosome_ends_and_strands(workspace, tmp_path):
     assert "; 1 BED windows past a chromosome start or end skipped (--out-of-bounds pad keeps them)" in summary
     complement = str.maketrans("ACGT", "TGCA")
     with h5py.File(tmp_path / "skip.h5") as f:
-        assert [n.decode() for n in f["names"][()]] == ["chr1:50-250(-)", "chr1:400-600", "chr1:600-800"]
-        assert ks.one_hot_decode(f["x"][()]) == [chrom[50:250].translate(complement)[::-1], chrom[400:600],
+        assert [n.decode() for n in f["names"][()]] == ["chr1:51-251(-)", "chr1:400-600", "chr1:600-800"]
+        assert ks.one_hot_decode(f["x"][()]) == [chrom[51:251].translate(complement)[::-1], chrom[400:600],
                                                  chrom[600:800]]
         assert f.attrs["windows_skipped"] == 1 and f.attrs["out_of_bounds"] == "skip" and f.attrs["stranded"]
         assert list(f["bed_line"][()]) == [1, 2, 3] and list(f["bed_name"].asstr()[()]) == ["p", "q", "b"]
@@ -366,25 +367,29 @@ def test_bigwig_track_at_genome_coordinates(workspace, tmp_path):
     rng = np.random.default_rng(9)
     chrom = "".join(rng.choice(list("ACGT"), 1000))
     (tmp_path / "genome.fa").write_text(f">chr1\n{chrom}\n")
-    # two overlapping windows (300-500 and 400-600, the second read on '-') and one past the end
+    # two overlapping windows (300-500, and 401-601 read on '-': its midpoint at index 100 in read
+    # orientation) and one past the end
     (tmp_path / "peaks.bed").write_text("chr1\t300\t500\nchr1\t400\t600\tq\t0\t-\nchr1\t900\t1000\n")
     model = workspace / "model.keras"
     run("attribute", "--model", model, "--input", tmp_path / "peaks.bed", "--genome", tmp_path / "genome.fa",
         "--stranded", "--output", tmp_path / "maps.h5", "--bigwig", tmp_path / "track.bw")
     loaded = keras.saving.load_model(model)
     complement = str.maketrans("ACGT", "TGCA")
-    x = ks.one_hot_encode([chrom[300:500], chrom[400:600].translate(complement)[::-1]])
+    x = ks.one_hot_encode([chrom[300:500], chrom[401:601].translate(complement)[::-1]])
     contribution = (x * ks.saliency(loaded, x)).sum(-1)
     expected = np.full(1000, np.nan)
     expected[300:500] = contribution[0]
-    expected[400:600] = contribution[1][::-1]  # back on the genome's strand
-    expected[400:500] = (contribution[0][100:] + contribution[1][::-1][:100]) / 2  # overlaps: the mean
+    expected[401:601] = contribution[1][::-1]  # back on the genome's strand
+    expected[401:500] = (contribution[0][101:] + contribution[1][::-1][:99]) / 2  # overlaps: the mean
     with pyBigWig.open(str(tmp_path / "track.bw")) as track:
         assert track.chroms() == {"chr1": 1000}
         np.testing.assert_allclose(track.values("chr1", 0, 1000, numpy=True), expected, rtol=1e-5, atol=1e-7)
     fasta = run("attribute", "--model", model, "--input", workspace / "seqs.fa", "--output", tmp_path / "o.h5",
                 "--bigwig", tmp_path / "t.bw", expect=1)
     assert "needs BED" in last_error_line(fasta)
+    fasta = run("attribute", "--model", model, "--input", workspace / "seqs.fa", "--output", tmp_path / "o.h5",
+                "--stranded", expect=1)  # once ignored without a word
+    assert "--stranded reverse-complements the windows of '-' strand BED intervals" in last_error_line(fasta)
 
 
 def test_bigwig_track_is_the_contribution_whatever_the_map_form(workspace, tmp_path):
