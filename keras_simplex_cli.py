@@ -243,14 +243,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--release", default="JASPAR2024", help="JASPAR release (2014-2026; default JASPAR2024)")
     p.add_argument("--output", required=True, help="MEME file to write ('-': standard output)")
 
-    p = command("reproduce", "the paper's experiments (arguments as python -m keras_simplex.experiments)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = command("reproduce", "the paper's experiments (arguments as python -m keras_simplex.experiments; "
+                             "reproduce -h lists them)")
+    p.set_defaults(rest=[])  # every argument but -q/-v, for the experiments' own parser (reproduce_arguments)
 
     p = command("demo", "train a small model on synthetic data and show the correction (the main job)")
     p.add_argument("--output-dir", default="outputs/demo")
-    p.add_argument("--sequences", type=int, default=20000)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--sequences", type=positive_int, default=20000, help="synthetic sequences (half positive)")
+    p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first-activation", default="exponential", choices=["exponential", "relu"])
     return main
 
 
@@ -345,9 +347,29 @@ def output_folder_problem(path: str, made: bool = False, kind: str | None = None
     return None
 
 
+VERBOSITY = ("-q", "--quiet", "-v", "--verbose")
+
+
+def reproduce_arguments(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """``(argv for the launcher's parser, the rest)``: for ``reproduce``, every argument after
+    it but ``-q``/``-v`` goes to the experiments' parser as it is (options before experiment
+    names and ``-h`` included; argparse's REMAINDER drops leading options); otherwise
+    ``(argv, None)``."""
+    for i, token in enumerate(argv):
+        if token == "reproduce":
+            after = argv[i + 1:]
+            return [*argv[:i + 1], *(a for a in after if a in VERBOSITY)], [a for a in after if a not in VERBOSITY]
+        if token not in VERBOSITY:  # the command comes after the global options only
+            break
+    return argv, None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command (see ``DESCRIPTION`` for the exit codes)."""
+    argv, rest = reproduce_arguments(list(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
+    if rest is not None:
+        args.rest = rest
     mistake = early_mistake(args)
     if mistake:
         print(f"keras-simplex: error: {mistake}", file=sys.stderr)

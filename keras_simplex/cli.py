@@ -560,7 +560,7 @@ def cmd_demo(args) -> None:
     from keras_simplex.demo import run_demo
 
     plotting.use_file_backend()  # the command owns the process and writes figures to files
-    run_demo(args.output_dir, args.sequences, args.epochs, args.seed)
+    run_demo(args.output_dir, args.sequences, args.epochs, args.seed, args.first_activation)
 
 
 STOPPED = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}

@@ -85,18 +85,21 @@ def run_demo(output_dir: str = "outputs/demo", sequences: int = 20000, epochs: i
           f"{angles['std']:.1f} deg; positions above 30/45/60 deg: {angles['above_30']:.1f}% / "
           f"{angles['above_45']:.1f}% / {angles['above_60']:.1f}%")
 
-    # A representative sequence: median cosine improvement; a patch around its first motif.
+    # A representative sequence: median cosine improvement; a patch around its first motif. It is
+    # named by its index in the test split (data.splits["test"]) and among the sequences explained.
     gain = cosine_similarity(result.corrected, truth) - cosine_similarity(result.raw, truth)
     pick = int(np.argsort(gain)[len(gain) // 2])
+    shown = {"test_split_index": int(np.flatnonzero(data.y[test] == 1)[pick]), "explained_index": pick}
     first = data.annotations(positives[pick])[0][1]
     patch = (max(0, first - 15), min(length, first + 45))
     figure = os.path.join(output_dir, "saliency_logos.png")
     plotting.close_figure(plotting.plot_attribution_logos(
         figure, result.raw[pick], result.angles[pick], result.corrected[pick], truth[pick] - 0.25, *patch,
-        title=f"{model.name}, test sequence {positives[pick]}: raw, angle, corrected, ground truth",
+        title=f"{model.name}, sequence {shown['test_split_index']} of the test split (explained sequence {pick}): "
+              f"raw, angle, corrected, ground truth",
     ))
     results = {"model": model.name, "test_auroc": float(test_auroc), "sequences": len(x),
-               "saliency": table, "change": change, "angles": angles, "figure": figure,
+               "saliency": table, "change": change, "angles": angles, "figure": figure, "figure_sequence": shown,
                "seconds": time.perf_counter() - start}
     write_json(os.path.join(output_dir, "results.json"), results, indent=2)
     print(f"figure: {figure}; results: {os.path.join(output_dir, 'results.json')} "

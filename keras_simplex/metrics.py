@@ -135,12 +135,15 @@ def ensemble_dispersion(raw_maps: np.ndarray, corrected_maps: np.ndarray) -> tup
     return np.linalg.norm(raw_maps - mean, axis=-1), np.linalg.norm(corrected_maps - mean, axis=-1)
 
 
-def binned_mean(values: np.ndarray, angles: np.ndarray, width: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``values`` in bins of |angle| of ``width`` degrees: ``(bin centres, means)``,
-    NaN for empty bins (e.g. the dispersion reduction by angle)."""
+def binned_mean(values: np.ndarray, angles: np.ndarray, width: float = 5.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of ``values`` in bins of |angle| of ``width`` degrees (90 in the last bin):
+    ``(bin centres, means, counts)``, NaN for empty bins (e.g. the dispersion reduction by
+    angle). Entries whose angle or value is not finite take no part."""
     edges = np.arange(0.0, 90.0 + width, width)
-    index = np.clip(np.digitize(np.abs(angles).ravel(), edges) - 1, 0, len(edges) - 2)
-    sums = np.bincount(index, weights=np.ravel(values), minlength=len(edges) - 1)
+    angles, values = np.abs(np.ravel(angles)), np.ravel(values)
+    finite = np.isfinite(angles) & np.isfinite(values)
+    index = np.clip(np.digitize(angles[finite], edges) - 1, 0, len(edges) - 2)
+    sums = np.bincount(index, weights=values[finite], minlength=len(edges) - 1)
     counts = np.bincount(index, minlength=len(edges) - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (edges[:-1] + edges[1:]) / 2, sums / counts
+        return (edges[:-1] + edges[1:]) / 2, sums / counts, counts

@@ -9,6 +9,8 @@ this module does not choose a matplotlib backend.
 from __future__ import annotations
 
 import os
+import textwrap
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -20,13 +22,13 @@ from keras_simplex.extras import require
 plt = require("matplotlib.pyplot", "plot", "plotting")
 
 
-
 def _logo(ax, matrix: np.ndarray, alphabet: str, title: str, start: int) -> None:
     logomaker = require("logomaker", "plot", "sequence logos")
     import pandas as pd  # a dependency of logomaker
 
     frame = pd.DataFrame(matrix, columns=list(alphabet), index=np.arange(start, start + len(matrix)))
-    logomaker.Logo(frame, ax=ax, color_scheme="classic" if alphabet in (DNA, RNA) else "chemistry")  # classic has U
+    nucleotides = alphabet.upper() in (DNA, RNA)  # classic has U
+    logomaker.Logo(frame, ax=ax, color_scheme="classic" if nucleotides else "chemistry")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel(title)
 
@@ -50,9 +52,12 @@ def plot_attribution_logos(
     - 0.25).
 
     Args:
-      raw, corrected, reference: ``(L, A)`` maps of one sequence (the logos show the values
-        at every letter, so pass maps times the one-hot input for grad-times-input logos).
+      raw, corrected, reference: ``(L, A)`` maps of one sequence, all of the same shape (the
+        logos show the values at every letter, so pass maps times the one-hot input for
+        grad-times-input logos).
       angles: ``(L,)`` angles in degrees.
+      alphabet: the ``A`` letters; DNA and RNA (in either case) get nucleotide colours, any
+        other alphabet amino-acid colours.
       start, end: the patch to draw (positions ``start .. end - 1`` on the x axis).
       label: the method's name, on the raw logo (the corrected one is labelled "corrected").
       path: the file to write (None: only draw).
@@ -66,6 +71,11 @@ def plot_attribution_logos(
         if values is not None and np.ndim(values) != 2:
             raise ValueError(f"{name} must be one sequence's (L, A) map, got shape {np.shape(values)} (pick one: "
                              f"maps[i])")
+    for name, values, shape in (("angles", angles, np.shape(raw)[:1]), ("corrected", corrected, np.shape(raw)),
+                                ("reference", reference, np.shape(raw))):
+        if values is not None and np.shape(values) != shape:
+            raise ValueError(f"{name} has shape {np.shape(values)}, the raw map {np.shape(raw)}: {name} must have "
+                             f"shape {shape}")
     if not 0 <= start < end <= len(raw):
         raise ValueError(f"start={start}, end={end}: need 0 <= start < end <= L = {len(raw)}")
     rows = 4 if reference is not None else 3
@@ -87,7 +97,7 @@ def plot_attribution_logos(
     for ax in axes:  # the patch only (logomaker's own limits start at 0)
         ax.set_xlim(start - 0.5, end - 0.5)
     if title:
-        fig.suptitle(title)
+        _fit(fig.suptitle(title), fig.get_figwidth())
     fig.tight_layout()
     return _save(fig, path)
 
@@ -97,12 +107,19 @@ def _axes(ax: Any) -> tuple[Any, Any]:
     return (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.2))
 
 
-def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str) -> Any:
-    """Label, legend, title, and write the figure; returns it."""
+def _fit(text: Any, width: float) -> None:
+    """Break a title's lines into lines that fit ``width`` inches (about 0.6 em a character)."""
+    characters = max(20, int(width * 72 / (0.6 * text.get_fontsize())))
+    text.set_text("\n".join(textwrap.fill(line, characters) for line in text.get_text().splitlines()))
+
+
+def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str, legend: Mapping[str, Any] | None = None) -> Any:
+    """Label, legend (``legend``: options of ``ax.legend``), title (in lines as wide as the
+    axes), and write the figure; returns it."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, **(legend or {}))
+    _fit(ax.set_title(title, fontsize=9), ax.get_position().width * fig.get_figwidth())
     fig.tight_layout()
     return _save(fig, path)
 
@@ -119,7 +136,11 @@ def plot_angle_densities(path: str | os.PathLike | None, groups: Mapping[str, np
 
 
 def plot_large_angle_histogram(path: str | os.PathLike | None, percentages: np.ndarray, thresholds: Sequence[float], title: str = "", ax: Any = None) -> Any:
-    """Histogram over sequences of the percent of positions above each angle threshold."""
+    """Histogram over sequences of the percent of positions above each angle threshold;
+    ``percentages``: ``(N, T)``, N sequences by the T ``thresholds``."""
+    if np.ndim(percentages) != 2 or np.shape(percentages)[1] != len(thresholds):
+        raise ValueError(f"percentages must be (N, T) = (sequences, {len(thresholds)} thresholds), got shape "
+                         f"{np.shape(percentages)}")
     fig, ax = _axes(ax)
     for column, threshold in enumerate(thresholds):
         ax.hist(percentages[:, column], bins=np.linspace(0, 100, 41), alpha=0.6, label=f"> {threshold:g} deg")
@@ -158,23 +179,31 @@ def plot_study_curve(
     ax: Any = None,
 ) -> Any:
     """Classification AUROC (red) and angle standard deviation (blue) against a study
-    parameter (initialization sigma, regularization strength); arrays ``(trials, values)``,
-    shown as mean with a standard-deviation band."""
+    parameter (initialization sigma, regularization strength); arrays ``(seeds, values)`` (or
+    ``(values,)`` for one seed), shown as the mean over seeds with a band of plus or minus the
+    sample standard deviation (ddof=1; none where a value has one seed).
+
+    Args:
+      log_x: a symmetric-log x axis, linear below the smallest positive value (so 0 can be
+        shown); a linear axis when no value is positive.
+    """
     fig, left = _axes(ax)
     right = left.twinx()
     x = np.asarray(values, np.float64)
-    for ax, data, color, label in ((left, auroc, "crimson", "test AUROC"), (right, angle_std, "steelblue", "angle std (deg)")):
+    handles, labels = [], ["test AUROC", "angle std (deg)"]
+    for ax, data, color, label in ((left, auroc, "crimson", labels[0]), (right, angle_std, "steelblue", labels[1])):
         data = np.atleast_2d(data)
-        mean, spread = np.nanmean(data, axis=0), np.nanstd(data, axis=0)
-        ax.plot(x, mean, "o-", color=color)
-        ax.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.2)
+        with warnings.catch_warnings():  # one seed has no sample s.d. (NaN: no band)
+            warnings.filterwarnings("ignore", "Degrees of freedom <= 0", RuntimeWarning)
+            mean, spread = np.nanmean(data, axis=0), np.nanstd(data, axis=0, ddof=1)
+        line, = ax.plot(x, mean, "o-", color=color)
+        handles.append((line, ax.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.2)))
         ax.set_ylabel(label, color=color)
-    if log_x:
-        left.set_xscale("symlog", linthresh=min(v for v in x if v > 0))
-    left.set_xlabel(xlabel)
-    left.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return _save(fig, path)
+    if log_x and (x > 0).any():
+        left.set_xscale("symlog", linthresh=x[x > 0].min())
+    seeds = len(np.atleast_2d(auroc))
+    return _finish(fig, left, path, xlabel, labels[0], title, {
+        "handles": handles, "labels": labels, "title": f"mean ± s.d. over {seeds} seeds" if seeds > 1 else None})
 
 
 def use_file_backend() -> None:

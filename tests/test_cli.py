@@ -217,8 +217,9 @@ def test_a_command_in_a_callers_process_gives_its_signal_handlers_back(workspace
 
 
 def test_reproduce_and_demo_commands(tmp_path):
-    run("reproduce", "angles", "--output-dir", tmp_path / "r", "--sequences", "200", "--epochs", "1",
-        "--eval-sequences", "8", "--models", "cnn_shallow_relu")
+    # options before the experiment's name (once "unrecognized arguments": argparse's REMAINDER)
+    run("reproduce", "--output-dir", tmp_path / "r", "--sequences", "200", "--epochs", "1",
+        "--eval-sequences", "8", "--models", "cnn_shallow_relu", "--", "angles")
     assert (tmp_path / "r" / "report.md").exists()
     out = run("demo", "--output-dir", tmp_path / "d", "--sequences", "300", "--epochs", "1").stdout
     assert "corrected" in out and (tmp_path / "d" / "saliency_logos.png").exists()

@@ -93,6 +93,28 @@ def test_files_report_and_figures(reproduction):
     assert header.startswith("model,seed,test_auroc,method,cosine_raw")
     saved = json.load(open(os.path.join(out, "results.json")))
     assert saved["config"]["sequences"] == 300
+    assert saved["evaluated"] == 12 and "scores on 12 positive test sequences" in report
+    assert "Mean ± standard deviation over seeds." in report
+
+
+def test_a_run_of_one_experiment_keeps_the_others_in_the_report(reproduction, tmp_path):
+    """Rerunning one experiment once rewrote report.md and results.json with it alone."""
+    config, _ = reproduction
+    copy = dataclasses.replace(config, output_dir=str(tmp_path / "copy"))
+    shutil.copytree(config.output_dir, copy.output_dir)
+    run(copy, experiments=("angles",), command="angles again")
+    saved = json.load(open(tmp_path / "copy" / "results.json"))
+    assert list(saved["results"]) == list(EXPERIMENTS)
+    assert saved["commands"]["angles"] == "angles again" and saved["commands"]["correction"] == "tiny test run"
+    report = (tmp_path / "copy" / "report.md").read_text()
+    assert "- angles: `angles again`" in report and "(a) Correction effect" in report and "(f) Ensemble" in report
+
+
+def test_counts_below_their_minimum_are_usage_errors(capsys):
+    for option, value in (("--trials", "0"), ("--study-trials", "0"), ("--ensemble-size", "1"), ("--epochs", "0")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["angles", option, value])
+        assert stopped.value.code == 2 and f"argument {option}: must be >=" in capsys.readouterr().err
 
 
 def test_rerun_skips_finished_trials(reproduction, capsys):

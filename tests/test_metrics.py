@@ -88,8 +88,12 @@ def test_ensemble_dispersion_and_binning():
     mean = raw.mean(0)
     np.testing.assert_allclose(d_raw[1, 0, 2], np.linalg.norm(raw[1, 0, 2] - mean[0, 2]))
     np.testing.assert_allclose(d_corr[2, 1, 4], np.linalg.norm(corrected[2, 1, 4] - mean[1, 4]))
-    centres, means = metrics.binned_mean(np.array([1.0, 3.0, 10.0]), np.array([1.0, -4.0, 12.0]), width=5)
+    centres, means, counts = metrics.binned_mean(np.array([1.0, 3.0, 10.0]), np.array([1.0, -4.0, 12.0]), width=5)
     assert centres[0] == 2.5 and means[0] == 2.0 and means[2] == 10.0 and np.isnan(means[1])
+    assert list(counts[:3]) == [2, 0, 1] and counts.sum() == 3
+    # A NaN angle takes part nowhere (it was once counted in the first bin, averaged in the last).
+    _, means, counts = metrics.binned_mean(np.array([1.0, 7.0, 90.0]), np.array([np.nan, 2.0, 90.0]), width=5)
+    assert counts.sum() == 2 and counts[0] == 1 and counts[-1] == 1 and means[0] == 7.0 and means[-1] == 90.0
 
 
 def test_average_ranks_equal_scipys_with_ties_and_masks():

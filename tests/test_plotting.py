@@ -1,7 +1,11 @@
 """Figures: drawn on the caller's axes or a new figure, returned, written only when asked."""
 
+import dataclasses
+import json
+import re
 import subprocess
 import sys
+import warnings
 
 import matplotlib
 
@@ -79,3 +83,93 @@ def test_logo_files_and_arguments_users_get_wrong(tmp_path):
         with pytest.raises(ValueError, match=message):
             plotting.plot_attribution_logos(None, **arguments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logos", "rna.png"]
+
+
+@pytest.mark.parametrize("values, scale", [([0.0], "linear"), ([-1.0, -0.1], "linear"), ([0.0, 0.1, 1.0], "symlog")])
+def test_study_curve_log_x_is_linear_without_positive_values(values, scale):
+    """log_x=True with no positive value failed (min() of an empty sequence); 0 beside positive
+    values stays on the symmetric-log axis."""
+    ones = np.ones((2, len(values)))
+    fig = plotting.plot_study_curve(None, values, ones, ones, "strength")
+    assert fig.axes[0].get_xscale() == scale
+    plt.close(fig)
+
+
+def test_study_curve_band_is_the_sample_standard_deviation_over_seeds():
+    """The band was np.nanstd with ddof=0 and unlabelled; one seed has no band (and no warning)."""
+    fig = plotting.plot_study_curve(None, [1, 2], np.array([[0.0, 1.0], [1.0, 0.0]]), np.ones((2, 2)), "x")
+    left = fig.axes[0]
+    band = left.collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.max(), 0.5 + np.sqrt(0.5)) and np.isclose(band.min(), 0.5 - np.sqrt(0.5))
+    legend = left.get_legend()
+    assert legend.get_title().get_text() == "mean ± s.d. over 2 seeds"
+    assert [t.get_text() for t in legend.get_texts()] == ["test AUROC", "angle std (deg)"]
+    plt.close(fig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plotting.plot_study_curve(None, [1, 2], np.array([0.9, 0.8]), np.array([10.0, 20.0]), "x")
+    assert not any(c.get_paths() for ax in fig.axes for c in ax.collections)
+    assert fig.axes[0].get_legend().get_title().get_text() == ""
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("percentages", [np.array([10.0, 20.0]), np.ones((5, 2))])
+def test_large_angle_histogram_needs_sequences_by_thresholds(percentages):
+    """A 1-D array failed with an IndexError; extra columns were ignored."""
+    message = f"(N, T) = (sequences, 1 thresholds), got shape {percentages.shape}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plotting.plot_large_angle_histogram(None, percentages, (30,))
+
+
+def test_logos_check_angles_and_reference_against_the_map():
+    """Angles of another length gave a broadcast error; a shorter reference was drawn truncated."""
+    for options, message in (({"angles": np.zeros(25)}, "angles has shape (25,), the raw map (30, 4)"),
+                             ({"reference": RAW[:10]}, "reference has shape (10, 4), the raw map (30, 4)"),
+                             ({"corrected": CORRECTED[:, :3]}, "corrected has shape (30, 3), the raw map (30, 4)")):
+        arguments = {"raw": RAW, "angles": ANGLES, "corrected": CORRECTED, **options}
+        with pytest.raises(ValueError, match=re.escape(message)):
+            plotting.plot_attribution_logos(None, **arguments)
+
+
+def test_a_lowercase_nucleotide_alphabet_gets_nucleotide_colours():
+    """'acgt' was drawn in the amino-acid colour scheme."""
+    def colours(alphabet):
+        fig = plotting.plot_attribution_logos(None, RAW, ANGLES, CORRECTED, alphabet=alphabet)
+        drawn = {tuple(p.get_facecolor()) for p in fig.axes[0].patches}
+        plt.close(fig)
+        return drawn
+
+    assert colours("acgt") == colours(ks.DNA) and colours("acgu") == colours(ks.RNA) != colours("ACDE")
+
+
+def test_long_titles_are_wrapped_inside_the_figure():
+    """The ensemble figure's title ran past the figure's edges (and so can a logo figure's)."""
+    title = "(f) ensemble of 2 CNN-deep-exp on encode_chipseq/ctcf: distance to the ensemble mean"
+    figures = [plotting.plot_reduction_vs_angle(None, np.arange(2.5, 90, 5), rng.normal(size=18), title=title),
+               plotting.plot_attribution_logos(None, RAW, ANGLES, CORRECTED, title=title + ", " + title)]
+    for fig, text in zip(figures, (figures[0].axes[0].title, figures[1]._suptitle)):
+        renderer = fig.canvas.get_renderer()
+        box = text.get_window_extent(renderer)
+        assert "\n" in text.get_text() and fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+        plt.close(fig)
+
+
+def test_the_demo_names_the_sequence_in_its_figure_by_its_test_split_index(tmp_path, monkeypatch):
+    """The title gave the index in the whole dataset ("test sequence 76"); users have the test
+    split. The title and results.json name the same test-split sequence (no training here)."""
+    from keras_simplex import demo, models
+    from keras_simplex.datasets import synthetic
+
+    data = synthetic.generate(dataclasses.replace(synthetic.ORIGINAL, num_positives=60, num_negatives=60, seed=0))
+    monkeypatch.setattr(demo, "train_demo_model", lambda *args: (models.cnn_shallow(), data, 0.5))
+    drawn = {}
+    monkeypatch.setattr(plotting, "plot_attribution_logos", lambda *args, **options: drawn.update(args=args, **options))
+    monkeypatch.setattr(plotting, "close_figure", lambda fig: None)
+    results = demo.run_demo(str(tmp_path), verbose=0)
+    shown = json.load(open(tmp_path / "results.json"))["figure_sequence"]
+    assert shown == results["figure_sequence"]
+    index = int(re.search(r"sequence (\d+) of the test split", drawn["title"]).group(1))
+    assert index == shown["test_split_index"] and f"explained sequence {shown['explained_index']}" in drawn["title"]
+    test = data.splits["test"]
+    assert np.array_equal(drawn["args"][4], data.ground_truth[test][index] - 0.25)  # the reference drawn
+    assert index != test[index]  # the dataset index differs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -41,15 +42,45 @@ TRIALS = {
 
 
 def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str = "") -> dict[str, list[dict]]:
-    """Run the named experiments and write the report; returns their result rows."""
+    """Run the named experiments and write ``results.json`` and the report, which keep the
+    other experiments an earlier run wrote there on the same data (a run of one experiment
+    once dropped them); returns the result rows of the experiments run."""
     start = time.perf_counter()
     log(f"generating {config.sequences} synthetic sequences" if config.synthetic else f"reading {config.data}")
     data = load_data(config)
     results = {name: EXPERIMENTS[name](config, data) for name in experiments}
-    write_json(config.path("results.json"), {"config": dataclasses.asdict(config), "results": results})
-    path = report.write_report(config, results, time.perf_counter() - start, command)
+    earlier = _earlier_results(config)
+    kept = {name: rows for name, rows in earlier.get("results", {}).items() if name not in results}
+    commands = {**{name: earlier.get("commands", {}).get(name, "") for name in kept},
+                **{name: command for name in results}}
+    everything = {name: {**kept, **results}[name] for name in EXPERIMENTS if name in kept or name in results}
+    write_json(config.path("results.json"), {"config": dataclasses.asdict(config), "commands": commands,
+                                             "evaluated": len(data.eval_x), "results": everything})
+    path = report.write_report(config, everything, time.perf_counter() - start, commands, len(data.eval_x))
     log(f"report: {path} ({(time.perf_counter() - start) / 60:.1f} min)")
     return results
+
+
+def _earlier_results(config: ReproductionConfig) -> dict:
+    """The ``results.json`` an earlier run wrote in the output folder if it was on the same data
+    (``check_settings`` has made sure its settings are this run's), else ``{}``."""
+    try:
+        with open(config.path("results.json")) as f:
+            earlier = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return earlier if earlier.get("config", {}).get("data") == config.data else {}
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def main(argv=None) -> int:
@@ -61,15 +92,17 @@ def main(argv=None) -> int:
     parser.add_argument("--output-dir", default=defaults.output_dir)
     parser.add_argument("--seed", type=int, default=0, help="first training seed; trials use seed, seed + 1, ...")
     parser.add_argument("--data-seed", type=int, default=defaults.data_seed, help="seed of the synthetic data")
-    parser.add_argument("--trials", type=int, default=len(defaults.seeds), help="seeds per model in (a) and (b)")
-    parser.add_argument("--study-trials", type=int, default=len(defaults.study_seeds), help="seeds per value in (c)-(e)")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="at most (early stopping may end sooner)")
-    parser.add_argument("--sequences", type=int, default=defaults.sequences)
-    parser.add_argument("--eval-sequences", type=int, default=defaults.eval_sequences)
+    parser.add_argument("--trials", type=at_least(1), default=len(defaults.seeds), help="seeds per model in (a) and (b)")
+    parser.add_argument("--study-trials", type=at_least(1), default=len(defaults.study_seeds),
+                        help="seeds per value in (c)-(e)")
+    parser.add_argument("--epochs", type=at_least(1), default=defaults.epochs, help="at most (early stopping may end sooner)")
+    parser.add_argument("--sequences", type=at_least(2), default=defaults.sequences)
+    parser.add_argument("--eval-sequences", type=at_least(1), default=defaults.eval_sequences)
     parser.add_argument("--models", nargs="+", default=list(defaults.models), choices=MODEL_NAMES)
     parser.add_argument("--study-model", default=defaults.study_model, choices=MODEL_NAMES)
-    parser.add_argument("--ensemble-size", type=int, default=defaults.ensemble_size,
-                        help="models in the ensemble of (f) (CNN-deep-exp, first-layer widths 12-30)")
+    parser.add_argument("--ensemble-size", type=at_least(2), default=defaults.ensemble_size,
+                        help="models in the ensemble of (f) (CNN-deep-exp, first-layer widths 12-30; each is part "
+                             "of the mean it is compared to, so use 5 or more)")
     parser.add_argument("--data", default="synthetic",
                         help="synthetic (default), or for (f) alone a built dataset: a TFDS name such as "
                              "encode_chipseq/ctcf (with --data-dir), an .h5 or an .npz")
