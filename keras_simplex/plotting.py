@@ -76,6 +76,12 @@ def plot_attribution_logos(
         if values is not None and np.shape(values) != shape:
             raise ValueError(f"{name} has shape {np.shape(values)}, the raw map {np.shape(raw)}: {name} must have "
                              f"shape {shape}")
+    if np.shape(raw)[1] != len(alphabet):
+        raise ValueError(f"the maps have {np.shape(raw)[1]} letters per position, the alphabet {alphabet!r} "
+                         f"{len(alphabet)}: pass alphabet=")
+    for name, values in (("raw", raw), ("corrected", corrected), ("reference", reference)):
+        if values is not None and not np.isfinite(values).all():
+            raise ValueError(f"{name} holds NaN or infinite values; a logo needs finite ones")
     if not 0 <= start < end <= len(raw):
         raise ValueError(f"start={start}, end={end}: need 0 <= start < end <= L = {len(raw)}")
     rows = 4 if reference is not None else 3

@@ -129,6 +129,10 @@ def test_logos_check_angles_and_reference_against_the_map():
         arguments = {"raw": RAW, "angles": ANGLES, "corrected": CORRECTED, **options}
         with pytest.raises(ValueError, match=re.escape(message)):
             plotting.plot_attribution_logos(None, **arguments)
+    with pytest.raises(ValueError, match=re.escape("the maps have 4 letters per position, the alphabet 'ACDEF' 5")):
+        plotting.plot_attribution_logos(None, RAW, ANGLES, CORRECTED, alphabet="ACDEF")  # once pandas' shape error
+    with pytest.raises(ValueError, match="corrected holds NaN or infinite values"):
+        plotting.plot_attribution_logos(None, RAW, ANGLES, np.where(CORRECTED > 0, np.nan, CORRECTED))
 
 
 def test_a_lowercase_nucleotide_alphabet_gets_nucleotide_colours():
