@@ -350,6 +350,12 @@ def output_folder_problem(path: str, made: bool = False, kind: str | None = None
 VERBOSITY = ("-q", "--quiet", "-v", "--verbose")
 
 
+def _verbosity_option(token: str) -> bool:
+    """Whether ``token`` is ``-q``/``-v`` or (as argparse allows) an abbreviation of ``--quiet``/``--verbose``."""
+    return token in VERBOSITY or (len(token) > 2 and token.startswith("--")
+                                  and any(name.startswith(token) for name in VERBOSITY[1::2]))
+
+
 def reproduce_arguments(argv: list[str]) -> tuple[list[str], list[str] | None]:
     """``(argv for the launcher's parser, the rest)``: for ``reproduce``, every argument after
     it but ``-q``/``-v`` goes to the experiments' parser as it is (options before experiment
@@ -358,8 +364,9 @@ def reproduce_arguments(argv: list[str]) -> tuple[list[str], list[str] | None]:
     for i, token in enumerate(argv):
         if token == "reproduce":
             after = argv[i + 1:]
-            return [*argv[:i + 1], *(a for a in after if a in VERBOSITY)], [a for a in after if a not in VERBOSITY]
-        if token not in VERBOSITY:  # the command comes after the global options only
+            return ([*argv[:i + 1], *(a for a in after if _verbosity_option(a))],
+                    [a for a in after if not _verbosity_option(a)])
+        if not _verbosity_option(token):  # the command comes after the global options only
             break
     return argv, None
 

@@ -165,6 +165,7 @@ class AttributionEngine:
         self.output_shape = output_shape(model, self.sequence_length, self.alphabet_size)
         self.reduce = reduce
         self.per_target = per_target_indices(target, reduce, self.output_shape)
+        self.requested_target = target  # as given ("all", a slice...): what reduce applies to
         self.target = self.resolved_target(target)
         self._copies: list[keras.Model] = []  # of the model in another precision, synced before each run
         self._float32 = self._float32_model(model)  # what DeepSHAP and windowed ISM run

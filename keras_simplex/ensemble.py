@@ -12,7 +12,7 @@ sequence), by its own explainer.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -62,7 +62,7 @@ class EnsembleExplainer:
             raise ValueError("an ensemble needs at least one model")
         given = {name: value for name, value in dict(target=target, reduce=reduce, logits=logits, jit_compile=jit_compile,
                                                        max_points=max_points, fast=fast, precision=precision).items()
-                 if value is not _DEFAULTS[name]}  # what the caller set: an Explainer member must agree
+                 if not _is_default(value, _DEFAULTS[name])}  # what the caller set: an Explainer member must agree
         self.explainers = [explainer_for(m, **given) if isinstance(m, Explainer) else
                            Explainer(m, target, reduce=reduce, logits=logits, jit_compile=jit_compile,
                                      max_points=max_points, fast=fast, precision=precision)
@@ -119,10 +119,15 @@ _DEFAULTS = dict(target=None, reduce="sum", logits=False, jit_compile=None, max_
                  precision="float32")  # EnsembleExplainer's defaults
 
 
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether ``value`` is the default ``default`` (None, a string or a bool; equal strings count)."""
+    return value is default or (isinstance(value, (str, bool)) and type(value) is type(default) and value == default)
+
+
 def _check_alike(explainers: list[Explainer]) -> None:
     """Raise unless the members read the same ``(L, A)``, have the same output shape and
     explain the same units the same way (logits, one map or one per unit, precision)."""
-    def differing(what: str, value) -> None:
+    def differing(what: str, value: Callable[[Explainer], Any]) -> None:
         values = [value(e) for e in explainers]
         if len({repr(v) for v in values}) > 1:
             raise ValueError(f"the ensemble's models differ in {what}: "

@@ -236,7 +236,7 @@ def _check_settings(explainer: Explainer, given: dict[str, Any]) -> None:
     own = {
         "target": (target_key(explainer.target), lambda v: target_key(explainer.engine.resolved_target(v))),
         "reduce": (explainer.reduce, lambda v: "sum" if per_target_indices(
-            given.get("target", explainer.target), v, explainer.engine.output_shape) is None else None),
+            given.get("target", explainer.engine.requested_target), v, explainer.engine.output_shape) is None else None),
         "logits": (explainer.logits, bool),
         "jit_compile": (explainer.jit_compile, resolve_jit_compile),
         "max_points": (explainer.max_points,

@@ -207,6 +207,8 @@ def _difference(key: str, there, here) -> str:
     if key != "request_files":
         return f"{key} {there!r} there, {here!r} here"
     there, here = json.loads(there), json.loads(here)
+    if any(not isinstance(stamp, dict) for stamp in there.values()):  # [size, mtime] per file: before 0.2.0
+        return "made by an older version of keras_simplex, which fingerprinted files otherwise"
     changed = sorted(path for path in {*there, *here} if there.get(path) != here.get(path))
     return f"{', '.join(changed)} changed since the shards were made"
 

@@ -36,8 +36,9 @@ def angle_penalty(gradient: tf.Tensor, penalty: str = "angle_l2") -> tf.Tensor:
     sine = simplex_sine(gradient)
     if penalty == "sine_squared":
         return tf.cast(tf.reduce_mean(tf.square(sine)), tf.float32)
-    # arcsin has an infinite slope at +-1: differentiated there at a sine just inside, same value.
-    inside = tf.clip_by_value(sine, -1.0 + 1e-9, 1.0 - 1e-9)
+    # arcsin has an infinite slope at +-1: differentiated at a sine just inside (a clip that
+    # passes the gradient on), with the exact value.
+    inside = sine + tf.stop_gradient(tf.clip_by_value(sine, -1.0 + 1e-9, 1.0 - 1e-9) - sine)
     angles = (tf.asin(inside) + tf.stop_gradient(tf.asin(sine) - tf.asin(inside))) * (180.0 / math.pi)
     return tf.cast(tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(angles), axis=-1) + 1e-12)), tf.float32)
 

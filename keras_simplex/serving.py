@@ -126,7 +126,11 @@ def export_saved_model(
                                                                else engine.target),
                 "per_target": engine.per_target is not None, "logits": bool(logits), "ig_steps": ig_steps,
                 "ig_rule": ig_rule, "ig_baseline": ig_baseline if isinstance(ig_baseline, str) else "array",
-                "require_one_hot": bool(require_one_hot), "fast": engine.fast, **(metadata or {})}
+                "require_one_hot": bool(require_one_hot), "fast": engine.fast}
+    clash = sorted(set(metadata or {}) & set(settings))
+    if clash:
+        raise ValueError(f"metadata may not set {', '.join(clash)}: the export records them itself")
+    settings.update(metadata or {})
     saliency_maps = engine.graph_attribution(methods.saliency())
     integrated_maps = engine.graph_attribution(methods.integrated_gradients(ig_baseline, ig_steps, ig_rule),
                                                ("raw", "corrected"))

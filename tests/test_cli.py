@@ -216,6 +216,14 @@ def test_a_command_in_a_callers_process_gives_its_signal_handlers_back(workspace
     assert {number: signal.getsignal(number) for number in handlers} == handlers
 
 
+def test_reproduce_hands_every_argument_but_verbosity_to_the_experiments():
+    from keras_simplex_cli import reproduce_arguments
+
+    assert reproduce_arguments(["--qui", "reproduce", "--trials", "1", "-v", "angles"]) == (
+        ["--qui", "reproduce", "-v"], ["--trials", "1", "angles"])  # an abbreviated --quiet too, as argparse allows
+    assert reproduce_arguments(["train", "--data", "reproduce"]) == (["train", "--data", "reproduce"], None)
+
+
 def test_reproduce_and_demo_commands(tmp_path):
     # options before the experiment's name (once "unrecognized arguments": argparse's REMAINDER)
     run("reproduce", "--output-dir", tmp_path / "r", "--sequences", "200", "--epochs", "1",

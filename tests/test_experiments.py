@@ -110,6 +110,33 @@ def test_a_run_of_one_experiment_keeps_the_others_in_the_report(reproduction, tm
     assert "- angles: `angles again`" in report and "(a) Correction effect" in report and "(f) Ensemble" in report
 
 
+def test_a_malformed_results_file_is_replaced_not_a_failure(reproduction, tmp_path):
+    """results.json not UTF-8, or JSON of another shape, once stopped the report after every
+    experiment had run (and every rerun after)."""
+    config, _ = reproduction
+    copy = dataclasses.replace(config, output_dir=str(tmp_path / "copy"))
+    shutil.copytree(config.output_dir, copy.output_dir)
+    for content in (b"\xff\xfe", b"[1, 2]", b'{"config": "x"}', b'{"config": {}, "results": []}'):
+        (tmp_path / "copy" / "results.json").write_bytes(content)
+        run(copy, experiments=("constraint",), command="again")
+        assert list(json.load(open(tmp_path / "copy" / "results.json"))["results"]) == ["constraint"]
+
+
+def test_a_real_data_folder_of_the_previous_version_is_accepted(tmp_path):
+    """settings.json written before datasets were fingerprinted: the rerun once failed claiming
+    the dataset had been rebuilt."""
+    from keras_simplex.experiments.common import RESULT_SETTINGS, check_settings
+
+    np.savez(tmp_path / "a.npz", x_train=np.zeros((1, 4, 4)))
+    config = ReproductionConfig(output_dir=str(tmp_path / "out"), data=str(tmp_path / "a.npz"))
+    os.makedirs(tmp_path / "out" / "models")
+    open(tmp_path / "out" / "models" / "trial.keras", "w").close()
+    old = {name: getattr(config, name) for name in RESULT_SETTINGS}
+    (tmp_path / "out" / "settings.json").write_text(json.dumps({config.data: json.loads(json.dumps(old))}))
+    check_settings(config)
+    assert "data_files" in json.load(open(tmp_path / "out" / "settings.json"))[config.data]  # recorded from now on
+
+
 def test_counts_below_their_minimum_are_usage_errors(capsys):
     for option, value in (("--trials", "0"), ("--study-trials", "0"), ("--ensemble-size", "1"), ("--epochs", "0")):
         with pytest.raises(SystemExit) as stopped:

@@ -214,7 +214,11 @@ def test_an_explainer_of_every_unit_reads_and_accepts_reduce_none(multi_output_c
     np.testing.assert_allclose(ks.saliency(explainer, x40[:4], reduce=None), expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ks.saliency(explainer, x40[:4], target="all", reduce="sum"), expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="reduce='sum' conflicts with the explainer"):
-        ks.saliency(explainer, x40[:4], reduce="sum")  # one summed map asked for
+        ks.saliency(ks.Explainer(multi_output_cnn, target=[0, 1], reduce=None), x40[:4], reduce="sum")
+    # target="all" keeps one map per unit whatever reduce says, given or not (as it always did)
+    np.testing.assert_allclose(ks.saliency(explainer, x40[:4], reduce="sum"), expected, rtol=1e-5, atol=1e-7)
+    ensemble = ks.EnsembleExplainer([explainer, explainer], reduce="".join(["s", "um"]))  # an equal, not the same, str
+    assert ensemble.explainers == [explainer, explainer]
 
 
 # --- 7. per-sequence baselines for any N ------------------------------------------------------

@@ -195,6 +195,14 @@ def test_a_rerun_of_another_request_never_reuses_shards(files, tmp_path, capsys)
     assert stamps() == kept
 
 
+def test_shards_of_the_previous_fingerprint_format_are_named_as_such():
+    from keras_simplex.pipeline import _difference
+
+    old, new = json.dumps({"/m.keras": [10, 5]}), json.dumps({"/m.keras": {".": [10, 5]}})
+    assert _difference("request_files", old, new) == ("made by an older version of keras_simplex, which fingerprinted "
+                                                      "files otherwise")
+
+
 def test_a_tfds_input_rebuilt_since_its_shards_were_made_is_named(files, tmp_path, capsys):
     """A TFDS input is a folder of files: one of them rewritten (the dataset rebuilt in place)
     makes its shards another request's."""

@@ -132,6 +132,8 @@ def test_a_model_of_any_length_exports_at_a_given_length(tmp_path):
     assert ks.serving.export_settings(path)["target"] == [0, 2] and ks.serving.export_settings(path)["sequence_length"] == 30
     with pytest.raises(ValueError, match="length 31, but the model reads sequences of 40"):
         ks.export_saved_model(small_cnn(seed=1), tmp_path / "fixed", length=31)
+    with pytest.raises(ValueError, match="metadata may not set target: the export records them itself"):
+        ks.export_saved_model(small_cnn(seed=1), tmp_path / "meta", metadata={"target": 3, "model": "m.keras"})
 
 
 def test_an_export_onto_a_file_fails_before_any_work(tmp_path):

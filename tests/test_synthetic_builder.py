@@ -96,15 +96,23 @@ def test_a_custom_config_is_reused_only_when_built_from_the_same_recipe(tmp_path
         build.build_dataset("synthetic_motifs/mine", tmp_path, config=custom())
 
 
-def test_a_build_that_recorded_no_fingerprint_is_not_reused(tmp_path):
-    """A dataset built by an older version (no fingerprint in its metadata) was reused silently."""
-    build.build_dataset("synthetic_motifs/tiny", tmp_path)
-    metadata = tmp_path / "synthetic_motifs" / "tiny" / "1.0.0" / "metadata.json"
-    recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
-    metadata.write_text(json.dumps({k: v for k, v in recorded.items() if k != "fingerprint"}))
-    with pytest.raises(ValueError, match=r"tiny/1.0.0 holds a dataset built otherwise: built by an older version of "
+def test_a_build_that_recorded_no_fingerprint_is_reused_only_for_a_registered_config(tmp_path):
+    """A dataset built by an older version (no fingerprint in its metadata) was reused silently:
+    a custom config's recipe is then unknown, so it is refused; a registered config made from no
+    input file by the same builder version (unchanged generation) is reused."""
+    def forget_fingerprint(folder):
+        metadata = folder / "metadata.json"
+        recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
+        metadata.write_text(json.dumps({k: v for k, v in recorded.items() if k != "fingerprint"}))
+
+    build.build_dataset("synthetic_motifs", tmp_path, config=custom())
+    forget_fingerprint(tmp_path / "synthetic_motifs" / "mine" / "1.0.0")
+    with pytest.raises(ValueError, match=r"mine/1.0.0 holds a dataset built otherwise: built by an older version of "
                                          r"keras_simplex, which recorded no fingerprint; build into another --data-dir"):
-        build.build_dataset("synthetic_motifs/tiny", tmp_path)
+        build.build_dataset("synthetic_motifs", tmp_path, config=custom())
+    build.build_dataset("synthetic_motifs/tiny", tmp_path)
+    forget_fingerprint(tmp_path / "synthetic_motifs" / "tiny" / "1.0.0")
+    assert build.prepare_dataset("synthetic_motifs/tiny", tmp_path)[1]  # reused
 
 
 def test_an_unbuilt_custom_config_names_the_valid_ones(tmp_path):

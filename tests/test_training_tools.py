@@ -148,6 +148,11 @@ def test_angle_penalty_gradients_stay_finite_at_ninety_degrees():
         assert np.isfinite(value) and np.isfinite(tape.gradient(value, g).numpy()).all(), penalty
     np.testing.assert_allclose(ks.angle_penalty(g, "angle_l2"), np.sqrt((numpy_angles(g.numpy()) ** 2).sum(-1)).mean(),
                                rtol=1e-6)
+    near = tf.Variable([[[1.0, 1.0, 1.0, 1.0000001]]])  # within 0.003 degrees of 90: still a slope
+    with tf.GradientTape() as tape:
+        value = ks.angle_penalty(near, "angle_l2")
+    slope = tape.gradient(value, near).numpy()
+    assert np.isfinite(slope).all() and np.abs(slope).max() > 0
 
 
 def test_a_slice_target_survives_saving(tmp_path):

@@ -15,7 +15,7 @@ import dataclasses
 import glob
 import os
 import re
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from absl import logging
@@ -120,7 +120,7 @@ def has_unknown_letters(sequence: str) -> bool:
     return _UNKNOWN_LETTER.search(sequence) is not None
 
 
-def windows_with_n(genome, chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def windows_with_n(genome: Any, chrom: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """``(n,)`` bool: does each window ``chrom:[start, end)`` of an open genome (``open_genome``)
     hold a letter other than A, C, G, T? Padding past a chromosome start or end counts as N."""
     return np.array([has_unknown_letters(read_window(genome, c, s, e, pad=True)) for c, s, e in zip(chrom, start, end)],
@@ -191,7 +191,7 @@ def chipseq_windows(
     seed: int = 0,
     out_of_bounds: str = "skip",
     n_policy: str = "uniform",
-    genome=None,
+    genome: Any = None,
 ) -> Windows:
     """Balanced positive (ChIP) and negative (DNase, no ChIP overlap) windows.
 

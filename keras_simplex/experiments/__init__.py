@@ -16,6 +16,7 @@ import json
 import shlex
 import sys
 import time
+from typing import Callable
 
 from keras_simplex import plotting
 from keras_simplex.atomic import write_json
@@ -48,8 +49,8 @@ def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str
     start = time.perf_counter()
     log(f"generating {config.sequences} synthetic sequences" if config.synthetic else f"reading {config.data}")
     data = load_data(config)
+    earlier = _earlier_results(config)  # read before hours of work: a bad file costs nothing then
     results = {name: EXPERIMENTS[name](config, data) for name in experiments}
-    earlier = _earlier_results(config)
     kept = {name: rows for name, rows in earlier.get("results", {}).items() if name not in results}
     commands = {**{name: earlier.get("commands", {}).get(name, "") for name in kept},
                 **{name: command for name in results}}
@@ -63,16 +64,20 @@ def run(config: ReproductionConfig, experiments=tuple(EXPERIMENTS), command: str
 
 def _earlier_results(config: ReproductionConfig) -> dict:
     """The ``results.json`` an earlier run wrote in the output folder if it was on the same data
-    (``check_settings`` has made sure its settings are this run's), else ``{}``."""
+    (``check_settings`` has made sure its settings are this run's), else ``{}`` (none, another
+    dataset's, or a file that is not one: it is then replaced)."""
     try:
-        with open(config.path("results.json")) as f:
+        with open(config.path("results.json"), encoding="utf-8") as f:
             earlier = json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON
         return {}
-    return earlier if earlier.get("config", {}).get("data") == config.data else {}
+    if not (isinstance(earlier, dict) and isinstance(earlier.get("config"), dict)
+            and isinstance(earlier.get("results"), dict) and isinstance(earlier.get("commands", {}), dict)):
+        return {}
+    return earlier if earlier["config"].get("data") == config.data else {}
 
 
-def at_least(minimum: int):
+def at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``minimum``."""
     def parse(text: str) -> int:
         value = int(text)

@@ -109,6 +109,8 @@ def check_settings(config: ReproductionConfig) -> None:
             with open(path) as f:
                 recorded = json.load(f)
         old = recorded.get(config.data, settings) if kept else settings  # a dataset's first run: its keys keep it apart
+        if "data_files" in settings and "data_files" not in old:  # recorded by a version that kept no fingerprint
+            old = {**old, "data_files": settings["data_files"]}  # taken as it is now
         changed = ["the dataset's files (rebuilt or replaced since)" if name == "data_files" else
                    f"{name} {old.get(name)!r} -> {value!r}" for name, value in settings.items() if old.get(name) != value]
         if changed:

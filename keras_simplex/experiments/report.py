@@ -108,9 +108,9 @@ def write_report(config: ReproductionConfig, results: dict[str, list[dict]], sec
                  evaluated: int) -> str:
     """``report.md`` of ``results`` (per experiment), naming the command that made each
     (``commands``, per experiment) and the number of sequences ``evaluated``."""
-    made = {}
+    made: dict[str, list[str]] = {}
     for name in results:
-        made.setdefault(commands.get(name, ""), []).append(name)
+        made.setdefault(commands.get(name) or "(not recorded by the version that ran it)", []).append(name)
     lines = ["# Reproduction report", ""]
     lines += ([f"Command: `{next(iter(made))}`"] if len(made) == 1 else
               ["Commands (experiments kept from earlier runs in this folder are reported too):", ""]
@@ -118,7 +118,7 @@ def write_report(config: ReproductionConfig, results: dict[str, list[dict]], sec
     lines += ["",
              f"Run time (the last run): {seconds / 60:.1f} min. Data: "
              + (f"synthetic `original` recipe, {config.sequences} sequences" if config.synthetic else f"`{config.data}`")
-             + f"; {config.epochs} epochs at most; seeds {list(config.seeds)}.", ""]
+             + f"; {config.epochs} epochs at most.", ""]
     if "correction" in results:
         lines += correction_tables(config, results["correction"], evaluated)
     if "angles" in results:
