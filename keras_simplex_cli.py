@@ -208,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
                    help="TFDS name (with --data-dir; e.g. synthetic_motifs/original: with ground truth, the maps are "
                         "scored too), original-layout .h5, or .npz with x_test/y_test (as for train)")
     p.add_argument("--data-dir")
-    p.add_argument("--sequences", type=int, default=500, help="positive test sequences to attribute")
+    p.add_argument("--sequences", type=positive_int, default=500, help="positive test sequences to attribute")
     p.add_argument("--target", type=int, help="the output whose maps are scored, for a model with several "
                                                "(default 0); AUROC is reported for every output")
 

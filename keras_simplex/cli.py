@@ -522,7 +522,11 @@ def cmd_angles(args) -> None:
 
     batches = read_arrays(args.maps, args.key, args.batch_size, args.channels_first, check_simplex=False,
                           dtype=None)  # float64 maps stay float64
-    attributes = {"maps": os.path.abspath(args.maps), "key": args.key, "thresholds": list(DEFAULT_ANGLE_THRESHOLDS)}
+    import keras_simplex as ks
+
+    attributes = {"keras_simplex_version": ks.__version__, "maps": os.path.abspath(args.maps),
+                  "thresholds": list(DEFAULT_ANGLE_THRESHOLDS),
+                  **({} if args.maps.lower().endswith(".npy") else {"key": args.key})}  # an .npy has one array
     count, sums = 0, np.zeros(1 + len(DEFAULT_ANGLE_THRESHOLDS))
     with AttributionWriter(args.output, attributes) as writer:
         for names, maps, _ in batches:
@@ -542,10 +546,11 @@ def cmd_jaspar_meme(args) -> None:
 
     motifs = core_vertebrate_motifs(args.release)
     pwms = {f"{m.matrix_id}_{m.name}": m.pwm for m in motifs}
+    sites = {f"{m.matrix_id}_{m.name}": m.sites for m in motifs}  # JASPAR's counts, for MEME tools' pseudocounts
     if args.output == "-":
-        sys.stdout.write(meme_text(pwms))
+        sys.stdout.write(meme_text(pwms, sites))
         return
-    write_meme(args.output, pwms)
+    write_meme(args.output, pwms, sites)
     _say(args, f"wrote {len(motifs)} JASPAR CORE vertebrate motifs ({args.release}) to {args.output}")
 
 

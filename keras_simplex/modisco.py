@@ -190,22 +190,25 @@ def _best_alignment(a: np.ndarray, b: np.ndarray, min_overlap: int) -> float:
     return best
 
 
-def write_meme(path: str, motifs: dict[str, np.ndarray]) -> None:
+def write_meme(path: str, motifs: dict[str, np.ndarray], sites: dict[str, int] | None = None) -> None:
     """Write PWMs ``{name: (W, 4) probabilities, ACGT}`` as a MEME motif file (the database
-    ``modisco report -m`` matches patterns against), atomically."""
+    ``modisco report -m`` matches patterns against), atomically; ``sites`` as in ``meme_text``."""
     from keras_simplex.atomic import write_text
 
-    write_text(path, meme_text(motifs))
+    write_text(path, meme_text(motifs, sites))
 
 
-def meme_text(motifs: dict[str, np.ndarray]) -> str:
-    """PWMs ``{name: (W, 4) probabilities, ACGT}`` in the MEME motif format."""
+def meme_text(motifs: dict[str, np.ndarray], sites: dict[str, int] | None = None) -> str:
+    """PWMs ``{name: (W, 4) probabilities, ACGT}`` in the MEME motif format; ``sites``: the
+    number of sites of each (its ``nsites=``, which MEME tools weigh pseudocounts with), 20
+    where unknown."""
     lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
              "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
     for name, pwm in motifs.items():
         pwm = np.asarray(pwm, np.float64)
         if pwm.ndim != 2 or pwm.shape[1] != 4 or not np.allclose(pwm.sum(axis=1), 1, atol=1e-3):
             raise ValueError(f"motif {name!r} must be a (W, 4) matrix of probabilities, got shape {pwm.shape}")
-        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(pwm)} nsites= 20 E= 0"]
+        nsites = (sites or {}).get(name) or 20
+        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(pwm)} nsites= {nsites} E= 0"]
         lines += [" ".join(f"{p:.6f}" for p in row) for row in pwm] + [""]
     return "\n".join(lines)

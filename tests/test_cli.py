@@ -527,6 +527,7 @@ def test_angles_of_maps_made_elsewhere(tmp_path):
     np.testing.assert_allclose(saved["corrected"], maps - maps.mean(-1, keepdims=True), atol=1e-6)
     np.testing.assert_allclose(saved["large_angle_fraction"][:, 1], (np.abs(expected) > 45).mean(1))
     assert f"mean |angle| {np.abs(expected).mean():.1f} deg" in out
+    assert str(saved["keras_simplex_version"]) == ks.__version__ and "key" not in saved.files  # .npy: one array
     np.savez(tmp_path / "bad.npz", arr_0=np.full((2, 5, 4), np.nan, np.float32))
     bad = run("angles", "--maps", tmp_path / "bad.npz", "--output", tmp_path / "b.npz", expect=1)
     assert "NaN" in last_error_line(bad) and not (tmp_path / "b.npz").exists()
@@ -752,6 +753,9 @@ def test_counts_below_one_are_usage_errors_naming_the_option(workspace):
         failed = run("attribute", "--model", workspace / "model.keras", "--input", workspace / "x.npz", "--output",
                      workspace / "never.h5", "--method", method, option, "0", expect=2)
         assert f"argument {option}: must be >= 1, got 0" in failed.stderr
+    failed = run("evaluate", "--model", workspace / "model.keras", "--data", workspace / "x.npz", "--sequences", "-1",
+                 expect=2)  # once the last positive sequence silently dropped
+    assert "argument --sequences: must be >= 1, got -1" in failed.stderr
     for strength in ("-1e-3", "nan", "inf"):  # once: silently no regularizer, or a NaN model saved with exit 0
         failed = run("train", "--data", workspace / "x.npz", "--output", workspace / "never.keras",
                      f"--strength={strength}", expect=2)

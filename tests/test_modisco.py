@@ -1,6 +1,7 @@
 """TF-MoDISco interoperability, checked with the real tfmodisco-lite (issue: peaks to motifs)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import random_one_hot
-from keras_simplex.datasets.motifs import CORE_MOTIF_IDS, fetch_motifs
+from keras_simplex.datasets.motifs import CORE_MOTIF_IDS, DEFAULT_RELEASE, fetch_motifs
 from keras_simplex.modisco import ModiscoWriter, best_match, read_patterns, write_meme
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "peaks_to_motifs.py")
@@ -87,6 +88,21 @@ def test_meme_file_is_read_by_memelite(tmp_path):
         np.testing.assert_allclose(np.asarray(matrix).T if np.shape(matrix)[0] == 4 else matrix, pwm, atol=1e-6)
     with pytest.raises(ValueError, match="probabilities"):
         write_meme(str(tmp_path / "bad.meme"), {"x": np.ones((3, 4))})
+
+
+def test_meme_nsites_are_jaspars_site_counts(tmp_path):
+    """Every motif was written with nsites= 20, which MEME tools weigh pseudocounts with."""
+    from pyjaspar import jaspardb
+
+    motifs = fetch_motifs(CORE_MOTIF_IDS)
+    record = jaspardb(release=DEFAULT_RELEASE).fetch_motif_by_id(CORE_MOTIF_IDS[0])
+    counts = np.array([record.counts[letter] for letter in "ACGT"]).sum(axis=0)  # sites per column
+    assert motifs[0].sites == round(counts.mean()) and motifs[0].reverse_complement().sites == motifs[0].sites
+    names = {m.matrix_id: m.sites for m in motifs}
+    write_meme(str(tmp_path / "core.meme"), {m.matrix_id: m.pwm for m in motifs}, names)
+    written = re.findall(r"MOTIF (\S+)\nletter-probability matrix: alength= 4 w= \d+ nsites= (\d+)",
+                         (tmp_path / "core.meme").read_text())
+    assert {name: int(n) for name, n in written} == names and len(set(names.values())) > 1
 
 
 def test_best_match_over_offsets_and_strands():

@@ -28,16 +28,18 @@ class Motif:
       name: transcription factor name.
       pwm: ``(W, 4)`` probabilities, rows summing to 1, columns A, C, G, T.
       strand: ``"+"``, or ``"-"`` for a reverse complement.
+      sites: the number of sites the matrix was counted from (0: unknown).
     """
 
     matrix_id: str
     name: str
     pwm: np.ndarray
     strand: str = "+"
+    sites: int = 0
 
     def reverse_complement(self) -> "Motif":
         """The motif on the other strand: rows reversed, A<->T and C<->G swapped."""
-        return Motif(self.matrix_id, self.name, self.pwm[::-1, ::-1].copy(), "-" if self.strand == "+" else "+")
+        return dataclasses.replace(self, pwm=self.pwm[::-1, ::-1].copy(), strand="-" if self.strand == "+" else "+")
 
     @property
     def width(self) -> int:
@@ -54,7 +56,8 @@ def _database(release: str):
 
 def _to_motif(record) -> Motif:
     counts = np.array([record.counts[letter] for letter in "ACGT"], dtype=np.float64).T  # (W, 4)
-    return Motif(record.matrix_id, record.name, counts / counts.sum(axis=1, keepdims=True))
+    return Motif(record.matrix_id, record.name, counts / counts.sum(axis=1, keepdims=True),
+                 sites=int(round(counts.sum(axis=1).mean())))
 
 
 def fetch_motifs(matrix_ids: Iterable[str], release: str = DEFAULT_RELEASE) -> list[Motif]:
